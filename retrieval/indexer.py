@@ -1,0 +1,225 @@
+"""Build or update the index from article files: ingest → clean → split → chunk → embed → store.
+
+Updates are incremental: vectors of chunk and sentence texts already in the current index are
+reused (keyed by text), so unchanged files embed nothing and a changed file embeds only its new
+text. Nothing is written when nothing changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from models.embedders import Embedder, load_embedder
+from models.settings import Settings
+from retrieval.chunk import article_sentences, chunk_sentences
+from retrieval.dedup import near_duplicate_groups
+from retrieval.dense import choose_index_type
+from retrieval.ingest import IngestError, SkippedFile, iter_article_files, read_article
+from retrieval.store import (
+    BuildInfo,
+    IndexData,
+    IndexError_,
+    load_index,
+    remove_stale_generations,
+    write_generation,
+)
+from retrieval.types import Article, Chunk, Sentence
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+EMBED_SLICE = 128  # texts per progress step; sorted by length so batches pad little
+
+
+@dataclass
+class IndexReport:
+    """What an `index` run did, per article id."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    texts_embedded: int = 0
+    total_articles: int = 0
+    total_chunks: int = 0
+    total_sentences: int = 0
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+    rebuilt_for_model: str | None = None
+    wrote_index: bool = False
+
+    @property
+    def indexed_anything(self) -> bool:
+        return self.total_articles > 0
+
+
+def segment(article: Article, settings: Settings) -> tuple[list[Sentence], list[Chunk]]:
+    r = settings.retrieval
+    sentences = article_sentences(article)
+    chunks = chunk_sentences(article, sentences, r.chunk_sentences, r.chunk_overlap, r.chunk_max_chars)
+    return sentences, chunks
+
+
+def embed_passages_with_progress(
+    embedder: Embedder, texts: Sequence[str], batch_size: int, progress: ProgressCallback | None = None
+) -> np.ndarray:
+    """Embed `texts` in length-sorted slices, reporting progress after each slice."""
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    done = 0
+    for start in range(0, len(order), EMBED_SLICE):
+        ids = order[start : start + EMBED_SLICE]
+        vectors[ids] = embedder.embed_passages([texts[i] for i in ids], batch_size=batch_size)
+        done += len(ids)
+        if progress:
+            progress(done, len(texts))
+    return vectors
+
+
+def build_index(
+    paths: Iterable[Path],
+    settings: Settings,
+    embedder: Embedder | None = None,
+    prune: bool = False,
+    progress: ProgressCallback | None = None,
+) -> IndexReport:
+    """Index the article files under `paths` into `settings.index_dir`; see module docstring."""
+    started = time.perf_counter()
+    report = IndexReport()
+    index_dir = settings.index_dir
+
+    previous: IndexData | None = None
+    try:
+        previous = load_index(index_dir, with_search_structures=False)
+    except IndexError_ as e:
+        if (index_dir / "CURRENT").exists():
+            logger.warning("previous index unusable, rebuilding from scratch: %s", e)
+
+    read: dict[str, Article] = {}
+    for path in iter_article_files(paths):
+        try:
+            article = read_article(path, settings.retrieval.max_file_bytes)
+        except IngestError as e:
+            report.skipped.append(SkippedFile(str(path), str(e)))
+            continue
+        if article.doc_id in read:
+            report.skipped.append(
+                SkippedFile(str(path), f"{path}: article id {article.doc_id!r} already taken by {read[article.doc_id].source_path}")
+            )
+            continue
+        read[article.doc_id] = article
+    return update_index(read, settings, embedder, previous, report, prune=prune, progress=progress, started=started)
+
+
+def update_index(
+    read: dict[str, Article],
+    settings: Settings,
+    embedder: Embedder | None,
+    previous: IndexData | None,
+    report: IndexReport,
+    prune: bool = False,
+    progress: ProgressCallback | None = None,
+    started: float | None = None,
+) -> IndexReport:
+    """Merge freshly read articles into the previous index and write a new generation if anything changed."""
+    started = started if started is not None else time.perf_counter()
+    embedder = embedder or load_embedder(settings)
+    old_articles = dict(previous.articles) if previous else {}
+    same_model = previous is not None and (
+        previous.info.model_id == embedder.model_id and previous.info.dimension == embedder.dimension
+    )
+    if previous is not None and not same_model:
+        report.rebuilt_for_model = embedder.model_id
+        logger.info("index was built with %s; re-embedding everything with %s", previous.info.model_id, embedder.model_id)
+
+    articles: dict[str, Article] = {}
+    for doc_id, old in old_articles.items():
+        if prune and doc_id not in read and not Path(old.source_path).exists():
+            report.removed.append(doc_id)
+        else:
+            articles[doc_id] = old
+    for doc_id, article in read.items():
+        old = old_articles.get(doc_id)
+        if old is None:
+            report.added.append(doc_id)
+        elif old.content_hash != article.content_hash or old.source_path != article.source_path:
+            report.updated.append(doc_id)
+        else:
+            report.unchanged.append(doc_id)
+            continue
+        articles[doc_id] = article
+
+    r = settings.retrieval
+    chunking_changed = previous is not None and (
+        (previous.info.chunk_sentences, previous.info.chunk_overlap, previous.info.chunk_max_chars)
+        != (r.chunk_sentences, r.chunk_overlap, r.chunk_max_chars)
+    )
+    changed = bool(report.added or report.updated or report.removed) or not same_model or chunking_changed
+    report.total_articles = len(articles)
+    if not changed:
+        report.total_chunks = len(previous.chunks) if previous else 0
+        report.total_sentences = len(previous.sentences) if previous else 0
+        report.seconds = time.perf_counter() - started
+        if previous is not None:
+            remove_stale_generations(settings.index_dir)
+        return report
+    if not articles:
+        report.seconds = time.perf_counter() - started
+        return report
+
+    sentences: list[Sentence] = []
+    chunks: list[Chunk] = []
+    for doc_id in sorted(articles):
+        doc_sentences, doc_chunks = segment(articles[doc_id], settings)
+        sentences.extend(doc_sentences)
+        chunks.extend(doc_chunks)
+    groups = near_duplicate_groups(sentences)
+    sentences = [
+        Sentence(s.doc_id, s.position, s.start, s.end, s.text, dup_group=g) for s, g in zip(sentences, groups)
+    ]
+
+    known: dict[str, np.ndarray] = {}
+    if previous is not None and same_model:
+        for c, v in zip(previous.chunks, previous.chunk_vectors):
+            known[c.text] = v
+        for s, v in zip(previous.sentences, previous.sentence_vectors):
+            known[s.text] = v
+    wanted = list(dict.fromkeys([c.text for c in chunks] + [s.text for s in sentences]))
+    missing = [t for t in wanted if t not in known]
+    embed_started = time.perf_counter()
+    if missing:
+        fresh = embed_passages_with_progress(embedder, missing, settings.models.embedding_batch_size, progress)
+        known.update(zip(missing, fresh))
+    report.embed_seconds = time.perf_counter() - embed_started
+    report.texts_embedded = len(missing)
+
+    dim = embedder.dimension
+    chunk_vectors = np.stack([known[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
+    sentence_vectors = np.stack([known[s.text] for s in sentences]) if sentences else np.zeros((0, dim), np.float32)
+    info = BuildInfo(
+        model_id=embedder.model_id,
+        backend=embedder.backend,
+        dimension=dim,
+        index_type=choose_index_type(r.index_type, len(chunks), r.exact_search_max_chunks),
+        chunk_sentences=r.chunk_sentences,
+        chunk_overlap=r.chunk_overlap,
+        chunk_max_chars=r.chunk_max_chars,
+        created=time.time(),
+    )
+    write_generation(settings.index_dir, IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors))
+    report.wrote_index = True
+    report.total_chunks = len(chunks)
+    report.total_sentences = len(sentences)
+    report.seconds = time.perf_counter() - started
+    logger.info(
+        "indexed %d articles (%d added, %d updated, %d removed), embedded %d texts in %.1fs",
+        len(articles), len(report.added), len(report.updated), len(report.removed), len(missing), report.embed_seconds,
+    )  # fmt: skip
+    return report

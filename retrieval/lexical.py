@@ -1,0 +1,90 @@
+"""BM25 over chunk texts (bm25s) with Snowball German stemming and German + English stopwords.
+
+German stemming is used for queries in any language: names, numbers and loan words are what an
+English question shares with a German article, and they stem the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+TOKEN_PATTERN = r"(?u)\b\w+\b"
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("german")
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> list[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+
+    return sorted(set(STOPWORDS_GERMAN) | set(STOPWORDS_EN))
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stopword-free, stemmed tokens; digit groups joined so "1.500" matches "1500"."""
+    import re
+
+    import bm25s
+
+    normalized = [re.sub(r"(?<=\d)[.,](?=\d{3}\b)", "", t) for t in texts]
+    result = bm25s.tokenize(
+        normalized,
+        token_pattern=TOKEN_PATTERN,
+        stopwords=_stopwords(),
+        stemmer=_stemmer().stemWords,
+        return_ids=False,
+        show_progress=False,
+    )
+    return [list(tokens) for tokens in result]  # type: ignore[union-attr]
+
+
+class LexicalIndex:
+    """BM25 scores of a query against every chunk (row order = chunk ids)."""
+
+    def __init__(self, retriever: Any, size: int) -> None:
+        self._retriever = retriever
+        self._vocab: dict[str, int] = retriever.vocab_dict
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+        import bm25s
+
+        retriever = bm25s.BM25(k1=1.2, b=0.75)
+        corpus_tokens = tokenize(texts)
+        # bm25s cannot index an empty document; a lone placeholder keeps row ids aligned.
+        corpus_tokens = [tokens or ["\u2205"] for tokens in corpus_tokens]
+        retriever.index(corpus_tokens, show_progress=False)
+        return cls(retriever, len(texts))
+
+    def save(self, folder: Path) -> None:
+        self._retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> "LexicalIndex":
+        import bm25s
+
+        retriever = bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0)
+        return cls(retriever, size)
+
+    def query_tokens(self, query: str) -> list[str]:
+        return [t for t in tokenize([query])[0] if t in self._vocab]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score per chunk; all zeros when no query word occurs in the corpus."""
+        tokens = self.query_tokens(query)
+        if not tokens or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)

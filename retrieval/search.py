@@ -1,0 +1,132 @@
+"""Hybrid search over the index: the query is embedded once, BM25 and FAISS propose candidates,
+and `fusion.fuse_scores` ranks them.
+
+A `Retriever` loads the index and model once and is then shared by every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from models.embedders import Embedder, load_embedder
+from models.settings import Settings
+from retrieval.dense import search_faiss
+from retrieval.fusion import fuse_scores
+from retrieval.language import detect_language
+from retrieval.store import IndexData, ModelMismatchError, load_index
+from retrieval.types import Hit, SearchTimings
+
+logger = logging.getLogger(__name__)
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+
+@dataclass
+class SearchResult:
+    """Ranked hits plus what the answerer reuses (the query vector and language)."""
+
+    query: str
+    language: str
+    query_vector: np.ndarray
+    hits: list[Hit]
+    timings: SearchTimings
+
+
+class Retriever:
+    """Hybrid retrieval over one loaded index generation."""
+
+    def __init__(self, data: IndexData, embedder: Embedder, settings: Settings) -> None:
+        if data.info.model_id != embedder.model_id or data.info.dimension != embedder.dimension:
+            raise ModelMismatchError(
+                f"the index was built with {data.info.model_id} ({data.info.dimension} dimensions) but the "
+                f"configured model is {embedder.model_id} ({embedder.dimension} dimensions); run `newsbot index` "
+                f"to rebuild it with the configured model, or set NEWSBOT_EMBEDDING_MODEL={data.info.model_id}"
+            )
+        self.data = data
+        self.embedder = embedder
+        self.settings = settings
+        self._chunk_language = np.array([data.articles[c.doc_id].language for c in data.chunks])
+        self._lock = threading.Lock()  # FAISS and bm25s objects are shared by the bot's worker threads
+
+    @classmethod
+    def load(cls, settings: Settings, embedder: Embedder | None = None) -> "Retriever":
+        data = load_index(settings.index_dir)
+        if embedder is None:
+            # Check the model before loading it: loading the wrong one costs seconds and then fails anyway.
+            if data.info.model_id != settings.models.embedding_model:
+                raise ModelMismatchError(
+                    f"the index was built with {data.info.model_id} but the configured model is "
+                    f"{settings.models.embedding_model}; run `newsbot index` to rebuild it, or set "
+                    f"NEWSBOT_EMBEDDING_MODEL={data.info.model_id}"
+                )
+            embedder = load_embedder(settings)
+        return cls(data, embedder, settings)
+
+    @property
+    def size(self) -> int:
+        return len(self.data.chunks)
+
+    def search(self, query: str, k: int | None = None, mode: Mode = "hybrid", language: str | None = None) -> SearchResult:
+        """The top `k` chunks for `query`; scores of retrievers not used by `mode` are None."""
+        k = k or self.settings.retrieval.top_k
+        timings = SearchTimings()
+        language = language or detect_language(query)
+
+        t0 = time.perf_counter()
+        query_vector = self.embedder.embed_queries([query])[0]
+        t1 = time.perf_counter()
+        timings.query_embedding = t1 - t0
+        if self.size == 0:
+            return SearchResult(query, language, query_vector, [], timings)
+
+        pool = min(self.size, max(50, 5 * k))
+        with self._lock:
+            lexical_all = None
+            if mode != "dense" and self.data.lexical is not None:
+                lexical_all = self.data.lexical.scores(query)
+            t2 = time.perf_counter()
+            dense_ids = np.zeros(0, dtype=np.int64)
+            if mode != "lexical":
+                _, dense_ids = search_faiss(self.data.faiss_index, query_vector, pool)
+            t3 = time.perf_counter()
+        timings.lexical = t2 - t1
+        timings.dense = t3 - t2
+
+        candidates = set(dense_ids.tolist())
+        if lexical_all is not None and mode != "dense":
+            top = np.argpartition(-lexical_all, min(pool, self.size) - 1)[:pool]
+            candidates.update(int(i) for i in top if lexical_all[i] > 0)
+        ids = np.fromiter(candidates, dtype=np.int64) if candidates else np.zeros(0, dtype=np.int64)
+        dense = self.data.chunk_vectors[ids] @ query_vector if mode != "lexical" else None
+        lexical = lexical_all[ids] if lexical_all is not None else None
+        if mode == "dense":
+            fused = dense
+        elif mode == "lexical":
+            fused = lexical
+        else:
+            weight = np.where(
+                self._chunk_language[ids] == language,
+                self.settings.retrieval.lexical_weight_same_language,
+                self.settings.retrieval.lexical_weight_cross_language,
+            )
+            fused = fuse_scores(dense, lexical if lexical is not None else np.zeros_like(dense), weight)
+        assert fused is not None
+        order = np.argsort(-fused, kind="stable")[:k]
+        hits = [
+            Hit(
+                chunk=self.data.chunks[int(ids[i])],
+                article=self.data.articles[self.data.chunks[int(ids[i])].doc_id],
+                lexical=float(lexical[i]) if lexical is not None else None,
+                dense=float(dense[i]) if dense is not None else None,
+                fused=float(fused[i]),
+            )
+            for i in order
+        ]
+        timings.fusion = time.perf_counter() - t3
+        return SearchResult(query, language, query_vector, hits, timings)
