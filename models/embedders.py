@@ -50,6 +50,9 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars would litter every CLI run
 
         try:
             self._model = SentenceTransformer(model_path, device="cpu")
@@ -59,7 +62,8 @@ class SentenceTransformerEmbedder:
                 "Set NEWSBOT_EMBEDDING_MODEL to a local sentence-transformers folder or a cached model name."
             ) from e
         self.model_id = model_id or model_path
-        self.dimension = int(self._model.get_sentence_embedding_dimension() or 0)
+        get_dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dimension = int(get_dimension() or 0)
         self._batch_size = batch_size
         e5 = _is_e5(self.model_id)
         self._query_prefix = "query: " if e5 else ""

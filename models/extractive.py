@@ -38,6 +38,7 @@ _TERMINAL = re.compile(r"[.!?…\"“”»«)]$")
 LEXICAL_WEIGHT = 0.06
 PASSAGE_WEIGHT = 0.03
 HEADING_PENALTY = 0.04
+CONTEXT_DISCOUNT = 0.015
 SAME_ARTICLE_PENALTY = 0.012
 QUOTE_MARGIN = 0.035  # quotes must score within this of the best sentence
 FIGURE_MARGIN = 0.06  # figure sentences may trail the best figure sentence by this much
@@ -109,7 +110,8 @@ class ExtractiveAnswerer:
             for _, _, _, sid in figure_rows:
                 if sid not in chosen:
                     chosen.append(sid)
-        limit = self.settings.models.max_quotes + (len(chosen) if quantity else 0)
+        # A figures answer cites every figure sentence, plus at most two sentences of context.
+        limit = len(chosen) + 2 if chosen else self.settings.models.max_quotes
         chosen = self._select_quotes(scored, data, chosen, limit)
 
         citations, number_of = self._collapse(chosen, data)
@@ -140,17 +142,28 @@ class ExtractiveAnswerer:
         if not passage_score:
             return []
         ids = np.fromiter(passage_score, dtype=np.int64)
-        dense = data.sentence_vectors[ids] @ result.query_vector
+        vectors = data.sentence_vectors[ids]
+        dense = vectors @ result.query_vector
+        # A sentence read with the one before it ("…, sagte er." after the sentence naming him):
+        # the pair's mean vector scores the context, discounted so a sentence on its own still wins.
+        previous_ids = np.array([sid - 1 if previous_sentence(data, sid) else sid for sid in ids.tolist()])
+        pair = vectors + data.sentence_vectors[previous_ids]
+        pair /= np.linalg.norm(pair, axis=1, keepdims=True) + 1e-9
+        in_context = pair @ result.query_vector - CONTEXT_DISCOUNT
         question_tokens = set(tokenize([question])[0])
         sentence_tokens = tokenize([data.sentences[int(i)].text for i in ids])
+        previous_tokens = tokenize([data.sentences[int(i)].text for i in previous_ids])
         scored = []
         for row, sid in enumerate(ids.tolist()):
             sentence = data.sentences[sid]
-            overlap = len(question_tokens & set(sentence_tokens[row])) / len(question_tokens) if question_tokens else 0.0
-            score = float(dense[row]) + LEXICAL_WEIGHT * overlap + PASSAGE_WEIGHT * passage_score[sid]
+            own = question_tokens & set(sentence_tokens[row])
+            context = (question_tokens & set(previous_tokens[row])) - own
+            overlap = (len(own) + 0.5 * len(context)) / len(question_tokens) if question_tokens else 0.0
+            best_dense = max(float(dense[row]), float(in_context[row]))
+            score = best_dense + LEXICAL_WEIGHT * overlap + PASSAGE_WEIGHT * passage_score[sid]
             if not _TERMINAL.search(sentence.text):
                 score -= HEADING_PENALTY  # headings and captions inform less than sentences
-            scored.append(ScoredSentence(sid, score, float(dense[row])))
+            scored.append(ScoredSentence(sid, score, best_dense))
         scored.sort(key=lambda s: (-s.score, s.sentence_id))
         return scored
 

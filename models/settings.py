@@ -72,7 +72,7 @@ class ModelSettings(BaseSettings):
         default=None, description="Where the converted default model is written; default <data_dir>/models."
     )
     abstain_threshold: float = Field(
-        default=0.82,
+        default=0.826,
         ge=0.0,
         le=2.0,
         description="newsbot abstains when the best sentence scores below this (cosine plus word-overlap bonus); "

@@ -1,0 +1,333 @@
+"""The `newsbot` command line: a thin front end that parses options, calls the core and prints.
+
+Exit codes: 0 ok, 1 failure (no index, corrupt index, nothing indexed, a quote not verbatim),
+2 bad usage (bad question, unknown option or command).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from models.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="newsbot",
+    help="Answers questions over news articles with verbatim, attributed quotes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err = Console(stderr=True)
+logger = logging.getLogger("newsbot.cli")
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "faiss", "sentence_transformers", "transformers", "bm25s", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
+@app.callback()
+def main_options(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress and timings to stderr.")] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ValueError as e:  # pydantic's ValidationError is a ValueError
+        raise fail(f"invalid configuration: {e}", EXIT_USAGE) from e
+
+
+def embedding_progress(description: str) -> Progress:
+    return Progress(
+        TextColumn(description),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def read_question(question: str | None) -> str:
+    """The question from the argument, or from stdin when it is "-" or missing and stdin is piped."""
+    if question in (None, "-"):
+        if sys.stdin is None or sys.stdin.isatty():
+            raise fail("give a question as an argument or on stdin", EXIT_USAGE)
+        return sys.stdin.read()
+    return question
+
+
+def ensure_index_with_progress(settings: Settings) -> None:
+    from models.answer import ensure_index
+    from retrieval.store import IndexError_
+
+    with embedding_progress("Building the index from seeds/ (first run)") as progress:
+        task = progress.add_task("embed", total=None)
+        try:
+            built = ensure_index(settings, progress=lambda done, total: progress.update(task, completed=done, total=total))
+        except IndexError_ as e:
+            raise fail(str(e)) from e
+    if built:
+        err.print(f"[dim]Indexed {settings.retrieval.seeds_dir}/ into {settings.index_dir}[/]")
+
+
+@app.command()
+def index(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (recursive); default: seeds/.")] = None,
+    prune: Annotated[bool, typer.Option(help="Drop indexed articles whose files are gone.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Index article files (.txt, .md, .html); unchanged files are not embedded again."""
+    from models.embedders import EmbeddingModelError, load_embedder
+    from retrieval.indexer import build_index
+
+    settings = settings_or_exit()
+    targets = paths or [settings.retrieval.seeds_dir]
+    missing = [p for p in targets if not p.exists()]
+    if missing:
+        raise fail(f"no such file or folder: {', '.join(map(str, missing))}", EXIT_USAGE)
+    try:
+        embedder = load_embedder(settings)
+    except EmbeddingModelError as e:
+        raise fail(str(e)) from e
+    with embedding_progress("Embedding") as progress:
+        task = progress.add_task("embed", total=None)
+        report = build_index(
+            targets,
+            settings,
+            embedder=embedder,
+            prune=prune,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/] {skipped.reason}", highlight=False)
+    if as_json:
+        console.print_json(
+            data={
+                "added": report.added,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "removed": report.removed,
+                "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+                "texts_embedded": report.texts_embedded,
+                "articles": report.total_articles,
+                "chunks": report.total_chunks,
+                "sentences": report.total_sentences,
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    else:
+        console.print(
+            f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+            f"removed {len(report.removed)}, skipped {len(report.skipped)} — "
+            f"{report.total_articles} articles, {report.total_chunks} chunks; "
+            f"embedded {report.texts_embedded} texts in {report.embed_seconds:.1f}s",
+            highlight=False,
+        )
+    if not report.indexed_anything:
+        raise fail("nothing could be indexed")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="Number of passages.")] = 5,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="Print hits as a JSON list.")] = False,
+) -> None:
+    """Show the passages that best match QUERY (hybrid BM25 + dense retrieval)."""
+    from models.answer import QuestionError, get_retriever, validate_question
+    from retrieval.store import IndexError_
+
+    if mode not in ("hybrid", "dense", "lexical"):
+        raise fail(f"unknown mode {mode!r}; use hybrid, dense or lexical", EXIT_USAGE)
+    settings = settings_or_exit()
+    try:
+        query = validate_question(query, settings.models.max_question_chars)
+    except QuestionError as e:
+        raise fail(str(e), EXIT_USAGE) from e
+    ensure_index_with_progress(settings)
+    try:
+        result = get_retriever(settings).search(query, k=k, mode=mode)  # type: ignore[arg-type]
+    except IndexError_ as e:
+        raise fail(str(e)) from e
+    if as_json:
+        payload = [
+            {
+                "doc_id": hit.article.doc_id,
+                "title": hit.article.title,
+                "text": hit.chunk.text,
+                "start": hit.chunk.start,
+                "end": hit.chunk.end,
+                "scores": {"lexical": hit.lexical, "dense": hit.dense, "fused": hit.fused},
+            }
+            for hit in result.hits
+        ]
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        return
+    from bot.render_terminal import render_hits
+
+    render_hits(console, result.hits)
+
+
+def answer_or_exit(question: str, settings: Settings, k: int | None = None) -> Any:
+    from models.answer import QuestionError, answer
+    from retrieval.store import IndexError_
+
+    try:
+        return answer(question, settings, k=k)
+    except QuestionError as e:
+        raise fail(str(e), EXIT_USAGE) from e
+    except IndexError_ as e:
+        raise fail(str(e)) from e
+
+
+@app.command()
+def ask(
+    question: Annotated[Optional[str], typer.Argument(help="The question; '-' or none reads stdin.")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", "-k", min=1, max=100, help="Passages to read.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer QUESTION with verbatim quotes and their sources (builds the index on first use)."""
+    from models.answer import QuestionError, validate_question
+
+    settings = settings_or_exit()
+    text = read_question(question)
+    try:
+        validate_question(text, settings.models.max_question_chars)
+    except QuestionError as e:
+        raise fail(str(e), EXIT_USAGE) from e
+    ensure_index_with_progress(settings)
+    result = answer_or_exit(text, settings, k)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+        return
+    from bot.render_terminal import render_answer
+
+    render_answer(console, result)
+
+
+@app.command()
+def chat() -> None:
+    """Ask questions interactively (:sources shows the last answer's sources, :quit ends)."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
+
+    from bot.render_terminal import render_answer, render_sources
+    from models.answer import QuestionError, answer
+
+    settings = settings_or_exit()
+    ensure_index_with_progress(settings)
+    interactive = sys.stdin.isatty()
+    history_file = settings.retrieval.data_dir / "chat_history"
+    session: PromptSession[str] | None = None
+    if interactive:
+        history_file.parent.mkdir(parents=True, exist_ok=True)
+        session = PromptSession(history=FileHistory(str(history_file)) if history_file.parent.is_dir() else InMemoryHistory())
+    console.print("[dim]Ask about the articles. :sources shows the last answer's sources, :help lists commands, :quit ends.[/]")
+    last = None
+    while True:
+        try:
+            line = session.prompt("newsbot> ") if session else input()
+        except (EOFError, KeyboardInterrupt):
+            break
+        command = line.strip()
+        if not command:
+            continue
+        if command in (":quit", ":q", ":exit"):
+            break
+        if command == ":help":
+            console.print(":sources  full sources of the last answer\n:quit     leave")
+            continue
+        if command == ":sources":
+            if last is None:
+                console.print("[yellow]No answer yet.[/]")
+            else:
+                render_sources(console, last)
+            continue
+        if command.startswith(":"):
+            console.print(f"[yellow]Unknown command {command}; try :help[/]")
+            continue
+        try:
+            last = answer(command, settings)
+        except QuestionError as e:
+            console.print(f"[red]{e}[/]")
+            continue
+        render_answer(console, last)
+
+
+@app.command(name="eval")
+def evaluate_command(
+    file: Annotated[Path, typer.Argument(help="Question set (JSONL, the format of shared/eval).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Score answers against expected facts; exits 1 if any quote is not verbatim."""
+    from rich.table import Table
+
+    from models.answer import get_retriever
+    from models.evaluation import EvalFileError, evaluate, load_questions
+
+    settings = settings_or_exit()
+    try:
+        questions = load_questions(file)
+    except EvalFileError as e:
+        raise fail(str(e), EXIT_USAGE) from e
+    ensure_index_with_progress(settings)
+    retriever = get_retriever(settings)
+    report = evaluate(questions, lambda q: answer_or_exit(q, settings), retriever.data.articles)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        table = Table("id", "result", "facts", "sources", "abstention", "verbatim", "question")
+        mark = {True: "[green]✓[/]", False: "[red]✗[/]"}
+        for r in report.results:
+            table.add_row(
+                r.id, "PASS" if r.passed else "[red]FAIL[/]", mark[r.facts_found], mark[r.sources_right],
+                mark[r.abstention_right], mark[r.quotes_verbatim], r.question[:60],
+            )  # fmt: skip
+        console.print(table)
+        summary = report.to_json()
+        console.print(
+            f"{report.passed}/{len(report.results)} passed — facts {summary['facts_found']:.0%}, "
+            f"sources {summary['sources_right']:.0%}, abstention {summary['abstention_right']:.0%}, "
+            f"verbatim quotes {summary['quotes_verbatim']:.0%}",
+            highlight=False,
+        )
+    if not report.all_verbatim:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def main() -> None:
+    """Console-script entry point: typer's usage errors exit 2, ours as documented above."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

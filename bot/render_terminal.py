@@ -1,0 +1,81 @@
+"""How answers, hits and reports look in a terminal (rich); no logic, only formatting."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from models.types import Answer, Citation
+from retrieval.types import Hit
+
+SOURCE_LABEL = {"en": "Sources", "de": "Quellen"}
+FIGURES_LABEL = {"en": ("Figure", "Counts", "Attributed to", "Sources"), "de": ("Zahl", "Zählt", "Quelle laut Text", "Belege")}
+NEAR_COPY = {"en": "a near-identical sentence also appears in", "de": "ein fast gleicher Satz steht auch in"}
+
+
+def source_line(citation: Citation) -> str:
+    parts = [citation.title]
+    meta = ", ".join(p for p in (citation.outlet, citation.published) if p)
+    if meta:
+        parts.append(f"({meta})")
+    if citation.url:
+        parts.append(citation.url)
+    return " ".join(parts)
+
+
+def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
+    lang = answer.language
+    if answer.abstained:
+        console.print(Text(answer.answer.split("\n")[0], style="bold yellow"))
+        rest = answer.answer.split("\n")[1:2]
+        if rest:
+            console.print(Text(rest[0], style="dim"))
+    elif answer.answerer == "llm":
+        console.print(Text(answer.answer, style="bold"))
+    elif answer.figures:
+        headers = FIGURES_LABEL[lang]
+        table = Table(*headers, title=answer.answer.split("\n")[0], title_justify="left", show_lines=False)
+        for figure in answer.figures:
+            table.add_row(
+                Text(figure.value, style="bold"),
+                figure.what,
+                figure.attributed_to or "—",
+                " ".join(f"[{n}]" for n in figure.citations),
+            )
+        console.print(table)
+    else:
+        console.print(Text(answer.answer.split("\n")[0], style="bold"))
+    if answer.note:
+        console.print(Text(answer.note, style="italic yellow"))
+
+    for citation in answer.citations:
+        quote = Text(f"„{citation.quote}“", style="italic")
+        body: list = [quote, Text(source_line(citation), style="dim")]
+        if citation.also_reported_by:
+            body.append(Text(f"{NEAR_COPY[lang]}: {', '.join(citation.also_reported_by)}", style="dim cyan"))
+        if full_sources:
+            body.append(Text(f"{citation.doc_id} [{citation.start}:{citation.end}]", style="dim"))
+        console.print(Panel(Group(*body), title=f"[{citation.n}]", title_align="left", border_style="cyan", expand=True))
+
+
+def render_sources(console: Console, answer: Answer) -> None:
+    console.print(Text(SOURCE_LABEL[answer.language], style="bold"))
+    for citation in answer.citations:
+        console.print(f"[{citation.n}] {escape(source_line(citation))}")
+        console.print(f"    {citation.doc_id} characters {citation.start}–{citation.end}", style="dim")
+        if citation.also_reported_by:
+            console.print(f"    {NEAR_COPY[answer.language]}: {', '.join(citation.also_reported_by)}", style="dim")
+
+
+def render_hits(console: Console, hits: list[Hit]) -> None:
+    for rank, hit in enumerate(hits, start=1):
+        scores = " ".join(
+            f"{name}={value:.3f}"
+            for name, value in (("fused", hit.fused), ("dense", hit.dense), ("lexical", hit.lexical))
+            if value is not None
+        )
+        title = f"{rank}. {hit.article.title} — {hit.article.doc_id} [{hit.chunk.start}:{hit.chunk.end}]"
+        console.print(Panel(Text(hit.chunk.text), title=escape(title), subtitle=scores, title_align="left"))
