@@ -223,3 +223,36 @@ def update_index(
         len(articles), len(report.added), len(report.updated), len(report.removed), len(missing), report.embed_seconds,
     )  # fmt: skip
     return report
+
+
+def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None) -> Article:
+    """Index an article received as bytes (a chat upload); returns it as indexed.
+
+    The file is kept under `<data_dir>/uploads/` so later runs (and `--prune`) see its source.
+    A file that is not an article raises `IngestError` and leaves the index and uploads unchanged.
+    """
+    import re as _re
+
+    from retrieval.ingest import SUPPORTED_SUFFIXES, UnsupportedFileError, parse_article
+
+    name = _re.sub(r"[^\w.-]+", "_", Path(filename).name).strip("._") or "upload.txt"
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFileError(f"{filename}: unsupported file type {suffix or '(none)'}; send .txt, .md or .html")
+    if len(raw) > settings.retrieval.max_file_bytes:
+        raise IngestError(f"{filename}: {len(raw):,} bytes is larger than the {settings.retrieval.max_file_bytes:,} byte limit")
+    if not raw.strip():
+        raise IngestError(f"{filename}: file is empty")
+    uploads = settings.retrieval.data_dir / "uploads"
+    target = uploads / name
+    article = parse_article(raw, doc_id=target.stem, source_path=str(target), suffix=suffix)  # validates first
+    uploads.mkdir(parents=True, exist_ok=True)
+    staging = uploads / f".{name}.partial"
+    staging.write_bytes(raw)
+    staging.replace(target)
+    try:
+        previous = load_index(settings.index_dir, with_search_structures=False)
+    except IndexError_:
+        previous = None
+    update_index({article.doc_id: article}, settings, embedder, previous, IndexReport())
+    return article

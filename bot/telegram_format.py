@@ -1,0 +1,271 @@
+"""Answers, sources and briefings as Telegram HTML, split into messages Telegram accepts.
+
+Telegram understands a small HTML subset (b, i, a, blockquote, ...). Every piece of article or user
+text goes through `html.escape`, so "<5 & >3" arrives as text, not as markup. Telegram limits a
+message to 4096 UTF-16 code units of *parsed* text; the HTML source is never shorter than that
+text, so parts are measured by their source, which keeps every part safely under the limit.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from models.briefing import Briefing
+from models.types import Answer, Citation
+
+MESSAGE_LIMIT = 4096
+
+LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "sources": "Sources",
+        "full_sources": "Sources of the last answer",
+        "also": "near-identical sentence also in",
+        "characters": "characters",
+        "briefing_all": "Briefing on all articles",
+        "briefing_topic": "Briefing: {topic}",
+        "drawn_from": "from {n} articles",
+        "key_figures": "Key figures and who reported them",
+        "claims": "Most corroborated",
+        "reported_by": "carried by {n} articles",
+        "newest": "Newest articles",
+        "undated": "undated",
+        "unattributed": "no source named",
+    },
+    "de": {
+        "sources": "Quellen",
+        "full_sources": "Quellen der letzten Antwort",
+        "also": "fast gleicher Satz auch in",
+        "characters": "Zeichen",
+        "briefing_all": "Überblick über alle Artikel",
+        "briefing_topic": "Überblick: {topic}",
+        "drawn_from": "aus {n} Artikeln",
+        "key_figures": "Wichtige Zahlen und wer sie nennt",
+        "claims": "Am häufigsten berichtet",
+        "reported_by": "in {n} Artikeln",
+        "newest": "Neueste Artikel",
+        "undated": "ohne Datum",
+        "unattributed": "keine Quelle genannt",
+    },
+}
+
+
+def labels(language: str) -> dict[str, str]:
+    return LABELS["de" if language == "de" else "en"]
+
+
+def escape(text: str) -> str:
+    """Text for Telegram HTML: only <, > and & need escaping outside attributes."""
+    return html.escape(text, quote=False)
+
+
+def _link(title: str, url: str | None) -> str:
+    if url and url.startswith(("http://", "https://")):
+        return f'<a href="{html.escape(url, quote=True)}">{escape(title)}</a>'
+    return escape(title)
+
+
+def source_line(citation: Citation) -> str:
+    """"[n] Title — Outlet, date", the title linking to the article when its URL is known."""
+    meta = ", ".join(escape(part) for part in (citation.outlet, citation.published) if part)
+    return f"[{citation.n}] {_link(citation.title, citation.url)}" + (f" — {meta}" if meta else "")
+
+
+def quote_block(citation: Citation) -> str:
+    return f"<blockquote><b>[{citation.n}]</b> {escape(citation.quote)}</blockquote>"
+
+
+def _markers(numbers: tuple[int, ...]) -> str:
+    return "".join(f"[{n}]" for n in numbers)
+
+
+def _sources_section(citations: list[Citation], language: str) -> str:
+    return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
+
+
+def render_answer(answer: Answer) -> str:
+    """The answer as one HTML text: headline, figures table, quotes as blockquotes, then sources."""
+    words = labels(answer.language)
+    lines = answer.answer.split("\n")
+    blocks: list[str] = []
+    if answer.abstained:
+        head = f"<b>{escape(lines[0])}</b>"
+        if answer.citations and len(lines) > 1:
+            head += f"\n<i>{escape(lines[1])}</i>"
+        blocks.append(head)
+    elif answer.answerer == "llm":
+        blocks.append(escape(answer.answer))
+    elif answer.figures:
+        rows = [f"<b>{escape(lines[0])}</b>"]
+        for figure in answer.figures:
+            who = escape(figure.attributed_to or words["unattributed"])
+            rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}")
+        blocks.append("\n".join(rows))
+    else:
+        blocks.append(f"<b>{escape(lines[0])}</b>")
+    if answer.note:
+        blocks.append(f"<i>{escape(answer.note)}</i>")
+    if answer.citations:
+        blocks.append("\n".join(quote_block(c) for c in answer.citations))
+        blocks.append(_sources_section(answer.citations, answer.language))
+    return "\n\n".join(blocks)
+
+
+def render_full_sources(citations: list[Citation], language: str) -> str:
+    """Every source of an answer in full: link, outlet, date, article id and the quoted characters."""
+    words = labels(language)
+    blocks = [f"<b>{words['full_sources']}</b>"]
+    for c in citations:
+        meta = " · ".join(
+            [escape(p) for p in (c.outlet, c.published) if p]
+            + [f"<code>{escape(c.doc_id)}</code>", f"{words['characters']} {c.start}–{c.end}"]
+        )
+        lines = [f"<b>[{c.n}]</b> {_link(c.title, c.url)}", meta]
+        if c.url:
+            lines.append(escape(c.url))
+        if c.also_reported_by:
+            lines.append(f"<i>{words['also']}: {escape(', '.join(c.also_reported_by))}</i>")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def render_briefing(briefing: Briefing, language: str) -> str:
+    """The briefing as one HTML text; quotes appear once, under the first part that cites them."""
+    words = labels(language)
+    by_number = {c.n: c for c in briefing.citations}
+    shown: set[int] = set()
+
+    def quotes(numbers: tuple[int, ...]) -> list[str]:
+        fresh = [n for n in numbers if n not in shown]
+        shown.update(fresh)
+        return [quote_block(by_number[n]) for n in fresh]
+
+    title = words["briefing_topic"].format(topic=escape(briefing.topic)) if briefing.topic else words["briefing_all"]
+    blocks = [f"<b>{title}</b> ({words['drawn_from'].format(n=briefing.articles)})"]
+    if briefing.figures:
+        lines = [f"<b>{words['key_figures']}</b>"]
+        for figure in briefing.figures:
+            who = escape(figure.attributed_to or words["unattributed"])
+            lines.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}")
+            lines += quotes(figure.citations)
+        blocks.append("\n".join(lines))
+    if briefing.claims:
+        lines = [f"<b>{words['claims']}</b>"]
+        for claim in briefing.claims:
+            lines.append(f"• {words['reported_by'].format(n=len(claim.articles))} [{claim.citation}]")
+            lines += quotes((claim.citation,))
+        blocks.append("\n".join(lines))
+    if briefing.newest:
+        lines = [f"<b>{words['newest']}</b>"]
+        for article in briefing.newest:
+            meta = ", ".join(escape(p) for p in (article.published or words["undated"], article.outlet) if p)
+            lines.append(f"• {_link(article.title, article.url)} — {meta} [{article.citation}]")
+            lines += quotes((article.citation,))
+        blocks.append("\n".join(lines))
+    blocks.append(_sources_section(briefing.citations, language))
+    return "\n\n".join(blocks)
+
+
+# -- splitting ---------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"<[^>]*>|&#?\w{1,10};|\n\n+|\n|[^\S\n]+|[^<&\s]{1,40}|[<&]")
+_TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)")
+# How good a place to cut is: after a blank line, after a line, after a space, anywhere.
+_PARAGRAPH, _LINE, _SPACE, _ANYWHERE = 3, 2, 1, 0
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str
+    size: int  # UTF-16 code units, as Telegram counts
+    kind: str  # "open", "close", "space", "text"
+    tag: str = ""
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _tokens(markup: str) -> list[_Token]:
+    tokens = []
+    for match in _TOKEN.finditer(markup):
+        piece = match.group(0)
+        tag = _TAG.match(piece)
+        if tag:
+            kind, name = ("close" if tag.group(1) else "open"), tag.group(2).lower()
+        elif piece.isspace():
+            kind, name = "space", ""
+        else:
+            kind, name = "text", ""
+        tokens.append(_Token(piece, utf16_length(piece), kind, name))
+    return tokens
+
+
+def _closers(stack: list[_Token]) -> str:
+    return "".join(f"</{t.tag}>" for t in reversed(stack))
+
+
+def split_message(markup: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split Telegram HTML into parts of at most `limit` UTF-16 units, each valid on its own.
+
+    Cuts go after a blank line where possible, then after a line, then after a space, and only
+    between tags and entities, never inside one. Tags open at a cut are closed at the end of the
+    part and opened again at the start of the next. Whitespace at a cut is dropped (Telegram
+    trims it anyway); no other character is lost.
+    """
+    if utf16_length(markup) <= limit:
+        return [markup] if markup.strip() else []
+    tokens = _tokens(markup)
+    parts: list[str] = []
+    carried: list[_Token] = []  # tags open where the previous part ended
+    i = 0
+    while i < len(tokens):
+        while i < len(tokens) and tokens[i].kind == "space":
+            i += 1
+        if i == len(tokens):
+            break
+        stack = list(carried)
+        size = sum(t.size for t in carried)
+        has_text = False
+        best: tuple[int, int, list[_Token]] | None = None  # (quality, end, stack at end)
+        end = i
+        while end < len(tokens):
+            token = tokens[end]
+            if token.kind == "open":
+                stack.append(token)
+            elif token.kind == "close" and stack and stack[-1].tag == token.tag:
+                stack.pop()
+            size += token.size
+            if size + utf16_length(_closers(stack)) > limit:
+                break
+            end += 1
+            has_text = has_text or token.kind == "text"
+            if has_text:
+                quality = _cut_quality(token, stack)
+                if best is None or quality >= best[0]:
+                    best = (quality, end, list(stack))
+        else:
+            best = (_PARAGRAPH + 1, end, list(stack))  # the rest fits
+        if best is None:
+            raise ValueError(f"cannot split: markup at token {i} does not fit in {limit} characters")
+        _, end, stack_at_end = best
+        body = tokens[i:end]
+        while body and body[-1].kind == "space":
+            body.pop()
+        parts.append("".join(t.text for t in carried) + "".join(t.text for t in body) + _closers(stack_at_end))
+        carried = stack_at_end
+        i = end
+    return parts
+
+
+def _cut_quality(token: _Token, stack: list[_Token]) -> int:
+    if token.kind == "space":
+        if "\n\n" in token.text and not stack:
+            return _PARAGRAPH
+        if "\n" in token.text:
+            return _LINE if not stack else _SPACE
+        return _SPACE
+    if token.kind == "close" and token.tag == "blockquote" and not stack:
+        return _LINE
+    return _ANYWHERE

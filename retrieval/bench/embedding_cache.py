@@ -1,0 +1,86 @@
+"""An on-disk cache of embeddings for benchmark runs, keyed by model, backend and text.
+
+Embedding XQuAD (about 1,700 passages and 2,380 questions) costs minutes on a 2-core CPU, and the
+retrieval and latency suites need the same vectors; the model is deterministic, so a vector computed
+once is reused across suites and runs. Suites that measure embedding speed use the bare embedder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from models.embedders import Embedder
+
+logger = logging.getLogger(__name__)
+
+
+def _key(kind: str, text: str) -> str:
+    return hashlib.sha1(f"{kind}\0{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors by (query|passage, text) for one embedder, stored as one `.npz` file."""
+
+    def __init__(self, path: Path | None, embedder: Embedder) -> None:
+        self.path = path
+        self.embedder = embedder
+        self._vectors: dict[str, np.ndarray] = {}
+        self._dirty = False
+        if path is not None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as stored:
+                    keys, vectors = stored["keys"], stored["vectors"]
+                if vectors.ndim == 2 and vectors.shape[1] == embedder.dimension:
+                    self._vectors = {str(k): v for k, v in zip(keys, vectors)}
+            except (OSError, ValueError, KeyError) as e:
+                logger.warning("ignoring unreadable embedding cache %s: %s", path, e)
+
+    def get(self, kind: str, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Vectors for `texts` (kind "query" or "passage"), embedding only the ones not cached."""
+        keys = [_key(kind, t) for t in texts]
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in self._vectors))
+        if missing:
+            order = sorted(range(len(missing)), key=lambda i: len(missing[i]))  # similar lengths pad less
+            ordered = [missing[i] for i in order]
+            if kind == "query":
+                fresh = self.embedder.embed_queries(ordered)
+            else:
+                fresh = self.embedder.embed_passages(ordered, batch_size=batch_size)
+            for text, vector in zip(ordered, fresh):
+                self._vectors[_key(kind, text)] = vector
+            self._dirty = True
+        if not texts:
+            return np.zeros((0, self.embedder.dimension), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        keys = np.array(list(self._vectors), dtype="U40")
+        vectors = np.stack(list(self._vectors.values())).astype(np.float32)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=keys, vectors=vectors)
+        tmp.replace(self.path)
+        self._dirty = False
+
+
+class CachedEmbedder:
+    """An `Embedder` that answers from an `EmbeddingCache` (same vectors, no repeated model calls)."""
+
+    def __init__(self, cache: EmbeddingCache) -> None:
+        self._cache = cache
+        self.model_id = cache.embedder.model_id
+        self.backend = cache.embedder.backend
+        self.dimension = cache.embedder.dimension
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._cache.get("query", texts)
+
+    def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._cache.get("passage", texts, batch_size)
