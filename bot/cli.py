@@ -324,6 +324,24 @@ def evaluate_command(
         raise typer.Exit(EXIT_FAILURE)
 
 
+@app.command(name="bot")
+def telegram_bot() -> None:
+    """Run the Telegram bot: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set (Ctrl-C stops it)."""
+    from bot.app import BotConfigError, check_config, run_bot
+
+    settings = settings_or_exit()
+    try:
+        check_config(settings)  # a missing or malformed token fails here, before anything loads
+    except BotConfigError as e:
+        raise fail(str(e), EXIT_USAGE) from None
+    ensure_index_with_progress(settings)
+    err.print("[dim]newsbot bot is running; Ctrl-C stops it.[/]")
+    try:
+        run_bot(settings)
+    except BotConfigError as e:
+        raise fail(str(e)) from None
+
+
 def main() -> None:
     """Console-script entry point: typer's usage errors exit 2, ours as documented above."""
     app()

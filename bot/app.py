@@ -1,0 +1,239 @@
+"""Wiring of the Telegram bot: builds the Application, registers the handlers, loads index and model once.
+
+`newsbot bot` calls `run_bot`, which lets PTB own the event loop (signals, bootstrap retries).
+`running` starts the very same application inside an event loop that already runs (the tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from telegram import Update
+from telegram.error import InvalidToken
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.access import AccessPolicy, SlidingWindowLimiter
+from bot.handlers import (
+    SOURCES_CALLBACK,
+    guard_access,
+    on_ask,
+    on_briefing,
+    on_document,
+    on_error,
+    on_group_text,
+    on_help,
+    on_private_text,
+    on_sources,
+    on_sources_button,
+    on_subscribe,
+    on_unknown_command,
+    on_unsubscribe,
+    schedule_briefing,
+)
+from bot.messages import COMMANDS
+from bot.state import STATE_KEY, BotState
+from bot.subscriptions import SubscriptionStore
+from models.answer import ensure_index, get_retriever
+from models.settings import Settings
+from retrieval.search import Retriever
+
+logger = logging.getLogger(__name__)
+
+TOKEN_FORMAT = re.compile(r"^\d+:[A-Za-z0-9_-]{30,}$")
+WEBHOOK_SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
+RATE_LIMIT_RETRIES = 3  # 429 RetryAfter answers retried by AIORateLimiter before a send fails
+SUBSCRIPTIONS_FILE = "telegram.sqlite"
+# PTB logs request URLs, which contain the token, at DEBUG; httpx logs them at INFO.
+TOKEN_LEAKING_LOGGERS = ("telegram", "httpx", "httpcore", "apscheduler")
+
+
+class BotConfigError(ValueError):
+    """The bot cannot start as configured; the message says what to change."""
+
+
+def bot_token(settings: Settings) -> str:
+    """The configured token, checked for BotFather's format (its value never appears in a message)."""
+    secret = settings.telegram.bot_token
+    token = secret.get_secret_value().strip() if secret else ""
+    if not token:
+        raise BotConfigError("TELEGRAM_BOT_TOKEN is not set; create a bot with @BotFather and put its token in .env")
+    if not TOKEN_FORMAT.match(token):
+        raise BotConfigError(
+            "TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then 30 or more letters, "
+            "digits, '_' or '-', as @BotFather shows it)"
+        )
+    return token
+
+
+def bot_timezone(settings: Settings) -> ZoneInfo:
+    try:
+        return ZoneInfo(settings.telegram.timezone)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise BotConfigError(f"TELEGRAM_TIMEZONE={settings.telegram.timezone!r} is not a timezone; use e.g. Europe/Berlin") from e
+
+
+def check_config(settings: Settings) -> None:
+    """Everything that can be wrong before any network or model work starts."""
+    bot_token(settings)
+    bot_timezone(settings)
+    telegram = settings.telegram
+    if telegram.webhook_url:
+        if telegram.webhook_secret and not WEBHOOK_SECRET_FORMAT.match(telegram.webhook_secret.get_secret_value()):
+            raise BotConfigError("TELEGRAM_WEBHOOK_SECRET may hold only letters, digits, '_' and '-' (1 to 256)")
+        if importlib.util.find_spec("tornado") is None:
+            raise BotConfigError("webhook mode needs the webhooks extra: pip install 'python-telegram-bot[webhooks]'")
+
+
+def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
+    """The configured Application with every handler registered; nothing is loaded until it starts."""
+    token = bot_token(settings)
+    timezone = bot_timezone(settings)
+
+    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        await load_state(application, settings, timezone)
+
+    telegram = settings.telegram
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(telegram.api_base_url)
+        .base_file_url(telegram.api_file_url)
+        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .concurrent_updates(True)  # a slow answer must not hold up other chats
+        .post_init(post_init)
+        .build()
+    )
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: Application) -> None:  # type: ignore[type-arg]
+    new = filters.UpdateType.MESSAGE  # edits of old messages are not new questions
+    private = filters.ChatType.PRIVATE & new
+    groups = filters.ChatType.GROUPS & new
+    application.add_handler(TypeHandler(Update, guard_access), group=-1)
+    application.add_handlers(
+        [
+            CommandHandler(["start", "help"], on_help, filters=new),
+            CommandHandler("ask", on_ask, filters=new),
+            CommandHandler("sources", on_sources, filters=new),
+            CommandHandler("briefing", on_briefing, filters=new),
+            CommandHandler("subscribe", on_subscribe, filters=new),
+            CommandHandler("unsubscribe", on_unsubscribe, filters=new),
+            CallbackQueryHandler(on_sources_button, pattern=f"^{SOURCES_CALLBACK}$"),
+            MessageHandler(private & filters.Document.ALL, on_document),
+            MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_private_text),
+            MessageHandler(groups & filters.TEXT & ~filters.COMMAND, on_group_text),
+            MessageHandler(private & filters.COMMAND, on_unknown_command),
+        ]
+    )
+    application.add_error_handler(on_error)
+
+
+def _load_retriever(settings: Settings) -> Retriever:
+    ensure_index(settings)
+    return get_retriever(settings)
+
+
+async def load_state(application: Application, settings: Settings, timezone: ZoneInfo) -> None:  # type: ignore[type-arg]
+    """Load index and model once (in a thread), restore subscriptions, publish the command menu."""
+    started = time.perf_counter()
+    retriever = await asyncio.to_thread(_load_retriever, settings)
+    store = await asyncio.to_thread(SubscriptionStore, settings.retrieval.data_dir / SUBSCRIPTIONS_FILE)
+    state = BotState(
+        settings=settings,
+        retriever=retriever,
+        access=AccessPolicy.from_settings(settings.telegram),
+        limiter=SlidingWindowLimiter(settings.telegram.questions_per_minute, window=60.0),
+        subscriptions=store,
+        timezone=timezone,
+    )
+    application.bot_data[STATE_KEY] = state
+    subscriptions = await asyncio.to_thread(store.all)
+    assert application.job_queue is not None, "install python-telegram-bot[job-queue]"
+    for subscription in subscriptions:
+        schedule_briefing(application.job_queue, subscription, timezone)
+    for language, commands in COMMANDS.items():
+        await application.bot.set_my_commands(commands, language_code=None if language == "en" else language)
+    logger.info(
+        "bot @%s ready in %.1f s: %d articles indexed, %d daily briefings restored",
+        application.bot.username, time.perf_counter() - started, len(retriever.data.articles), len(subscriptions),
+    )  # fmt: skip
+
+
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Arguments for PTB's webhook server; without a configured secret a random one is used per run."""
+    telegram = settings.telegram
+    assert telegram.webhook_url is not None
+    secret = telegram.webhook_secret.get_secret_value() if telegram.webhook_secret else secrets.token_urlsafe(32)
+    return {
+        "listen": telegram.webhook_listen,
+        "port": telegram.webhook_port,
+        "url_path": urlparse(telegram.webhook_url).path.lstrip("/"),
+        "webhook_url": telegram.webhook_url,
+        "secret_token": secret,
+    }
+
+
+def quiet_token_leaking_loggers() -> None:
+    for name in TOKEN_LEAKING_LOGGERS:
+        logger_ = logging.getLogger(name)
+        logger_.setLevel(max(logger_.getEffectiveLevel(), logging.WARNING))
+
+
+def run_bot(settings: Settings) -> None:
+    """Serve until interrupted: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set."""
+    check_config(settings)
+    quiet_token_leaking_loggers()
+    application = build_application(settings)
+    try:
+        if settings.telegram.webhook_url:
+            application.run_webhook(allowed_updates=Update.ALL_TYPES, **webhook_options(settings))
+        else:
+            application.run_polling(allowed_updates=Update.ALL_TYPES)
+    except InvalidToken:
+        # PTB's message quotes the token; say the same without it.
+        raise BotConfigError("Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather (/mybots → API Token)") from None
+
+
+@asynccontextmanager
+async def running(
+    application: Application, settings: Settings, poll_interval: float = 0.0  # type: ignore[type-arg]
+) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+    """Start `application` in the running event loop as `run_bot` would, and stop it on exit."""
+    assert application.updater is not None
+    await application.initialize()
+    try:
+        if application.post_init:
+            await application.post_init(application)
+        if settings.telegram.webhook_url:
+            await application.updater.start_webhook(allowed_updates=Update.ALL_TYPES, **webhook_options(settings))
+        else:
+            await application.updater.start_polling(poll_interval=poll_interval, allowed_updates=Update.ALL_TYPES)
+        await application.start()
+        try:
+            yield application
+        finally:
+            await application.updater.stop()
+            await application.stop()
+    finally:
+        await application.shutdown()

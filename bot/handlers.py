@@ -1,0 +1,350 @@
+"""The bot's handlers: thin adapters from Telegram updates to the answer core and back.
+
+Blocking work (the model, FAISS, indexing, SQLite) runs in threads via `asyncio.to_thread`, and
+the application handles updates concurrently, so one slow answer never holds up other chats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ChatType
+from telegram.error import Forbidden, NetworkError, TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes, JobQueue
+
+from bot.access import whole_seconds
+from bot.addressing import question_addressed_to
+from bot.delivery import send_html, typing_action, with_network_retries
+from bot.messages import language_of, say
+from bot.state import LAST_SOURCES_KEY, LastSources, bot_state
+from bot.subscriptions import Subscription, SubscriptionError, format_time, parse_time
+from bot.telegram_format import escape, render_answer, render_briefing, render_full_sources
+from models.answer import QuestionError, answer, reload_retriever, validate_question
+from models.briefing import build_briefing
+from retrieval.indexer import index_uploaded_article
+from retrieval.ingest import IngestError
+
+logger = logging.getLogger(__name__)
+
+SOURCES_CALLBACK = "sources"
+BRIEFING_JOB_PREFIX = "briefing:"
+
+
+def _sources_button(language: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(say(language, "sources_button"), callback_data=SOURCES_CALLBACK)]])
+
+
+def _reply_target(update: Update) -> int | None:
+    """In groups the bot replies to the asking message; in a private chat that would only add noise."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None or chat.type == ChatType.PRIVATE:
+        return None
+    return message.message_id
+
+
+async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, markup: str) -> None:
+    chat = update.effective_chat
+    if chat is not None:
+        await send_html(context.bot, chat.id, markup, reply_to=_reply_target(update))
+
+
+async def _within_rate_limit(update: Update, context: ContextTypes.DEFAULT_TYPE, language: str) -> bool:
+    """Count a question against the asker's limit; tell them how long to wait when it is spent."""
+    state = bot_state(context)
+    user, chat = update.effective_user, update.effective_chat
+    key = user.id if user else (chat.id if chat else 0)
+    wait = state.limiter.acquire(key)
+    if wait:
+        logger.info("rate limit: user %s must wait %.1f s", key, wait)
+        limit = state.settings.telegram.questions_per_minute
+        await _say(update, context, say(language, "rate_limited", limit=limit, seconds=whole_seconds(wait)))
+        return False
+    return True
+
+
+# -- access ------------------------------------------------------------------------------------
+
+
+async def guard_access(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop updates the allow lists do not admit: one polite refusal per private chat, silence in groups."""
+    if not isinstance(update, Update):
+        return
+    state = bot_state(context)
+    chat, user = update.effective_chat, update.effective_user
+    if state.access.admits(chat.id if chat else None, user.id if user else None):
+        return
+    logger.info("not serving chat %s (user %s)", chat.id if chat else None, user.id if user else None)
+    if chat is not None and chat.type == ChatType.PRIVATE and chat.id not in state.refused_chats:
+        state.refused_chats.add(chat.id)
+        await send_html(context.bot, chat.id, say(language_of(user), "not_allowed"))
+    raise ApplicationHandlerStop
+
+
+# -- questions ---------------------------------------------------------------------------------
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain usage in the user's language (/start and /help)."""
+    state = bot_state(context)
+    await _say(update, context, say(language_of(update.effective_user), "help", timezone=escape(str(state.timezone))))
+
+
+async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer any text in a private chat as a question."""
+    if update.effective_message and update.effective_message.text:
+        await answer_question(update, context, update.effective_message.text)
+
+
+async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer group messages that mention the bot or reply to it; stay silent on everything else."""
+    message = update.effective_message
+    if message is None:
+        return
+    question = question_addressed_to(message, context.bot.id, context.bot.username)
+    if question is not None:
+        await answer_question(update, context, question)
+
+
+async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer /ask <question> (and /ask@ThisBot; PTB already ignores /ask@OtherBot)."""
+    question = " ".join(context.args or [])
+    if not question.strip():
+        await _say(update, context, say(language_of(update.effective_user), "ask_usage"))
+        return
+    await answer_question(update, context, question)
+
+
+async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+    """Validate, rate-limit, answer off the event loop, and send the answer with a Sources button."""
+    state = bot_state(context)
+    chat = update.effective_chat
+    assert chat is not None
+    language = language_of(update.effective_user)
+    try:
+        question = validate_question(question, state.settings.models.max_question_chars)
+    except QuestionError as e:
+        await _say(update, context, say(language, "bad_question", reason=escape(str(e))))
+        return
+    if not await _within_rate_limit(update, context, language):
+        return
+    started = time.perf_counter()
+    async with typing_action(context.bot, chat.id):
+        result = await asyncio.to_thread(answer, question, state.settings, state.retriever)
+    markup = render_answer(result)
+    if context.chat_data is not None:
+        context.chat_data[LAST_SOURCES_KEY] = LastSources(result.language, tuple(result.citations))
+    button = _sources_button(language) if result.citations else None
+    sent = await send_html(context.bot, chat.id, markup, reply_to=_reply_target(update), reply_markup=button)
+    logger.info(
+        "chat %s: answered a %d-character question in %.0f ms (%d citations, %d messages)",
+        chat.id, len(question), (time.perf_counter() - started) * 1000, len(result.citations), len(sent),
+    )  # fmt: skip
+
+
+async def on_sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the full sources of the last answer in this chat (/sources)."""
+    last = context.chat_data.get(LAST_SOURCES_KEY) if context.chat_data is not None else None
+    if not last or not last.citations:
+        await _say(update, context, say(language_of(update.effective_user), "no_answer_yet"))
+        return
+    await _say(update, context, render_full_sources(list(last.citations), last.language))
+
+
+async def on_sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show the full sources of the last answer when its Sources button is pressed."""
+    query = update.callback_query
+    if query is None:
+        return
+    await with_network_retries(query.answer, "answerCallbackQuery")
+    chat = update.effective_chat
+    last = context.chat_data.get(LAST_SOURCES_KEY) if context.chat_data is not None else None
+    if chat is None:
+        return
+    if not last or not last.citations:
+        await send_html(context.bot, chat.id, say(language_of(update.effective_user), "no_answer_yet"))
+        return
+    reply_to = query.message.message_id if query.message is not None else None
+    await send_html(context.bot, chat.id, render_full_sources(list(last.citations), last.language), reply_to=reply_to)
+
+
+async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Point to /help when a private chat sends a command the bot does not have."""
+    await _say(update, context, say(language_of(update.effective_user), "unknown_command"))
+
+
+# -- briefings ---------------------------------------------------------------------------------
+
+
+async def on_briefing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Post a digest of the corpus, or of the topic after /briefing."""
+    chat = update.effective_chat
+    assert chat is not None
+    language = language_of(update.effective_user)
+    topic = " ".join(context.args or []).strip() or None
+    if topic is not None:
+        try:
+            topic = validate_question(topic, bot_state(context).settings.models.max_question_chars)
+        except QuestionError as e:
+            await _say(update, context, say(language, "bad_question", reason=escape(str(e))))
+            return
+    if not await _within_rate_limit(update, context, language):
+        return
+    await post_briefing(context, chat.id, topic, language, reply_to=_reply_target(update))
+
+
+async def post_briefing(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str | None, language: str, reply_to: int | None = None
+) -> None:
+    """Build the briefing in a thread and send it; it becomes the chat's last answer for /sources."""
+    state = bot_state(context)
+    async with typing_action(context.bot, chat_id):
+        briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic)
+    if briefing.empty:
+        await send_html(context.bot, chat_id, say(language, "nothing_on_topic", topic=escape(topic or "")), reply_to=reply_to)
+        return
+    if context.chat_data is not None:
+        context.chat_data[LAST_SOURCES_KEY] = LastSources(language, tuple(briefing.citations))
+    sent = await send_html(
+        context.bot, chat_id, render_briefing(briefing, language), reply_to=reply_to, reply_markup=_sources_button(language)
+    )
+    logger.info("chat %s: posted a briefing (%d citations, %d messages)", chat_id, len(briefing.citations), len(sent))
+
+
+async def on_subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Store and schedule a daily briefing for this chat: /subscribe HH:MM [topic]."""
+    state = bot_state(context)
+    chat = update.effective_chat
+    assert chat is not None
+    language = language_of(update.effective_user)
+    args = context.args or []
+    try:
+        at = parse_time(args[0]) if args else None
+        topic = validate_question(" ".join(args[1:]), state.settings.models.max_question_chars) if len(args) > 1 else None
+    except (SubscriptionError, QuestionError) as e:
+        logger.info("chat %s: unusable /subscribe (%s)", chat.id, e)
+        at = None
+    if at is None:
+        await _say(update, context, say(language, "subscribe_usage"))
+        return
+    subscription = Subscription(chat_id=chat.id, at=at, topic=topic, language=language)
+    await asyncio.to_thread(state.subscriptions.put, subscription)
+    assert context.job_queue is not None
+    schedule_briefing(context.job_queue, subscription, state.timezone)
+    about = say(language, "subscribed_about", topic=escape(topic)) if topic else ""
+    when = format_time(at)
+    await _say(update, context, say(language, "subscribed", about=about, time=when, timezone=escape(str(state.timezone))))
+
+
+async def on_unsubscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stop this chat's daily briefing (/unsubscribe)."""
+    state = bot_state(context)
+    chat = update.effective_chat
+    assert chat is not None
+    removed = await asyncio.to_thread(state.subscriptions.remove, chat.id)
+    if context.job_queue is not None:
+        for job in context.job_queue.get_jobs_by_name(f"{BRIEFING_JOB_PREFIX}{chat.id}"):
+            job.schedule_removal()
+    await _say(update, context, say(language_of(update.effective_user), "unsubscribed" if removed else "not_subscribed"))
+
+
+def schedule_briefing(job_queue: JobQueue, subscription: Subscription, timezone: dt.tzinfo) -> None:
+    """(Re)schedule the chat's daily briefing job, replacing any earlier one."""
+    name = f"{BRIEFING_JOB_PREFIX}{subscription.chat_id}"
+    for job in job_queue.get_jobs_by_name(name):
+        job.schedule_removal()
+    job_queue.run_daily(
+        post_scheduled_briefing,
+        time=subscription.at.replace(tzinfo=timezone),
+        chat_id=subscription.chat_id,
+        name=name,
+        data=subscription,
+    )
+
+
+async def post_scheduled_briefing(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Post a subscribed daily briefing; a chat that blocked or removed the bot is unsubscribed."""
+    assert context.job is not None
+    subscription: Subscription = context.job.data  # type: ignore[assignment]
+    try:
+        await post_briefing(context, subscription.chat_id, subscription.topic, subscription.language)
+    except Forbidden as e:
+        logger.info("chat %s no longer accepts messages (%s); removing its subscription", subscription.chat_id, e)
+        await asyncio.to_thread(bot_state(context).subscriptions.remove, subscription.chat_id)
+        context.job.schedule_removal()
+
+
+# -- uploads -----------------------------------------------------------------------------------
+
+
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Index an article file an admin sends in a private chat; refuse everyone else politely."""
+    state = bot_state(context)
+    message, chat, user = update.effective_message, update.effective_chat, update.effective_user
+    if message is None or message.document is None or chat is None:
+        return
+    language = language_of(user)
+    if not state.access.is_admin(user.id if user else None):
+        logger.info("refused an upload from user %s", user.id if user else None)
+        await _say(update, context, say(language, "upload_refused"))
+        return
+    document = message.document
+    name = document.file_name or "upload.txt"
+    limit = state.settings.retrieval.max_file_bytes
+    if document.file_size and document.file_size > limit:
+        await _say(update, context, say(language, "upload_too_large", name=escape(name), size=document.file_size, limit=limit))
+        return
+    async with typing_action(context.bot, chat.id):
+        file = await with_network_retries(lambda: context.bot.get_file(document.file_id), "getFile")
+        raw = bytes(await with_network_retries(file.download_as_bytearray, "file download"))
+        async with state.ingest_lock:  # one index generation at a time
+            try:
+                article = await asyncio.to_thread(
+                    index_uploaded_article, raw, name, state.settings, state.retriever.embedder
+                )
+            except IngestError as e:
+                logger.info("chat %s: upload %r not indexed: %s", chat.id, name, e)
+                reason = str(e).split(": ", 1)[-1]  # drop the file path the message starts with
+                await _say(update, context, say(language, "upload_failed", name=escape(name), reason=escape(reason)))
+                return
+            state.retriever = await asyncio.to_thread(reload_retriever, state.settings)
+    outlet = f", {article.outlet}" if article.outlet else ""
+    await _say(
+        update,
+        context,
+        say(
+            language,
+            "upload_done",
+            title=escape(article.title),
+            date=escape(article.published or say(language, "no_date")),
+            outlet=escape(outlet),
+            articles=len(state.retriever.data.articles),
+        ),
+    )
+    logger.info("chat %s: indexed upload %r as %s", chat.id, name, article.doc_id)
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure with its context first, then apologise briefly to whoever is waiting."""
+    error = context.error
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if update is None and isinstance(error, NetworkError):
+        logger.warning("network error while polling Telegram: %s", error)  # PTB retries polling itself
+        return
+    logger.error(
+        "error handling update %s in chat %s: %s",
+        update.update_id if isinstance(update, Update) else None, chat.id if chat else None, error, exc_info=error,
+    )  # fmt: skip
+    if chat is None or not isinstance(update, Update):
+        return
+    try:
+        await context.bot.send_message(chat.id, say(language_of(update.effective_user), "apology"))
+    except TelegramError as e:
+        logger.warning("could not send the apology to chat %s: %s", chat.id, e)
+

@@ -1,0 +1,99 @@
+"""What the bot says besides answers, in English and German (Telegram HTML, placeholders escaped by callers)."""
+
+from __future__ import annotations
+
+from telegram import BotCommand, User
+
+TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "help": (
+            "<b>newsbot</b> answers questions about the indexed news articles with verbatim quotes and their sources.\n\n"
+            "Send me a question, for example:\n<i>How many soldiers were reported and by whom?</i>\n\n"
+            "In groups, use /ask <i>question</i>, mention me, or reply to one of my messages.\n\n"
+            "/briefing [topic] — key figures, most corroborated claims and newest articles\n"
+            "/subscribe HH:MM [topic] — a daily briefing in this chat ({timezone} time)\n"
+            "/unsubscribe — stop the daily briefing\n"
+            "/sources — full sources of the last answer\n\n"
+            "Admins can add an article by sending me a .txt, .md or .html file."
+        ),
+        "ask_usage": "Ask like this: /ask How many soldiers were reported?",
+        "bad_question": "Sorry, I can't answer that: {reason}.",
+        "rate_limited": "You're asking faster than I can answer ({limit} questions a minute). Please try again in {seconds} s.",
+        "not_allowed": "Sorry, this bot is private and not available in this chat.",
+        "no_answer_yet": "There is no answer in this chat yet; ask a question first.",
+        "sources_button": "Sources",
+        "apology": "Sorry, something went wrong on my side. Please try again in a moment.",
+        "nothing_on_topic": "The articles say nothing about “{topic}”.",
+        "subscribe_usage": "Use /subscribe HH:MM [topic], for example /subscribe 07:30 Nordkorea.",
+        "subscribed": "Subscribed: a daily briefing{about} here at {time} ({timezone}). /unsubscribe stops it.",
+        "subscribed_about": " on “{topic}”",
+        "unsubscribed": "The daily briefing in this chat is stopped.",
+        "not_subscribed": "This chat has no daily briefing.",
+        "upload_refused": "Sorry, only the bot's admins can add articles.",
+        "upload_too_large": "Sorry, {name} is {size:,} bytes; the limit is {limit:,} bytes.",
+        "upload_failed": "I could not index {name}: {reason}. The index is unchanged.",
+        "upload_done": "Indexed “{title}” ({date}{outlet}). It can be quoted from now on; {articles} articles in the index.",
+        "no_date": "no date found",
+        "unknown_command": "I don't know that command. /help lists what I can do.",
+    },
+    "de": {
+        "help": (
+            "<b>newsbot</b> beantwortet Fragen zu den indexierten Nachrichtenartikeln mit wörtlichen Zitaten und Quellen.\n\n"
+            "Schick mir eine Frage, zum Beispiel:\n<i>Wie viele Soldaten wurden gemeldet und von wem?</i>\n\n"
+            "In Gruppen: /ask <i>Frage</i>, erwähne mich oder antworte auf eine meiner Nachrichten.\n\n"
+            "/briefing [Thema] — wichtige Zahlen, am häufigsten berichtete Aussagen, neueste Artikel\n"
+            "/subscribe HH:MM [Thema] — täglicher Überblick in diesem Chat (Zeitzone {timezone})\n"
+            "/unsubscribe — täglichen Überblick beenden\n"
+            "/sources — alle Quellen der letzten Antwort\n\n"
+            "Admins können einen Artikel als .txt-, .md- oder .html-Datei schicken."
+        ),
+        "ask_usage": "Frag so: /ask Wie viele Soldaten wurden gemeldet?",
+        "bad_question": "Das kann ich leider nicht beantworten: {reason}.",
+        "rate_limited": "Du fragst schneller, als ich antworten kann ({limit} Fragen pro Minute). Bitte versuch es in {seconds} s noch einmal.",
+        "not_allowed": "Dieser Bot ist privat und in diesem Chat leider nicht verfügbar.",
+        "no_answer_yet": "In diesem Chat gibt es noch keine Antwort; stell zuerst eine Frage.",
+        "sources_button": "Quellen",
+        "apology": "Entschuldigung, bei mir ist etwas schiefgegangen. Bitte versuch es gleich noch einmal.",
+        "nothing_on_topic": "Zu „{topic}“ steht nichts in den Artikeln.",
+        "subscribe_usage": "So geht's: /subscribe HH:MM [Thema], zum Beispiel /subscribe 07:30 Nordkorea.",
+        "subscribed": "Abonniert: täglicher Überblick{about} hier um {time} ({timezone}). /unsubscribe beendet ihn.",
+        "subscribed_about": " zu „{topic}“",
+        "unsubscribed": "Der tägliche Überblick in diesem Chat ist beendet.",
+        "not_subscribed": "Dieser Chat hat keinen täglichen Überblick.",
+        "upload_refused": "Artikel hinzufügen dürfen leider nur die Admins des Bots.",
+        "upload_too_large": "{name} ist {size:,} Bytes groß; erlaubt sind {limit:,} Bytes.",
+        "upload_failed": "{name} konnte ich nicht indexieren: {reason}. Der Index ist unverändert.",
+        "upload_done": "Indexiert: „{title}“ ({date}{outlet}). Ab jetzt zitierbar; {articles} Artikel im Index.",
+        "no_date": "kein Datum gefunden",
+        "unknown_command": "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann.",
+    },
+}
+
+COMMANDS: dict[str, list[BotCommand]] = {
+    "en": [
+        BotCommand("ask", "Ask a question about the articles"),
+        BotCommand("briefing", "Digest of all articles or of a topic"),
+        BotCommand("subscribe", "Daily briefing here: /subscribe HH:MM [topic]"),
+        BotCommand("unsubscribe", "Stop the daily briefing"),
+        BotCommand("sources", "Full sources of the last answer"),
+        BotCommand("help", "How to use this bot"),
+    ],
+    "de": [
+        BotCommand("ask", "Eine Frage zu den Artikeln stellen"),
+        BotCommand("briefing", "Überblick über alle Artikel oder ein Thema"),
+        BotCommand("subscribe", "Täglicher Überblick: /subscribe HH:MM [Thema]"),
+        BotCommand("unsubscribe", "Täglichen Überblick beenden"),
+        BotCommand("sources", "Alle Quellen der letzten Antwort"),
+        BotCommand("help", "So funktioniert der Bot"),
+    ],
+}
+
+
+def language_of(user: User | None) -> str:
+    """"de" for users whose Telegram app is German, otherwise "en"."""
+    code = (user.language_code or "") if user else ""
+    return "de" if code.lower().startswith("de") else "en"
+
+
+def say(language: str, key: str, **values: object) -> str:
+    return TEXTS["de" if language == "de" else "en"][key].format(**values)

@@ -1,0 +1,44 @@
+"""What every handler shares, loaded once in `post_init` and kept in `application.bot_data`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass, field
+
+from telegram.ext import CallbackContext
+
+from bot.access import AccessPolicy, SlidingWindowLimiter
+from bot.subscriptions import SubscriptionStore
+from models.settings import Settings
+from models.types import Citation
+from retrieval.search import Retriever
+
+STATE_KEY = "newsbot"
+LAST_SOURCES_KEY = "last_sources"
+
+
+@dataclass
+class BotState:
+    """The loaded index and model, access rules, limits and the subscription store."""
+
+    settings: Settings
+    retriever: Retriever  # replaced after an upload; answers in flight keep the one they started with
+    access: AccessPolicy
+    limiter: SlidingWindowLimiter
+    subscriptions: SubscriptionStore
+    timezone: dt.tzinfo
+    ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    refused_chats: set[int] = field(default_factory=set)  # chats told once that they are not served
+
+
+@dataclass(frozen=True)
+class LastSources:
+    """The citations of the last answer or briefing in a chat, for /sources and the Sources button."""
+
+    language: str
+    citations: tuple[Citation, ...]
+
+
+def bot_state(context: CallbackContext) -> BotState:  # type: ignore[type-arg]
+    return context.bot_data[STATE_KEY]

@@ -1,0 +1,131 @@
+"""The `newsbot` command line, in-process (typer's CliRunner) and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.conftest import REPO, SEEDS
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+FLAGSHIP = "How many soldiers were reported and by whom?"
+
+
+@pytest.fixture
+def seed_env(seed_settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(seed_settings.retrieval.data_dir))
+
+
+@pytest.mark.parametrize("via", ["argument", "stdin"])
+def test_ask_json_answers_from_argument_or_stdin(seed_env, via: str) -> None:
+    if via == "argument":
+        result = runner.invoke(app, ["ask", FLAGSHIP, "--json"])
+    else:
+        result = runner.invoke(app, ["ask", "--json"], input=FLAGSHIP + "\n")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["question"] == FLAGSHIP and not data["abstained"]
+    values = {f["value"].replace(".", "") for f in data["figures"]}
+    assert {"1500", "12000", "10000", "3000"} <= values
+
+
+def test_ask_prints_numbered_sources_for_a_person(seed_env) -> None:
+    result = runner.invoke(app, ["ask", "What did NATO Secretary General Mark Rutte warn about?"])
+    assert result.exit_code == 0
+    assert "[1]" in result.stdout and "Eskalation" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["ask", ""], None, "empty"),
+        (["ask", "   "], None, "empty"),
+        (["ask", "x" * 1001], None, "limit is 1000"),
+        (["ask", "Wer\x01ist das?"], None, "control characters"),
+        (["ask", "-"], "  \n", "empty"),
+        (["search", ""], None, "empty"),
+    ],
+)
+def test_bad_questions_exit_2_with_one_line(seed_env, args: list[str], stdin: str | None, message: str) -> None:
+    result = runner.invoke(app, args, input=stdin)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [["frobnicate"], ["ask", "x", "--no-such-option"], ["search", "x", "--k", "0"]])
+def test_unknown_commands_and_options_exit_2(args: list[str]) -> None:
+    assert runner.invoke(app, args).exit_code == 2
+
+
+def test_search_json_has_the_documented_hit_shape(seed_env) -> None:
+    result = runner.invoke(app, ["search", "Kursk", "--json", "--k", "3"])
+    assert result.exit_code == 0
+    hits = json.loads(result.stdout)
+    assert len(hits) == 3 and hits[0]["doc_id"].startswith("002_")
+    for hit in hits:
+        assert set(hit) == {"doc_id", "title", "text", "start", "end", "scores"}
+        assert set(hit["scores"]) == {"lexical", "dense", "fused"}
+
+
+def test_search_finds_sluzki_in_the_duma_article(seed_env) -> None:
+    hits = json.loads(runner.invoke(app, ["search", "Wer ist Sluzki?", "--json"]).stdout)
+    assert hits[0]["doc_id"].startswith("004_")
+
+
+def test_ask_without_an_index_says_how_to_build_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSBOT_SEEDS_DIR", str(tmp_path / "no-seeds"))
+    result = runner.invoke(app, ["ask", FLAGSHIP])
+    assert result.exit_code == 1 and "newsbot index" in result.stderr
+
+
+def test_index_reports_and_exits_1_when_nothing_could_be_indexed(tmp_path: Path) -> None:
+    (tmp_path / "junk.bin").write_bytes(b"\x00\x01")
+    (tmp_path / "empty.txt").write_text("")
+    result = runner.invoke(app, ["index", str(tmp_path), "--json"])
+    assert result.exit_code == 1
+    assert "skipped" in result.stderr and "nothing could be indexed" in result.stderr
+
+
+def test_eval_reports_per_question_and_total(seed_env, tmp_path: Path) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id":"a","question":"Wer ist Leonid Sluzki?","expect_any":["Duma"],"sources_any":["004_7cc3b5ee41316440"]}\n'
+        '{"id":"b","question":"Wie ist das Wetter morgen in Berlin?","unanswerable":true}\n'
+    )
+    result = runner.invoke(app, ["eval", str(questions), "--json"])
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["total"] == 2 and report["passed"] == 2 and report["quotes_verbatim"] == 1.0
+
+
+def test_eval_rejects_a_malformed_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    result = runner.invoke(app, ["eval", str(bad)])
+    assert result.exit_code == 2 and "bad.jsonl:1" in result.stderr
+
+
+def test_chat_answers_shows_sources_and_quits(seed_env) -> None:
+    result = runner.invoke(app, ["chat"], input="Wer ist Leonid Sluzki?\n:sources\n:bogus\n:quit\n")
+    assert result.exit_code == 0
+    assert "Sluzki" in result.stdout and "004_7cc3b5ee41316440" in result.stdout and "Unknown command" in result.stdout
+
+
+def test_installed_newsbot_command_builds_the_index_and_answers(tmp_path: Path) -> None:
+    """The README's main job, as a real process: no index yet, so it indexes seeds/ first."""
+    executable = Path(sys.executable).with_name("newsbot")
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "bot"]
+    env = {**os.environ, "NEWSBOT_DATA_DIR": str(tmp_path / "data"), "NEWSBOT_SEEDS_DIR": str(SEEDS), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([*command, "ask", FLAGSHIP, "--json"], env=env, cwd=tmp_path, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    data = json.loads(done.stdout)
+    assert {"12.000", "3.000"} <= {f["value"] for f in data["figures"]}
+    assert (tmp_path / "data" / "index" / "CURRENT").exists()
