@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from telegram import Update
-from telegram.error import InvalidToken
+from telegram import Bot, Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -64,6 +64,7 @@ RATE_LIMIT_RETRIES = 3  # 429 RetryAfter answers retried by AIORateLimiter befor
 SUBSCRIPTIONS_FILE = "telegram.sqlite"
 # PTB logs request URLs, which contain the token, at DEBUG; httpx logs them at INFO.
 TOKEN_LEAKING_LOGGERS = ("telegram", "httpx", "httpcore", "apscheduler")
+REDACTED = "<TELEGRAM_BOT_TOKEN>"
 
 
 class BotConfigError(ValueError):
@@ -194,25 +195,62 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def quiet_token_leaking_loggers() -> None:
+class RedactToken(logging.Filter):
+    """Replaces the token in every record a handler emits: PTB quotes it in some messages and tracebacks."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, REDACTED), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text and self.token in record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, REDACTED)
+        return True
+
+
+def keep_token_out_of_logs(token: str) -> None:
+    """Quiet the loggers that print request URLs and redact the token in whatever is still logged."""
     for name in TOKEN_LEAKING_LOGGERS:
-        logger_ = logging.getLogger(name)
-        logger_.setLevel(max(logger_.getEffectiveLevel(), logging.WARNING))
+        library_logger = logging.getLogger(name)
+        library_logger.setLevel(max(library_logger.getEffectiveLevel(), logging.WARNING))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactToken(token))
+
+
+async def verify_token(settings: Settings) -> str:
+    """Ask the Bot API who the token belongs to; its @username, or `BotConfigError` in one line.
+
+    PTB reports a rejected token with a logged traceback that quotes it; asking first keeps that
+    out of the output and says what to do instead.
+    """
+    token = bot_token(settings)
+    bot = Bot(token, base_url=settings.telegram.api_base_url, base_file_url=settings.telegram.api_file_url)
+    try:
+        async with bot:
+            return bot.username
+    except InvalidToken:
+        raise BotConfigError("Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather (/mybots → API Token)") from None
+    except NetworkError as e:
+        reason = str(e).replace(token, REDACTED)
+        raise BotConfigError(f"cannot reach the Bot API at {settings.telegram.api_base_url}: {reason}") from None
 
 
 def run_bot(settings: Settings) -> None:
     """Serve until interrupted: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set."""
     check_config(settings)
-    quiet_token_leaking_loggers()
+    keep_token_out_of_logs(bot_token(settings))
+    username = asyncio.run(verify_token(settings))
+    logger.info("starting @%s (%s)", username, "webhook" if settings.telegram.webhook_url else "long polling")
     application = build_application(settings)
-    try:
-        if settings.telegram.webhook_url:
-            application.run_webhook(allowed_updates=Update.ALL_TYPES, **webhook_options(settings))
-        else:
-            application.run_polling(allowed_updates=Update.ALL_TYPES)
-    except InvalidToken:
-        # PTB's message quotes the token; say the same without it.
-        raise BotConfigError("Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather (/mybots → API Token)") from None
+    if settings.telegram.webhook_url:
+        application.run_webhook(allowed_updates=Update.ALL_TYPES, **webhook_options(settings))
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -100,7 +100,7 @@ def ensure_index_with_progress(settings: Settings) -> None:
 
 @app.command()
 def index(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files or folders (recursive); default: seeds/.")] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (recursive); default: seeds/.")] = None,
     prune: Annotated[bool, typer.Option(help="Drop indexed articles whose files are gone.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
@@ -211,8 +211,8 @@ def answer_or_exit(question: str, settings: Settings, k: int | None = None) -> A
 
 @app.command()
 def ask(
-    question: Annotated[Optional[str], typer.Argument(help="The question; '-' or none reads stdin.")] = None,
-    k: Annotated[Optional[int], typer.Option("--k", "-k", min=1, max=100, help="Passages to read.")] = None,
+    question: Annotated[str | None, typer.Argument(help="The question; '-' or none reads stdin.")] = None,
+    k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=100, help="Passages to read.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
     """Answer QUESTION with verbatim quotes and their sources (builds the index on first use)."""
@@ -335,7 +335,7 @@ def telegram_bot() -> None:
     except BotConfigError as e:
         raise fail(str(e), EXIT_USAGE) from None
     ensure_index_with_progress(settings)
-    err.print("[dim]newsbot bot is running; Ctrl-C stops it.[/]")
+    err.print("[dim]Starting the Telegram bot; Ctrl-C stops it.[/]")
     try:
         run_bot(settings)
     except BotConfigError as e:

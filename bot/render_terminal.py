@@ -14,6 +14,10 @@ from retrieval.types import Hit
 SOURCE_LABEL = {"en": "Sources", "de": "Quellen"}
 FIGURES_LABEL = {"en": ("Figure", "Counts", "Attributed to", "Sources"), "de": ("Zahl", "Zählt", "Quelle laut Text", "Belege")}
 NEAR_COPY = {"en": "a near-identical sentence also appears in", "de": "ein fast gleicher Satz steht auch in"}
+MODEL_WORDED = {
+    "en": "Worded by a language model from the quotes below; each sentence was checked against the quotes it cites.",
+    "de": "Von einem Sprachmodell aus den Zitaten unten formuliert; jeder Satz wurde an seinen Zitaten geprüft.",
+}
 
 
 def source_line(citation: Citation) -> str:
@@ -35,6 +39,7 @@ def render_answer(console: Console, answer: Answer, full_sources: bool = False) 
             console.print(Text(rest[0], style="dim"))
     elif answer.answerer == "llm":
         console.print(Text(answer.answer, style="bold"))
+        console.print(Text(MODEL_WORDED[lang], style="dim"))
     elif answer.figures:
         headers = FIGURES_LABEL[lang]
         table = Table(*headers, title=answer.answer.split("\n")[0], title_justify="left", show_lines=False)

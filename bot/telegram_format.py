@@ -169,7 +169,8 @@ def render_briefing(briefing: Briefing, language: str) -> str:
 
 # -- splitting ---------------------------------------------------------------------------------
 
-_TOKEN = re.compile(r"<[^>]*>|&#?\w{1,10};|\n\n+|\n|[^\S\n]+|[^<&\s]{1,40}|[<&]")
+_TOKEN = re.compile(r"<[^>]*>|&#?\w{1,10};|\n\n+|\n|[^\S\n]+|[^<&\s]{1,20}|[<&]")
+_EMPTY_ELEMENT = re.compile(r"<([a-zA-Z][\w-]*)(?:\s[^>]*)?></\1>")
 _TAG = re.compile(r"<(/?)([a-zA-Z][\w-]*)")
 # How good a place to cut is: after a blank line, after a line, after a space, anywhere.
 _PARAGRAPH, _LINE, _SPACE, _ANYWHERE = 3, 2, 1, 0
@@ -214,8 +215,13 @@ def split_message(markup: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     part and opened again at the start of the next. Whitespace at a cut is dropped (Telegram
     trims it anyway); no other character is lost.
     """
+    tokens = _tokens(markup)
+    if not any(t.kind == "text" for t in tokens):
+        return []  # Telegram refuses messages without visible text
     if utf16_length(markup) <= limit:
-        return [markup] if markup.strip() else []
+        return [markup]
+    while _EMPTY_ELEMENT.search(markup):  # invisible, but they would take room in a part
+        markup = _EMPTY_ELEMENT.sub("", markup)
     tokens = _tokens(markup)
     parts: list[str] = []
     carried: list[_Token] = []  # tags open where the previous part ended
@@ -246,6 +252,8 @@ def split_message(markup: str, limit: int = MESSAGE_LIMIT) -> list[str]:
                 if best is None or quality >= best[0]:
                     best = (quality, end, list(stack))
         else:
+            if not has_text:
+                break  # only markup is left, nothing Telegram would show
             best = (_PARAGRAPH + 1, end, list(stack))  # the rest fits
         if best is None:
             raise ValueError(f"cannot split: markup at token {i} does not fit in {limit} characters")

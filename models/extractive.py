@@ -14,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -87,8 +88,8 @@ class ExtractiveAnswerer:
 
     def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer:
         started = time.perf_counter()
-        labels = LABELS["de" if language == "de" else "en"]
-        lang = "de" if language == "de" else "en"
+        lang: Literal["en", "de"] = "de" if language == "de" else "en"
+        labels = LABELS[lang]
         scored = self._score_sentences(question, result, data)
         answer = Answer(question=question, language=lang, abstained=True, answer=labels["abstain"])
         if not scored or scored[0].score < self.settings.models.abstain_threshold:

@@ -143,10 +143,10 @@ def attribution_of(sentence: str, at: int | None = None, previous: str | None = 
     if not cues:
         return None
     if at is None:
-        position, who = cues[0]
+        _, who = cues[0]
     else:
         # The cue nearest to the figure; ties go to the cue before it.
-        position, who = min(cues, key=lambda cue: (abs(cue[0] - at), cue[0] > at))
+        _, who = min(cues, key=lambda cue: (abs(cue[0] - at), cue[0] > at))
     words = who.split()
     if words and _PRONOUN.match(words[0]):
         return _person_in(previous) if previous else None

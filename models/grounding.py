@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from models.types import Answer, Citation
 from retrieval.types import Article

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -207,8 +208,9 @@ class LLMAnswerer:
         except httpx.TimeoutException as e:
             raise ModelUnavailableError(f"the model server took longer than {llm.timeout_s:g} s") from e
         except httpx.HTTPError as e:
+            where = re.sub(r"//[^/@]*@", "//", llm.base_url)  # credentials in the URL stay out of logs
             raise ModelUnavailableError(
-                f"cannot reach the model server at {llm.base_url}: {type(e).__name__}"
+                f"cannot reach the model server at {where}: {type(e).__name__}"
             ) from e
         return _reply_text(bytes(raw))
 

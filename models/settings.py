@@ -41,10 +41,16 @@ class RetrievalSettings(BaseSettings):
     chunk_max_chars: int = Field(default=900, ge=200, le=8000, description="Chunks stop growing past this length.")
     top_k: int = Field(default=8, ge=1, le=100, description="Passages retrieved per question.")
     lexical_weight_same_language: float = Field(
-        default=0.35, ge=0.0, le=1.0, description="Weight of BM25 in the fused score when query and article language match."
+        default=0.25, ge=0.0, le=1.0, description="Weight of BM25 in the fused score when query and article language match."
     )
     lexical_weight_cross_language: float = Field(
         default=0.1, ge=0.0, le=1.0, description="Weight of BM25 when they differ (BM25 has little signal across languages)."
+    )
+    sentence_weight: float = Field(
+        default=0.25,
+        ge=0.0,
+        le=10.0,
+        description="Weight of a chunk's best-matching sentence in its dense score (0: the chunk vector alone).",
     )
     index_type: Literal["auto", "flat", "hnsw", "ivf_sq8"] = Field(
         default="auto", description="FAISS index type; auto picks exact search for small corpora, approximate for large."

@@ -67,7 +67,8 @@ _NOT_NAMES = frozenset(
         interior government army military intelligence service services agency news council parliament
         committee office department state republic democratic federal national ambassador embassy
         spokesman spokeswoman spokesperson commander chief head leader officials official mr mrs ms dr
-        prof sir western eastern northern southern special forces troops union
+        prof sir western eastern northern southern special forces troops union security police court navy air force
+        guard bank central
         präsident präsidentin kanzler kanzlerin minister ministerin ministerium regierung sprecher
         sprecherin generalsekretär botschafter botschafterin chef chefin geheimdienst nachrichtenagentur
         agentur armee militär dass weil wenn ob jedoch zudem bereits insgesamt demnach sowie beim vom zum
@@ -104,14 +105,14 @@ _EXONYM_STEMS: dict[str, tuple[str, ...]] = {
     "kyiv": ("kiew", "kyjiw"), "kiev": ("kiew",), "ukrainian": ("ukrain",), "ukrainians": ("ukrain",),
     "germany": ("deutsch",), "german": ("deutsch",), "germans": ("deutsch",), "us": ("usa", "us"),
     "america": ("amerik", "usa"), "american": ("amerik", "usa"), "americans": ("amerik", "usa"),
-    "united": ("usa", "vereinigt"), "states": ("usa", "staaten"), "kremlin": ("kreml",),
+    "united": ("usa", "verein"), "states": ("usa", "staat"), "kremlin": ("kreml",),
     "beijing": ("peking",), "chinese": ("chin",), "britain": ("brit", "großbritann"), "british": ("brit",),
     "france": ("frankreich",), "french": ("französ",), "poland": ("polen",), "polish": ("polni", "polen"),
     "turkey": ("türk",), "turkish": ("türk",), "austria": ("österreich",), "switzerland": ("schweiz",),
     "italy": ("italien",), "spain": ("spanien",), "hungary": ("ungarn",), "syria": ("syrien",),
     "lebanon": ("libanon",), "egypt": ("ägypt",), "india": ("indien",), "vienna": ("wien",),
     "munich": ("münchen",), "cologne": ("köln",), "european": ("europ", "eu"), "europe": ("europ",),
-    "nations": ("nationen", "un"), "white": ("weiß",), "house": ("haus",),
+    "nations": ("nation", "un", "uno"), "white": ("weiß",), "house": ("haus",),
 }  # fmt: skip
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -140,11 +140,11 @@ def update_index(
         logger.info("index was built with %s; re-embedding everything with %s", previous.info.model_id, embedder.model_id)
 
     articles: dict[str, Article] = {}
-    for doc_id, old in old_articles.items():
-        if prune and doc_id not in read and not Path(old.source_path).exists():
+    for doc_id, kept in old_articles.items():
+        if prune and doc_id not in read and not Path(kept.source_path).exists():
             report.removed.append(doc_id)
         else:
-            articles[doc_id] = old
+            articles[doc_id] = kept
     for doc_id, article in read.items():
         old = old_articles.get(doc_id)
         if old is None:

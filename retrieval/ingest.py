@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from retrieval.clean import clean_lines
 from retrieval.language import detect_language

@@ -7,9 +7,10 @@ English question shares with a German article, and they stem the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class LexicalIndex:
         self.size = size
 
     @classmethod
-    def build(cls, texts: Sequence[str]) -> "LexicalIndex":
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
         import bm25s
 
         retriever = bm25s.BM25(k1=1.2, b=0.75)
@@ -73,7 +74,7 @@ class LexicalIndex:
         self._retriever.save(str(folder), show_progress=False)
 
     @classmethod
-    def load(cls, folder: Path, size: int) -> "LexicalIndex":
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
         import bm25s
 
         retriever = bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,7 +53,7 @@ def test_chunks_of_generated_articles_are_exact_slices(parts: list[str]) -> None
 def test_neighbouring_chunks_share_the_configured_overlap() -> None:
     article = SEED_ARTICLES[0]
     chunks = chunk_sentences(article, article_sentences(article), 4, 1, 5000)
-    for left, right in zip(chunks, chunks[1:]):
+    for left, right in itertools.pairwise(chunks):
         assert right.first_sentence == left.last_sentence
 
 

@@ -16,7 +16,7 @@ from telegram.ext import Application
 from bot.app import build_application, running
 from models.settings import Settings
 from tests.conftest import make_settings
-from tests.telegram.fake_bot_api import TOKEN, FakeBotApi
+from tests.telegram.fake_bot_api import TOKEN, ApiCall, FakeBotApi
 
 ADMIN_ID = 1001
 USER_ID = 2002
@@ -57,3 +57,21 @@ async def newsbot(settings: Settings) -> AsyncIterator[Application]:  # type: ig
     """The application `newsbot bot` runs, started in this event loop (long polling the fake server)."""
     async with running(build_application(settings), settings) as application:
         yield application
+
+
+async def answer_parts(
+    api: FakeBotApi, chat_id: int, answers: int = 1, after: int = 0, timeout: float = 30.0
+) -> list[ApiCall]:
+    """The messages of the `answers`-th answer to `chat_id` (its last part carries the Sources button).
+
+    `after` skips that many earlier messages to the chat (say, a confirmation sent before the answer).
+    """
+    finished = await api.wait_for(
+        lambda c: c.method == "sendMessage" and c.ok and c.chat_id == chat_id and "reply_markup" in c.params,
+        count=answers,
+        timeout=timeout,
+    )
+    sent = api.sent(chat_id)
+    end = sent.index(finished[answers - 1]) + 1
+    start = sent.index(finished[answers - 2]) + 1 if answers > 1 else after
+    return sent[start:end]

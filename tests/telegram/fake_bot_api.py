@@ -16,8 +16,9 @@ import json
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -96,7 +97,7 @@ class FakeBotApi:
 
     # -- server ------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeBotApi:
+    async def __aenter__(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
@@ -224,9 +225,14 @@ class FakeBotApi:
         self._changed.set()
         return update
 
-    def private_chat(self, user_id: int, first_name: str = "Ada", language_code: str = "en") -> dict[str, Any]:
-        self.chats[user_id] = {"id": user_id, "type": "private", "first_name": first_name}
+    @staticmethod
+    def user(user_id: int, first_name: str = "Ada", language_code: str = "en") -> dict[str, Any]:
         return {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": language_code}
+
+    def private_chat(self, user_id: int, first_name: str = "Ada", language_code: str = "en") -> dict[str, Any]:
+        """Open a private chat with a user; returns the user (the sender of its messages)."""
+        self.chats[user_id] = {"id": user_id, "type": "private", "first_name": first_name}
+        return self.user(user_id, first_name, language_code)
 
     def group_chat(self, chat_id: int, title: str = "Newsroom") -> dict[str, Any]:
         self.chats[chat_id] = {"id": chat_id, "type": "supergroup", "title": title}

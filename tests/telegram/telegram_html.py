@@ -76,4 +76,4 @@ def check_message(text: str) -> str:
 
 def blockquotes(text: str) -> list[str]:
     """The plain text of every <blockquote> in a message."""
-    return [parse(inner) if inner.strip() else "" for inner in re.findall(r"<blockquote[^>]*>(.*?)</blockquote>", text, re.S)]
+    return [parse(inner) if inner.strip() else "" for inner in re.findall(r"<blockquote[^>]*>(.*?)</blockquote>", text, re.DOTALL)]

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from retrieval.store import load_index
-from tests.telegram.conftest import USER_ID, newsbot
+from tests.telegram.conftest import USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.telegram_html import blockquotes, parse
 
@@ -21,19 +21,20 @@ async def test_private_question_is_answered_with_verbatim_quotes_and_sources(api
     user = api.private_chat(USER_ID)
     async with newsbot(settings):
         api.send_text(USER_ID, user, "How many soldiers were reported and by whom?")
-        (reply,) = await api.wait_for_messages(USER_ID)
+        parts = await answer_parts(api, USER_ID)
 
-    assert reply.params["parse_mode"] == "HTML"
+    assert all(part.params["parse_mode"] == "HTML" for part in parts)
     assert any(c.method == "sendChatAction" and c.params["action"] == "typing" for c in api.calls)
-    quotes = blockquotes(reply.text)
+    markup = "".join(part.text for part in parts)
+    quotes = blockquotes(markup)
     assert len(quotes) >= 3
     for quote in quotes:
-        number, text = re.match(r"\[(\d+)\] (.*)", quote, re.S).groups()  # type: ignore[union-attr]
+        text = re.match(r"\[\d+\] (.*)", quote, re.DOTALL).group(1)  # type: ignore[union-attr]
         assert any(text in article.text for article in articles.values()), text
-    plain = parse(reply.text)
+    plain = "".join(parse(part.text) for part in parts)
     assert "12.000" in plain and "Soldaten" in plain
-    assert "Sources" in plain and 'href="https://p.dw.com/p/4m1qd"' in reply.text
-    buttons = reply.params["reply_markup"]["inline_keyboard"]
+    assert "Sources" in plain and 'href="https://p.dw.com/p/4m1qd"' in markup
+    buttons = parts[-1].params["reply_markup"]["inline_keyboard"]
     assert buttons[0][0]["text"] == "Sources" and buttons[0][0]["callback_data"] == "sources"
 
 
@@ -43,20 +44,21 @@ async def test_sources_button_and_command_show_the_full_sources_of_the_last_answ
         api.send_text(USER_ID, user, "/sources")
         (nothing_yet,) = await api.wait_for_messages(USER_ID)
         api.send_text(USER_ID, user, "Was forderte Kim Hong-kyun?")
-        answer = (await api.wait_for_messages(USER_ID, 2))[-1]
+        answer = (await answer_parts(api, USER_ID))[-1]
+        before = len(api.sent(USER_ID))
         api.press_button(user, answer.result, "sources")
-        from_button = (await api.wait_for_messages(USER_ID, 3))[-1]
+        from_button = (await api.wait_for_messages(USER_ID, before + 1))[before]
         api.send_text(USER_ID, user, "/sources")
-        from_command = (await api.wait_for_messages(USER_ID, 4))[-1]
+        from_command = (await api.wait_for_messages(USER_ID, before + 2))[before + 1]
 
     assert "no answer" in nothing_yet.text
     assert any(c.method == "answerCallbackQuery" for c in api.calls)
     assert from_button.reply_to == answer.result["message_id"]
     for sources in (from_button, from_command):
         plain = parse(sources.text)
-        assert "Sources of the last answer" in plain
+        assert "Quellen der letzten Antwort" in plain  # in the language of the (German) answer
         assert "000_aae4de4ea5fe19af" in plain  # the article id and the quoted characters
-        assert re.search(r"characters \d+–\d+", plain)
+        assert re.search(r"Zeichen \d+–\d+", plain)
     assert from_button.text == from_command.text
 
 
@@ -94,10 +96,11 @@ async def test_article_text_with_markup_characters_arrives_escaped(api: FakeBotA
     user = api.private_chat(USER_ID)
     async with newsbot(settings):
         api.send_text(USER_ID, user, "Bei welchem Wert lag die Inflation in Bayern laut Landesamt?")
-        (reply,) = await api.wait_for_messages(USER_ID)
+        (reply,) = await answer_parts(api, USER_ID)
 
     assert "&lt;5 &amp; &gt;3 Prozent" in reply.text
-    assert "Der Wert lag bei <5 & >3 Prozent, teilte das Landesamt mit." in blockquotes(reply.text)[0]
+    assert "Der Wert lag bei <5 &amp; >3 Prozent" not in reply.text
+    assert "[1] Der Wert lag bei <5 & >3 Prozent, teilte das Landesamt mit." in blockquotes(reply.text)
 
 
 async def test_user_text_in_a_reply_is_escaped(api: FakeBotApi, bot_settings) -> None:
