@@ -342,6 +342,81 @@ def telegram_bot() -> None:
         raise fail(str(e)) from None
 
 
+@app.command()
+def bench(
+    suite: Annotated[str, typer.Option(help="retrieval, latency, ingest, scale or all.")] = "all",
+    quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
+    out: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the plot.")] = Path(
+        "bench-results"
+    ),
+    xquad: Annotated[Path, typer.Option(help="Folder with xquad.de.json and xquad.en.json.")] = Path(
+        "../shared/bench/xquad"
+    ),
+    dev_questions: Annotated[Path, typer.Option(help="Dev questions (JSONL) for the latency suite.")] = Path(
+        "../shared/eval/seed_questions.jsonl"
+    ),
+    device: Annotated[str, typer.Option(help="cpu, or cuda to add GPU embedding throughput.")] = "cpu",
+    hnsw_1m: Annotated[
+        bool, typer.Option("--hnsw-1m", help="Also build float32 HNSW at 1M vectors (>1 GiB, many minutes).")
+    ] = False,
+) -> None:
+    """Measure retrieval quality, answer latency, indexing throughput and vector search at scale."""
+    import io
+
+    from rich.console import Console as RichConsole
+
+    from bot.render_terminal import render_answer
+    from models.embedders import EmbeddingModelError
+    from retrieval.bench.report import write_results
+    from retrieval.bench.runner import SUITES, BenchOptions, run_benchmarks
+    from retrieval.bench.xquad_data import BenchDataError
+    from retrieval.store import IndexError_
+
+    suites = SUITES if suite == "all" else tuple(s.strip() for s in suite.split(","))
+    if not suites or any(s not in SUITES for s in suites):
+        raise fail(f"unknown suite {suite!r}; use {', '.join(SUITES)} or all", EXIT_USAGE)
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise fail(f"unknown device {device!r}; use cpu or cuda", EXIT_USAGE)
+    settings = settings_or_exit()
+    seeds = settings.retrieval.seeds_dir
+    if "retrieval" in suites and not (xquad / "xquad.de.json").is_file():
+        raise fail(f"no XQuAD data in {xquad}; pass --xquad PATH", EXIT_USAGE)
+    if {"latency", "ingest"} & set(suites) and not Path(seeds).is_dir():
+        raise fail(f"no seeds folder {seeds}; set NEWSBOT_SEEDS_DIR", EXIT_USAGE)
+    if "latency" in suites and not dev_questions.is_file():
+        raise fail(f"no dev questions file {dev_questions}; pass --dev-questions PATH", EXIT_USAGE)
+
+    def render_to_text(result: Any) -> str:
+        buffer = io.StringIO()
+        render_answer(RichConsole(file=buffer, width=100, force_terminal=False), result)
+        return buffer.getvalue()
+
+    options = BenchOptions(
+        suites=suites,
+        quick=quick,
+        out_dir=out,
+        xquad_dir=xquad,
+        seeds_dir=Path(seeds),
+        dev_questions=dev_questions,
+        device=device,
+        command=" ".join(["newsbot", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "newsbot bench",
+        hnsw_max_size=None if hnsw_1m else 100_000,
+        formatter=render_to_text,
+        progress=lambda message: err.print(f"[dim]{message}[/]", highlight=False),
+    )
+    try:
+        results = run_benchmarks(settings, options)
+    except (BenchDataError, EmbeddingModelError, IndexError_) as e:
+        raise fail(str(e)) from e
+    paths = write_results(results, out)
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        typer.echo((out / "results.md").read_text(encoding="utf-8"))
+    err.print(f"[dim]Wrote {', '.join(str(p) for p in paths.values())}[/]", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point: typer's usage errors exit 2, ours as documented above."""
     app()

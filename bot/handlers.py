@@ -269,6 +269,10 @@ async def post_scheduled_briefing(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Post a subscribed daily briefing; a chat that blocked or removed the bot is unsubscribed."""
     assert context.job is not None
     subscription: Subscription = context.job.data  # type: ignore[assignment]
+    chat_id = subscription.chat_id
+    if not bot_state(context).access.admits(chat_id, chat_id if chat_id > 0 else None):
+        logger.info("chat %s is no longer allowed; skipping its daily briefing", chat_id)  # allow lists changed
+        return
     try:
         await post_briefing(context, subscription.chat_id, subscription.topic, subscription.language)
     except Forbidden as e:

@@ -175,11 +175,11 @@ def _key_figures(data: IndexData, sentence_ids: list[int], relevance: dict[int, 
         rows.values(),
         key=lambda r: (-len(r["docs"]), -len(r["sids"]), -max(relevance.get(s, 0.0) for s in r["sids"]), r["sids"][0]),
     )
-    figures = []
+    key_figures: list[Figure] = []
     for row in ranked[:MAX_FIGURES]:
         cited = _spread_over_articles(data, row["sids"], CITATIONS_PER_FIGURE)
         what = max(set(row["whats"]), key=lambda w: (row["whats"].count(w), len(w)))
-        figures.append(
+        key_figures.append(
             Figure(
                 value=row["value"],
                 what=what,
@@ -187,7 +187,7 @@ def _key_figures(data: IndexData, sentence_ids: list[int], relevance: dict[int, 
                 citations=tuple(citations.number(sid) for sid in cited),
             )
         )
-    return figures
+    return key_figures
 
 
 def _spread_over_articles(data: IndexData, sids: list[int], limit: int) -> list[int]:

@@ -57,7 +57,9 @@ class Retriever:
         self._chunk_first = np.array(
             [data.sentence_base[c.doc_id] + c.first_sentence for c in data.chunks], dtype=np.int64
         )
-        self._chunk_sentences = np.array([c.last_sentence - c.first_sentence + 1 for c in data.chunks], dtype=np.int64)
+        self._chunk_sentences = np.array(
+            [c.last_sentence - c.first_sentence + 1 for c in data.chunks], dtype=np.int64
+        )
         self._lock = threading.Lock()  # FAISS and bm25s objects are shared by the bot's worker threads
 
     @classmethod
@@ -130,10 +132,16 @@ class Retriever:
             assert dense is not None
             r = self.settings.retrieval
             weight = np.where(
-                self._chunk_language[ids] == language, r.lexical_weight_same_language, r.lexical_weight_cross_language
+                self._chunk_language[ids] == language,
+                r.lexical_weight_same_language,
+                r.lexical_weight_cross_language,
             )
-            ranked_dense = with_best_sentence(dense, self.best_sentence_scores(ids, query_vector), r.sentence_weight)
-            fused = fuse_scores(ranked_dense, lexical if lexical is not None else np.zeros_like(dense), weight)
+            ranked_dense = with_best_sentence(
+                dense, self.best_sentence_scores(ids, query_vector), r.sentence_weight
+            )
+            fused = fuse_scores(
+                ranked_dense, lexical if lexical is not None else np.zeros_like(dense), weight
+            )
         assert fused is not None
         order = np.argsort(-fused, kind="stable")[:k]
         hits = [
@@ -161,7 +169,9 @@ class Retriever:
         return np.maximum.reduceat(scores, starts).astype(np.float32)
 
 
-def with_best_sentence(chunk_scores: np.ndarray, sentence_scores: np.ndarray, sentence_weight: float) -> np.ndarray:
+def with_best_sentence(
+    chunk_scores: np.ndarray, sentence_scores: np.ndarray, sentence_weight: float
+) -> np.ndarray:
     """A chunk's dense score blended with its best sentence's: (chunk + w * sentence) / (1 + w).
 
     A question usually matches one sentence; the chunk vector averages that signal with its

@@ -42,13 +42,18 @@ def _read_squad(path: Path) -> list[dict]:
         data = json.loads(path.read_text(encoding="utf-8"))
         return list(data["data"])
     except FileNotFoundError as e:
-        raise BenchDataError(f"{path} not found; pass --xquad PATH to the folder with xquad.de.json and xquad.en.json") from e
+        raise BenchDataError(
+            f"{path} not found; pass --xquad PATH to the folder with xquad.de.json and xquad.en.json"
+        ) from e
     except (ValueError, KeyError, TypeError) as e:
         raise BenchDataError(f"{path} is not a SQuAD v1.1 file ({e})") from e
 
 
 def load_xquad(
-    folder: Path, corpus_language: str = "de", question_languages: tuple[str, ...] = ("de", "en"), max_paragraphs: int | None = None
+    folder: Path,
+    corpus_language: str = "de",
+    question_languages: tuple[str, ...] = ("de", "en"),
+    max_paragraphs: int | None = None,
 ) -> XQuAD:
     """Paragraphs of `xquad.<corpus_language>.json` as articles; questions aligned by id across languages.
 

@@ -242,6 +242,14 @@ class FakeBotApi:
         self, chat_id: int, sender: dict[str, Any], text: str, reply_to: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Queue a text message as Telegram delivers it, with command and mention entities."""
+        message = self.text_message(chat_id, sender, text, reply_to)
+        self.enqueue({"message": message})
+        return message
+
+    def text_message(
+        self, chat_id: int, sender: dict[str, Any], text: str, reply_to: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A text message as Telegram would deliver it (not queued: webhook tests post it themselves)."""
         message = self._message(chat_id, sender)
         message["text"] = text
         entities = _entities(text)
@@ -249,7 +257,6 @@ class FakeBotApi:
             message["entities"] = entities
         if reply_to is not None:
             message["reply_to_message"] = reply_to
-        self.enqueue({"message": message})
         return message
 
     def send_document(self, chat_id: int, sender: dict[str, Any], file_name: str, content: bytes) -> dict[str, Any]:

