@@ -73,6 +73,13 @@ def _setting(choice: dict[str, Any]) -> str:
     return f"{'efSearch' if choice['index'].startswith('hnsw') else 'nprobe'}={choice['param']}"
 
 
+def _load_note(suite: dict[str, Any]) -> str:
+    load = suite.get("load_average")
+    if not load:
+        return ""
+    return f"Load average (1/5/15 min) at the start of this suite {load['start']}, at its end {load['end']}."
+
+
 def target_rows(results: dict[str, Any]) -> list[list[Any]]:
     """[figure, target, measured, met] for every target of the issue that this run measured."""
     rows: list[list[Any]] = []
@@ -191,6 +198,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += [
             "## Retrieval quality (XQuAD)",
             "",
+            _load_note(retrieval),
+            "",
             (
                 f"{c['paragraphs']} German paragraphs as articles ({c['chunks']} chunks, {c['sentences']} sentences); "
                 f"questions: {c['questions']}. Hybrid: BM25 weight {s['lexical_weight_same_language']} (same language) / "
@@ -232,7 +241,7 @@ def render_markdown(results: dict[str, Any]) -> str:
 
     latency = results.get("latency")
     if latency:
-        lines += ["## Latency", ""]
+        lines += ["## Latency", "", _load_note(latency), ""]
         blocks = [(f"seed corpus, {b}", v) for b, v in latency.get("seed_by_backend", {}).items()]
         if not blocks:
             blocks = [("seed corpus", latency["seed"])]
@@ -277,7 +286,7 @@ def render_markdown(results: dict[str, Any]) -> str:
 
     ingest = results.get("ingest")
     if ingest:
-        lines += ["## Indexing throughput", ""]
+        lines += ["## Indexing throughput", "", _load_note(ingest), ""]
         lines += _table(
             ["Corpus", "Backend", "Batch", "Chunks", "Sentences", "Tokens", "Seconds (embedding + rest)", "Chunks/s", "Tokens/s", "Re-index unchanged s"],
             [
@@ -317,6 +326,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     if scale:
         lines += [
             "## Vector search at scale",
+            "",
+            _load_note(scale),
             "",
             (
                 f"{scale['data']}; dimension {scale['dim']}, {scale['queries']} queries, k={scale['k']}, "

@@ -42,6 +42,11 @@ class BenchOptions:
     progress: Callable[[str], None] | None = field(default=None, repr=False)
 
 
+def _load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: above ~1 on 2 cores, other work shared the CPU."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     """Run `options.suites` in order and return everything measured, with machine information."""
     from retrieval.bench.report import machine_info
@@ -74,6 +79,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         from retrieval.bench.xquad import run_retrieval
 
         assert embedder is not None
+        load_before = _load_average()
         results["retrieval"] = run_retrieval(
             settings,
             options.xquad_dir,
@@ -82,10 +88,12 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             max_paragraphs=30 if quick else None,
             progress=options.progress,
         )
+        results["retrieval"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "latency" in options.suites:
         from retrieval.bench.latency import json_formatter, run_latency
 
         assert embedder is not None
+        load_before = _load_average()
         results["latency"] = run_latency(
             settings,
             work_dir,
@@ -102,9 +110,11 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             formatter=options.formatter or json_formatter,
             progress=options.progress,
         )
+        results["latency"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "ingest" in options.suites:
         from retrieval.bench.ingest import run_ingest
 
+        load_before = _load_average()
         results["ingest"] = run_ingest(
             settings,
             work_dir,
@@ -115,10 +125,12 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             profile_texts=16 if quick else 48,
             progress=options.progress,
         )
+        results["ingest"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "scale" in options.suites:
         from retrieval.bench.scale import run_scale
 
         sizes = tuple(options.scale_sizes or ((20_000,) if quick else (100_000, 1_000_000)))
+        load_before = _load_average()
         results["scale"] = run_scale(
             sizes=sizes,
             n_queries=100 if quick else 200,
@@ -126,12 +138,13 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             exact_max=settings.retrieval.exact_search_max_chunks,
             progress=options.progress,
         )
+        results["scale"]["load_average"] = {"start": load_before, "end": _load_average()}
     if options.device != "cpu":
         from retrieval.bench.gpu import run_gpu
 
         results["gpu"] = run_gpu(options.device)
     else:
         results["gpu"] = {"measured": False, "reason": "run with --device cuda on a machine with a GPU"}
-    results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["load_average_end"] = _load_average()
     results["seconds_total"] = round(time.perf_counter() - started, 1)
     return results
