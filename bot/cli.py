@@ -370,7 +370,7 @@ def bench(
     from models.embedders import EmbeddingModelError
     from retrieval.bench.report import write_results
     from retrieval.bench.runner import SUITES, BenchOptions, run_benchmarks
-    from retrieval.bench.xquad_data import BenchDataError
+    from retrieval.bench.squad_data import BenchDataError
     from retrieval.store import IndexError_
 
     suites = SUITES if suite == "all" else tuple(s.strip() for s in suite.split(","))

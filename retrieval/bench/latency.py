@@ -23,7 +23,7 @@ import numpy as np
 from models.embedders import Embedder, EmbeddingModelError
 from models.settings import Settings
 from models.types import Answer
-from retrieval.bench.xquad import bench_settings
+from retrieval.bench.squad_retrieval import bench_settings
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def run_latency(
     import psutil
 
     from models.extractive import ExtractiveAnswerer
-    from retrieval.bench.xquad import build_corpus_index
+    from retrieval.bench.squad_retrieval import build_corpus_index
     from retrieval.indexer import build_index
     from retrieval.search import Retriever
 
@@ -247,7 +247,7 @@ def run_latency(
 
     if xquad_dir is not None and xquad_questions > 0:
         from retrieval.bench.embedding_cache import CachedEmbedder, EmbeddingCache
-        from retrieval.bench.xquad_data import load_xquad
+        from retrieval.bench.squad_data import load_xquad
 
         xquad = load_xquad(xquad_dir)
         xq = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}")

@@ -202,7 +202,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             "",
             (
                 f"{c['paragraphs']} German paragraphs as articles ({c['chunks']} chunks, {c['sentences']} sentences); "
-                f"questions: {c['questions']}. Hybrid: BM25 weight {s['lexical_weight_same_language']} (same language) / "
+                f"questions: {', '.join(f'{n} {lang}' for lang, n in c['questions'].items())}. Hybrid: BM25 weight {s['lexical_weight_same_language']} (same language) / "
                 f"{s['lexical_weight_cross_language']} (cross-language), best-sentence weight {s['sentence_weight']}; "
                 f"chunks of {s['chunk_sentences']} sentences, overlap {s['chunk_overlap']}, ≤ {s['chunk_max_chars']} characters."
             ),
@@ -445,7 +445,8 @@ def plot_latency_vs_size(results: dict[str, Any], path: Path) -> bool:
     ax.set_ylabel("query latency p50 (ms)")
     ax.set_title(
         "Query latency p50 against corpus size\n"
-        "(vector search: fastest setting with recall@10 ≥ 0.95; hollow: no setting reaches it)"
+        "vector search at its fastest setting with recall@10 ≥ 0.95 (hollow: none reaches it)",
+        fontsize=10,
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         results["model_load_s"] = round(time.perf_counter() - t0, 2)
 
     if "retrieval" in options.suites:
-        from retrieval.bench.xquad import run_retrieval
+        from retrieval.bench.squad_retrieval import run_retrieval
 
         assert embedder is not None
         load_before = _load_average()
@@ -145,6 +146,8 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         results["gpu"] = run_gpu(options.device)
     else:
         results["gpu"] = {"measured": False, "reason": "run with --device cuda on a machine with a GPU"}
+    if "torch" in sys.modules:  # known only once a suite has loaded it
+        results["machine"]["torch"] = sys.modules["torch"].__version__
     results["load_average_end"] = _load_average()
     results["seconds_total"] = round(time.perf_counter() - started, 1)
     return results

@@ -19,7 +19,7 @@ import numpy as np
 from models.embedders import Embedder
 from models.settings import Settings
 from retrieval.bench.embedding_cache import CachedEmbedder, EmbeddingCache
-from retrieval.bench.xquad_data import XQuAD, XQuADQuestion, load_xquad
+from retrieval.bench.squad_data import XQuAD, XQuADQuestion, load_xquad
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.search import Mode, Retriever
 
