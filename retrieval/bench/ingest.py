@@ -66,7 +66,9 @@ def measure_build(
     data = load_index(target.index_dir, with_search_structures=False)
     texts = list(dict.fromkeys([c.text for c in data.chunks] + [s.text for s in data.sentences]))
     n_tokens = tokens.count(texts)
-    again = build_corpus_index(articles, target, embedder)
+    t0 = time.perf_counter()
+    again = build_corpus_index(articles, target, embedder)  # loads the index, compares hashes, writes nothing
+    reindex_s = time.perf_counter() - t0
     shutil.rmtree(folder, ignore_errors=True)
     return {
         "corpus": name,
@@ -82,7 +84,7 @@ def measure_build(
         "batch_size": settings.models.embedding_batch_size,
         "chunks_per_s": round(report.total_chunks / report.seconds, 2),
         "tokens_per_s": round(n_tokens / report.seconds, 1),
-        "reindex_unchanged_s": round(again.seconds, 3),
+        "reindex_unchanged_s": round(reindex_s, 3),
         "reindex_embedded": again.texts_embedded,
     }
 

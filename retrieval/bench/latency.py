@@ -257,9 +257,12 @@ def run_latency(
         build_corpus_index(xquad.articles, xq, CachedEmbedder(cache))  # reuses the retrieval suite's index
         cache.save()
         xq_retriever = Retriever.load(xq, embedder=embedder)  # the real embedder: query embedding is timed
-        pool = [q.question for lang in ("de", "en") for q in xquad.questions.get(lang, [])]
-        step = max(1, len(pool) // xquad_questions)
-        sample = pool[::step][:xquad_questions]
+        languages = [lang for lang in ("de", "en") if xquad.questions.get(lang)]
+        sample = []
+        for lang in languages:  # evenly spread over the questions, the same number per language
+            questions_of = xquad.questions[lang]
+            share = max(1, xquad_questions // len(languages))
+            sample += [q.question for q in questions_of[:: max(1, len(questions_of) // share)][:share]]
         if progress:
             progress(f"latency: {len(sample)} XQuAD questions")
         out["xquad"] = {
