@@ -19,8 +19,13 @@ from retrieval.bench.ingest import run_ingest
 from retrieval.bench.latency import run_latency, summarise
 from retrieval.bench.report import render_markdown, target_rows, write_results
 from retrieval.bench.scale import choose_default, run_scale
-from retrieval.bench.squad_retrieval import answer_contains_gold, paragraph_ranking, rank_metrics, run_retrieval
 from retrieval.bench.squad_data import BenchDataError, load_xquad
+from retrieval.bench.squad_retrieval import (
+    answer_contains_gold,
+    paragraph_ranking,
+    rank_metrics,
+    run_retrieval,
+)
 from retrieval.search import with_best_sentence
 from tests.conftest import SEEDS, SHARED, make_settings
 
