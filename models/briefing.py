@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from models.answer import validate_question
-from models.extractive import head_noun, previous_sentence
+from models.extractive import citation_for_sentence, head_noun, previous_sentence
 from models.figures import attribution_of, find_figures, normalize_value
 from models.settings import Settings
 from models.types import Citation, Figure
@@ -80,23 +80,9 @@ class _Citations:
     def number(self, sid: int) -> int:
         if sid not in self.by_sentence:
             sentence = self.data.sentences[sid]
-            article = self.data.articles[sentence.doc_id]
             group = sentence.dup_group
             others = tuple(d for d in self.data.group_docs.get(group, ()) if d != sentence.doc_id) if group is not None else ()
-            self.items.append(
-                Citation(
-                    n=len(self.items) + 1,
-                    doc_id=article.doc_id,
-                    title=article.title,
-                    outlet=article.outlet,
-                    published=article.published,
-                    url=article.url,
-                    quote=article.text[sentence.start : sentence.end],
-                    start=sentence.start,
-                    end=sentence.end,
-                    also_reported_by=others,
-                )
-            )
+            self.items.append(citation_for_sentence(len(self.items) + 1, sid, self.data, others))
             self.by_sentence[sid] = len(self.items)
         return self.by_sentence[sid]
 

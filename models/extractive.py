@@ -292,20 +292,25 @@ class ExtractiveAnswerer:
         return citations, number_of
 
     def _citation(self, n: int, sid: int, data: IndexData, others: tuple[str, ...] = ()) -> Citation:
-        sentence = data.sentences[sid]
-        article = data.articles[sentence.doc_id]
-        return Citation(
-            n=n,
-            doc_id=article.doc_id,
-            title=article.title,
-            outlet=article.outlet,
-            published=article.published,
-            url=article.url,
-            quote=article.text[sentence.start : sentence.end],
-            start=sentence.start,
-            end=sentence.end,
-            also_reported_by=others,
-        )
+        return citation_for_sentence(n, sid, data, others)
+
+
+def citation_for_sentence(n: int, sid: int, data: IndexData, others: tuple[str, ...] = ()) -> Citation:
+    """Citation `n` quoting sentence `sid` verbatim: the quote is the article text at its offsets."""
+    sentence = data.sentences[sid]
+    article = data.articles[sentence.doc_id]
+    return Citation(
+        n=n,
+        doc_id=article.doc_id,
+        title=article.title,
+        outlet=article.outlet,
+        published=article.published,
+        url=article.url,
+        quote=article.text[sentence.start : sentence.end],
+        start=sentence.start,
+        end=sentence.end,
+        also_reported_by=others,
+    )
 
 
 def head_noun(phrase: str) -> str:
