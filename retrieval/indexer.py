@@ -21,6 +21,7 @@ from retrieval.chunk import article_sentences, chunk_sentences
 from retrieval.dedup import near_duplicate_groups
 from retrieval.dense import choose_index_type
 from retrieval.ingest import IngestError, SkippedFile, iter_article_files, read_article
+from retrieval.pooling import pooled_chunk_vectors
 from retrieval.store import (
     BuildInfo,
     IndexData,
@@ -76,7 +77,7 @@ def embed_passages_with_progress(
     done = 0
     for start in range(0, len(order), EMBED_SLICE):
         ids = order[start : start + EMBED_SLICE]
-        vectors[ids] = embedder.embed_passages([texts[i] for i in ids], batch_size=batch_size)
+        vectors[ids] = embedder.embed_corpus([texts[i] for i in ids], batch_size=batch_size)
         done += len(ids)
         if progress:
             progress(done, len(texts))
@@ -158,8 +159,8 @@ def update_index(
 
     r = settings.retrieval
     chunking_changed = previous is not None and (
-        (previous.info.chunk_sentences, previous.info.chunk_overlap, previous.info.chunk_max_chars)
-        != (r.chunk_sentences, r.chunk_overlap, r.chunk_max_chars)
+        (previous.info.chunk_sentences, previous.info.chunk_overlap, previous.info.chunk_max_chars, previous.info.chunk_vectors)
+        != (r.chunk_sentences, r.chunk_overlap, r.chunk_max_chars, r.chunk_vectors)
     )
     changed = bool(report.added or report.updated or report.removed) or not same_model or chunking_changed
     report.total_articles = len(articles)
@@ -185,13 +186,15 @@ def update_index(
         Sentence(s.doc_id, s.position, s.start, s.end, s.text, dup_group=g) for s, g in zip(sentences, groups)
     ]
 
+    pooled = r.chunk_vectors == "pooled"
     known: dict[str, np.ndarray] = {}
     if previous is not None and same_model:
-        for c, v in zip(previous.chunks, previous.chunk_vectors):
-            known[c.text] = v
+        if previous.info.chunk_vectors == "embedded":  # a pooled chunk vector is not the chunk text's embedding
+            for c, v in zip(previous.chunks, previous.chunk_vectors):
+                known[c.text] = v
         for s, v in zip(previous.sentences, previous.sentence_vectors):
             known[s.text] = v
-    wanted = list(dict.fromkeys([c.text for c in chunks] + [s.text for s in sentences]))
+    wanted = list(dict.fromkeys(([] if pooled else [c.text for c in chunks]) + [s.text for s in sentences]))
     missing = [t for t in wanted if t not in known]
     embed_started = time.perf_counter()
     if missing:
@@ -201,8 +204,11 @@ def update_index(
     report.texts_embedded = len(missing)
 
     dim = embedder.dimension
-    chunk_vectors = np.stack([known[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
     sentence_vectors = np.stack([known[s.text] for s in sentences]) if sentences else np.zeros((0, dim), np.float32)
+    if pooled:
+        chunk_vectors = pooled_chunk_vectors(chunks, sentences, sentence_vectors)
+    else:
+        chunk_vectors = np.stack([known[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
     info = BuildInfo(
         model_id=embedder.model_id,
         backend=embedder.backend,
@@ -211,6 +217,7 @@ def update_index(
         chunk_sentences=r.chunk_sentences,
         chunk_overlap=r.chunk_overlap,
         chunk_max_chars=r.chunk_max_chars,
+        chunk_vectors=r.chunk_vectors,
         created=time.time(),
     )
     write_generation(settings.index_dir, IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors))

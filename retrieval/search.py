@@ -179,6 +179,9 @@ def with_best_sentence(
     0.871 to 0.888 at w=0.25 and 0.898 at w=1 (BENCHMARKS.md), for one small matrix product per query.
     The default stays at 0.25: larger weights surface more on-topic sentences for questions the
     articles cannot answer, and the answerer's abstention threshold has no margin left for them.
+    With chunk vectors pooled from sentence vectors (`chunk_vectors=pooled`) 0.5 suits better: hybrid
+    R@1 0.945 / 0.880 (German / English questions) against 0.939 / 0.861 at 0.25, and the
+    unanswerable dev questions stay 0.004 below the threshold.
     """
     if sentence_weight <= 0:
         return chunk_scores

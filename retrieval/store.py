@@ -59,6 +59,7 @@ class BuildInfo:
     chunk_sentences: int
     chunk_overlap: int
     chunk_max_chars: int
+    chunk_vectors: str = "embedded"  # indexes written before the setting existed embedded their chunks
     schema_version: int = SCHEMA_VERSION
     created: float = 0.0
 

@@ -240,11 +240,22 @@ def test_ingest_suite_measures_a_build_and_an_unchanged_reindex(tmp_path: Path, 
         backends=("sentence-transformers",),
         profile_texts=4,
     )
-    (build,) = result["builds"]
-    assert build["articles"] == 1 and build["chunks"] > 0 and build["tokens"] > build["chunks"]
-    assert build["chunks_per_s"] > 0 and build["reindex_embedded"] == 0
+    embedded, pooled = result["builds"]  # both ways of making chunk vectors, the default first
+    assert (embedded["chunk_vectors"], pooled["chunk_vectors"]) == ("embedded", "pooled")
+    for build in (embedded, pooled):
+        assert build["articles"] == 1 and build["chunks"] > 0 and build["tokens"] > build["chunks"]
+        assert build["chunks_per_s"] > 0 and build["reindex_embedded"] == 0
+    assert pooled["chunks"] == embedded["chunks"] and pooled["texts_embedded"] < embedded["texts_embedded"]
+    assert pooled["tokens"] < embedded["tokens"]  # pooled embeds the sentences only
     (profile,) = result["profiles"]
     assert {"batch_size", "sentence_batch_size", "threads"} <= set(profile)
+    assert any("workers" in name for name in profile["threads"]) == (torch_threads() > 1)
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def test_scale_suite_measures_every_index_type_on_1k_vectors() -> None:

@@ -24,7 +24,7 @@ def _key(kind: str, text: str) -> str:
 
 
 class EmbeddingCache:
-    """Vectors by (query|passage, text) for one embedder, stored as one `.npz` file."""
+    """Vectors by (query|passage|corpus, text) for one embedder, stored as one `.npz` file."""
 
     def __init__(self, path: Path | None, embedder: Embedder) -> None:
         self.path = path
@@ -41,7 +41,7 @@ class EmbeddingCache:
                 logger.warning("ignoring unreadable embedding cache %s: %s", path, e)
 
     def get(self, kind: str, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """Vectors for `texts` (kind "query" or "passage"), embedding only the ones not cached."""
+        """Vectors for `texts` (kind "query", "passage" or "corpus"), embedding only the ones not cached."""
         keys = [_key(kind, t) for t in texts]
         missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in self._vectors))
         if missing:
@@ -49,6 +49,8 @@ class EmbeddingCache:
             ordered = [missing[i] for i in order]
             if kind == "query":
                 fresh = self.embedder.embed_queries(ordered)
+            elif kind == "corpus":
+                fresh = self.embedder.embed_corpus(ordered, batch_size=batch_size)
             else:
                 fresh = self.embedder.embed_passages(ordered, batch_size=batch_size)
             for text, vector in zip(ordered, fresh):
@@ -84,3 +86,6 @@ class CachedEmbedder:
 
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._cache.get("passage", texts, batch_size)
+
+    def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self._cache.get("corpus", texts, batch_size)

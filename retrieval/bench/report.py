@@ -129,10 +129,10 @@ def target_rows(results: dict[str, Any]) -> list[list[Any]]:
     ingest = results.get("ingest")
     if ingest:
         for build in ingest["builds"]:
-            if build["backend"] == "sentence-transformers":
+            if build["backend"] in ("auto", "sentence-transformers"):  # the engines `newsbot index` uses
                 rows.append(
                     [
-                        f"Indexing, {build['corpus']} ({build['backend']}) (chunks/s)",
+                        f"Indexing, {build['corpus']} ({build['backend']}, {build.get('chunk_vectors', 'embedded')} chunk vectors) (chunks/s)",
                         "≥ 10",
                         build["chunks_per_s"],
                         build["chunks_per_s"] >= 10,
@@ -238,6 +238,22 @@ def render_markdown(results: dict[str, Any]) -> str:
                 ),
                 "",
             ]
+        if retrieval.get("variants"):
+            lines += [
+                f"Chunk vectors and best-sentence weight, same run (this run's settings: {s.get('chunk_vectors', 'embedded')} "
+                f"chunk vectors, weight {s['sentence_weight']}; the table above):",
+                "",
+            ]
+            langs = [lang for lang in ("de", "en") if lang in retrieval["variants"][0]]
+            lines += _table(
+                ["Chunk vectors", "Best-sentence weight"]
+                + [f"{lang} {m} R@1" for lang in langs for m in ("dense", "hybrid")],
+                [
+                    [v["chunk_vectors"], v["sentence_weight"]]
+                    + [v[lang][m]["r1"] for lang in langs for m in ("dense", "hybrid")]
+                    for v in retrieval["variants"]
+                ],
+            )
 
     latency = results.get("latency")
     if latency:
@@ -288,10 +304,10 @@ def render_markdown(results: dict[str, Any]) -> str:
     if ingest:
         lines += ["## Indexing throughput", "", _load_note(ingest), ""]
         lines += _table(
-            ["Corpus", "Backend", "Batch", "Chunks", "Sentences", "Tokens", "Seconds (embedding + rest)", "Chunks/s", "Tokens/s", "Re-index unchanged s"],
+            ["Corpus", "Backend", "Chunk vectors", "Batch", "Chunks", "Sentences", "Tokens", "Seconds (embedding + rest)", "Chunks/s", "Tokens/s", "Re-index unchanged s"],
             [
                 [
-                    b["corpus"], b["backend"], b.get("batch_size"), b["chunks"], b["sentences"], b["tokens"],
+                    b["corpus"], b["backend"], b.get("chunk_vectors", "embedded"), b.get("batch_size"), b["chunks"], b["sentences"], b["tokens"],
                     f"{b['seconds']:.2f} ({b['embed_seconds']:.2f} + {b.get('other_seconds', 0):.2f})",
                     b["chunks_per_s"], b["tokens_per_s"], b["reindex_unchanged_s"],
                 ]
@@ -300,7 +316,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         )  # fmt: skip
         for p in ingest.get("profiles", [ingest["profile"]] if "profile" in ingest else []):
             lines += [
-                f"Where embedding time goes ({p['backend']}; {p['sentences_per_chunk']} sentences per chunk are embedded besides each chunk):",
+                f"Where embedding time goes ({p['backend']}; {p['sentences_per_chunk']} sentences per chunk; with embedded chunk vectors each chunk is embedded as well):",
                 "",
             ]
             rows = [
@@ -313,7 +329,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             ]
             rows += [
                 [
-                    f"chunk texts, batch 8, {t} thread(s)",
+                    f"chunk texts, batch 8, {t}" if not t.isdigit() else f"chunk texts, batch 8, {t} thread(s)",
                     v["mean_tokens"],
                     v["texts_per_s"],
                     v["tokens_per_s"],

