@@ -143,7 +143,7 @@ class TwoEngineEmbedder:
         return self._interactive.embed_passages(texts, batch_size)
 
     def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return self._bulk_engine().embed_passages(texts, batch_size)
+        return self._bulk_engine().embed_corpus(texts, batch_size)
 
     def _bulk_engine(self) -> SentenceTransformerEmbedder:
         with self._bulk_lock:
