@@ -196,6 +196,8 @@ def update_index(
             known[s.text] = v
     wanted = list(dict.fromkeys(([] if pooled else [c.text for c in chunks]) + [s.text for s in sentences]))
     missing = [t for t in wanted if t not in known]
+    if missing:
+        embedder.embed_corpus([])  # an engine that loads on first use (auto: torch) is not embedding time
     embed_started = time.perf_counter()
     if missing:
         fresh = embed_passages_with_progress(embedder, missing, settings.models.embedding_batch_size, progress)

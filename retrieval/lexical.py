@@ -33,12 +33,23 @@ def _stopwords() -> list[str]:
     return sorted(set(STOPWORDS_GERMAN) | set(STOPWORDS_EN))
 
 
+@lru_cache(maxsize=1)
+def _bm25s() -> Any:
+    """bm25s, imported once. Its import sets its logger to DEBUG, which would print "Building index
+    from tokens" into every `newsbot index`; the level configured before the import is put back."""
+    bm25s_logger = logging.getLogger("bm25s")
+    level = bm25s_logger.level
+    import bm25s
+
+    bm25s_logger.setLevel(level)
+    return bm25s
+
+
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
     """Lower-cased, stopword-free, stemmed tokens; digit groups joined so "1.500" matches "1500"."""
     import re
 
-    import bm25s
-
+    bm25s = _bm25s()
     normalized = [re.sub(r"(?<=\d)[.,](?=\d{3}\b)", "", t) for t in texts]
     result = bm25s.tokenize(
         normalized,
@@ -61,8 +72,7 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         corpus_tokens = tokenize(texts)
         # bm25s cannot index an empty document; a lone placeholder keeps row ids aligned.
@@ -75,8 +85,7 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
-        import bm25s
-
+        bm25s = _bm25s()
         retriever = bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0)
         return cls(retriever, size)
 
