@@ -10,8 +10,10 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 with_dev=0
 [ "${1:-}" = "--dev" ] && with_dev=1
 
-stamp=".venv/.newsbot-installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$with_dev"
-if [ -f "$stamp" ]; then
+digest="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+stamp=".venv/.newsbot-installed-$digest-$with_dev"
+# A dev install holds everything a plain one needs: the run and test commands must not reinstall in turn.
+if [ -f "$stamp" ] || [ -f ".venv/.newsbot-installed-$digest-1" ]; then
   exit 0
 fi
 
