@@ -125,8 +125,8 @@ def test_both_engines_of_the_default_model_agree(e5_embedder) -> None:
 def test_bulk_embedding_in_single_threaded_workers_gives_the_same_vectors(e5_embedder, seed_retriever) -> None:
     import torch
 
-    from models.embedders import SentenceTransformerEmbedder
     from models.e5_convert import ensure_default_model
+    from models.embedders import SentenceTransformerEmbedder
 
     torch_engine = SentenceTransformerEmbedder(str(ensure_default_model(MODEL_CACHE)), model_id="multilingual-e5-small")
     texts = [s.text for s in seed_retriever.data.sentences[:40]]

@@ -182,7 +182,7 @@ def run_ingest(
             continue
         out["model_load_s"][backend] = round(load_s, 3)
         # Both ways of making chunk vectors on the first backend (the one `newsbot index` uses), in one run.
-        modes = [settings.retrieval.chunk_vectors]
+        modes: list[str] = [settings.retrieval.chunk_vectors]
         if backend == backends[0]:
             modes += [m for m in CHUNK_VECTOR_MODES if m not in modes]
         for mode in modes:

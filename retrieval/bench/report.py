@@ -240,8 +240,10 @@ def render_markdown(results: dict[str, Any]) -> str:
             ]
         if retrieval.get("variants"):
             lines += [
-                f"Chunk vectors and best-sentence weight, same run (this run's settings: {s.get('chunk_vectors', 'embedded')} "
-                f"chunk vectors, weight {s['sentence_weight']}; the table above):",
+                (
+                    f"Chunk vectors and best-sentence weight, same run (this run's settings: {s.get('chunk_vectors', 'embedded')} "
+                    f"chunk vectors, weight {s['sentence_weight']}; the table above):"
+                ),
                 "",
             ]
             langs = [lang for lang in ("de", "en") if lang in retrieval["variants"][0]]
