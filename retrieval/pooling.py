@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from retrieval.types import Chunk, Sentence
+from retrieval.types import Chunk, Sentence, first_sentence_rows
 
 
 def pooled_chunk_vectors(
@@ -28,9 +28,7 @@ def pooled_chunk_vectors(
     dimension = sentence_vectors.shape[1] if sentence_vectors.ndim == 2 else 0
     if not chunks:
         return np.zeros((0, dimension), dtype=np.float32)
-    first_row: dict[str, int] = {}
-    for row, sentence in enumerate(sentences):
-        first_row.setdefault(sentence.doc_id, row)
+    first_row = first_sentence_rows(sentences)
     # Characters stand in for tokens: the embedder's tokenizer is not part of the Embedder protocol,
     # and both grow together closely enough for a weight.
     lengths = np.array([max(1, len(s.text)) for s in sentences], dtype=np.float32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from retrieval.dense import build_faiss_index, load_faiss_index, save_faiss_index
 from retrieval.lexical import LexicalIndex
-from retrieval.types import Article, Chunk, Sentence
+from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +81,9 @@ class IndexData:
 
     def __post_init__(self) -> None:
         # Lookups the answerer needs per question, computed once per load instead of per request.
-        self.sentence_base = {}
+        self.sentence_base = first_sentence_rows(self.sentences)
         members: dict[int, set[str]] = {}
-        for sid, sentence in enumerate(self.sentences):
-            self.sentence_base.setdefault(sentence.doc_id, sid)
+        for sentence in self.sentences:
             if sentence.dup_group is not None:
                 members.setdefault(sentence.dup_group, set()).add(sentence.doc_id)
         self.group_docs = {group: tuple(sorted(docs)) for group, docs in members.items()}

@@ -6,6 +6,7 @@ is exactly what is shown to a user.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -47,6 +48,16 @@ class Chunk:
     text: str
     first_sentence: int
     last_sentence: int  # inclusive
+
+
+def first_sentence_rows(sentences: Sequence[Sentence]) -> dict[str, int]:
+    """Row of each article's first sentence in a list that holds every article's sentences
+    contiguously and in order (the layout of an index); sentence `position` p of article `d` is at
+    row `first_sentence_rows(...)[d] + p`."""
+    rows: dict[str, int] = {}
+    for row, sentence in enumerate(sentences):
+        rows.setdefault(sentence.doc_id, row)
+    return rows
 
 
 @dataclass(frozen=True)
