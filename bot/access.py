@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from models.settings import TelegramSettings
+from config.settings import TelegramSettings
 
 
 @dataclass(frozen=True)

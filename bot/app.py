@@ -31,6 +31,7 @@ from telegram.ext import (
     filters,
 )
 
+from answers.answer import ensure_index, get_retriever
 from bot.access import AccessPolicy, SlidingWindowLimiter
 from bot.handlers import (
     SOURCES_CALLBACK,
@@ -52,8 +53,7 @@ from bot.handlers import (
 from bot.messages import COMMANDS
 from bot.state import STATE_KEY, BotState
 from bot.subscriptions import SubscriptionStore
-from models.answer import ensure_index, get_retriever
-from models.settings import Settings
+from config.settings import Settings
 from retrieval.search import Retriever
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from models.settings import Settings, load_settings
+from config.settings import Settings, load_settings
 
 app = typer.Typer(
     name="newsbot",
@@ -85,8 +85,8 @@ def read_question(question: str | None) -> str:
 
 
 def ensure_index_with_progress(settings: Settings) -> None:
-    from models.answer import ensure_index
-    from retrieval.store import IndexError_
+    from answers.answer import ensure_index
+    from retrieval.errors import IndexError_
 
     with embedding_progress("Building the index from seeds/ (first run)") as progress:
         task = progress.add_task("embed", total=None)
@@ -105,7 +105,8 @@ def index(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Index article files (.txt, .md, .html); unchanged files are not embedded again."""
-    from models.embedders import EmbeddingModelError, load_embedder
+    from models.embedders import load_embedder
+    from models.errors import EmbeddingModelError
     from retrieval.indexer import build_index
 
     settings = settings_or_exit()
@@ -163,8 +164,9 @@ def search(
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as a JSON list.")] = False,
 ) -> None:
     """Show the passages that best match QUERY (hybrid BM25 + dense retrieval)."""
-    from models.answer import QuestionError, get_retriever, validate_question
-    from retrieval.store import IndexError_
+    from answers.answer import get_retriever, validate_question
+    from answers.errors import QuestionError
+    from retrieval.errors import IndexError_
 
     if mode not in ("hybrid", "dense", "lexical"):
         raise fail(f"unknown mode {mode!r}; use hybrid, dense or lexical", EXIT_USAGE)
@@ -198,8 +200,9 @@ def search(
 
 
 def answer_or_exit(question: str, settings: Settings, k: int | None = None) -> Any:
-    from models.answer import QuestionError, answer
-    from retrieval.store import IndexError_
+    from answers.answer import answer
+    from answers.errors import QuestionError
+    from retrieval.errors import IndexError_
 
     try:
         return answer(question, settings, k=k)
@@ -216,7 +219,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
 ) -> None:
     """Answer QUESTION with verbatim quotes and their sources (builds the index on first use)."""
-    from models.answer import QuestionError, validate_question
+    from answers.answer import validate_question
+    from answers.errors import QuestionError
 
     settings = settings_or_exit()
     text = read_question(question)
@@ -240,8 +244,9 @@ def chat() -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
+    from answers.answer import answer
+    from answers.errors import QuestionError
     from bot.render_terminal import render_answer, render_sources
-    from models.answer import QuestionError, answer
 
     settings = settings_or_exit()
     ensure_index_with_progress(settings)
@@ -291,8 +296,8 @@ def evaluate_command(
     """Score answers against expected facts; exits 1 if any quote is not verbatim."""
     from rich.table import Table
 
-    from models.answer import get_retriever
-    from models.evaluation import EvalFileError, evaluate, load_questions
+    from answers.answer import get_retriever
+    from answers.evaluation import EvalFileError, evaluate, load_questions
 
     settings = settings_or_exit()
     try:
@@ -366,12 +371,12 @@ def bench(
 
     from rich.console import Console as RichConsole
 
+    from bench.report import write_results
+    from bench.runner import SUITES, BenchOptions, run_benchmarks
+    from bench.squad_data import BenchDataError
     from bot.render_terminal import render_answer
-    from models.embedders import EmbeddingModelError
-    from retrieval.bench.report import write_results
-    from retrieval.bench.runner import SUITES, BenchOptions, run_benchmarks
-    from retrieval.bench.squad_data import BenchDataError
-    from retrieval.store import IndexError_
+    from models.errors import EmbeddingModelError
+    from retrieval.errors import IndexError_
 
     suites = SUITES if suite == "all" else tuple(s.strip() for s in suite.split(","))
     if not suites or any(s not in SUITES for s in suites):

@@ -16,6 +16,9 @@ from telegram.constants import ChatType
 from telegram.error import Forbidden, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, JobQueue
 
+from answers.answer import answer, reload_retriever, validate_question
+from answers.briefing import build_briefing
+from answers.errors import QuestionError
 from bot.access import whole_seconds
 from bot.addressing import question_addressed_to
 from bot.delivery import send_html, typing_action, with_network_retries
@@ -23,10 +26,8 @@ from bot.messages import language_of, say
 from bot.state import LAST_SOURCES_KEY, LastSources, bot_state
 from bot.subscriptions import Subscription, SubscriptionError, format_time, parse_time
 from bot.telegram_format import escape, render_answer, render_briefing, render_full_sources
-from models.answer import QuestionError, answer, reload_retriever, validate_question
-from models.briefing import build_briefing
+from retrieval.errors import IngestError
 from retrieval.indexer import index_uploaded_article
-from retrieval.ingest import IngestError
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from models.types import Answer, Citation
+from answers.types import Answer, Citation
 from retrieval.types import Hit
 
 SOURCE_LABEL = {"en": "Sources", "de": "Quellen"}

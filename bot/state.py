@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from telegram.ext import CallbackContext
 
+from answers.types import Citation
 from bot.access import AccessPolicy, SlidingWindowLimiter
 from bot.subscriptions import SubscriptionStore
-from models.settings import Settings
-from models.types import Citation
+from config.settings import Settings
 from retrieval.search import Retriever
 
 STATE_KEY = "newsbot"

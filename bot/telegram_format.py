@@ -12,8 +12,8 @@ import html
 import re
 from dataclasses import dataclass
 
-from models.briefing import Briefing
-from models.types import Answer, Citation
+from answers.briefing import Briefing
+from answers.types import Answer, Citation
 
 MESSAGE_LIMIT = 4096
 

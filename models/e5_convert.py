@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from models.embedders import EmbeddingModelError
+from models.errors import EmbeddingModelError
 
 logger = logging.getLogger(__name__)
 

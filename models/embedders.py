@@ -16,13 +16,10 @@ from typing import Protocol
 
 import numpy as np
 
-from models.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from models.errors import EmbeddingModelError
 
 logger = logging.getLogger(__name__)
-
-
-class EmbeddingModelError(RuntimeError):
-    """The configured embedding model cannot be loaded."""
 
 
 class Embedder(Protocol):

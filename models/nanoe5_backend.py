@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from models.embedders import EmbeddingModelError
-from models.settings import DEFAULT_EMBEDDING_MODEL
+from config.settings import DEFAULT_EMBEDDING_MODEL
+from models.errors import EmbeddingModelError
 
 logger = logging.getLogger(__name__)
 

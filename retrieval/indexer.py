@@ -15,21 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from config.settings import Settings
 from models.embedders import Embedder, load_embedder
-from models.settings import Settings
 from retrieval.chunk import article_sentences, chunk_sentences
 from retrieval.dedup import near_duplicate_groups
 from retrieval.dense import choose_index_type
-from retrieval.ingest import IngestError, SkippedFile, iter_article_files, read_article
+from retrieval.errors import IndexError_, IngestError
+from retrieval.ingest import SkippedFile, iter_article_files, read_article
 from retrieval.pooling import pooled_chunk_vectors
-from retrieval.store import (
-    BuildInfo,
-    IndexData,
-    IndexError_,
-    load_index,
-    remove_stale_generations,
-    write_generation,
-)
+from retrieval.store import BuildInfo, IndexData, load_index, remove_stale_generations, write_generation
 from retrieval.types import Article, Chunk, Sentence
 
 logger = logging.getLogger(__name__)
@@ -242,7 +236,8 @@ def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedd
     """
     import re as _re
 
-    from retrieval.ingest import SUPPORTED_SUFFIXES, UnsupportedFileError, parse_article
+    from retrieval.errors import UnsupportedFileError
+    from retrieval.ingest import SUPPORTED_SUFFIXES, parse_article
 
     name = _re.sub(r"[^\w.-]+", "_", Path(filename).name).strip("._") or "upload.txt"
     suffix = Path(name).suffix.lower()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retrieval.clean import clean_lines
+from retrieval.errors import IngestError, UnsupportedFileError
 from retrieval.language import detect_language
 from retrieval.metadata import outlet_from_url, parse_date, read_header, title_from_line
 from retrieval.types import Article
@@ -22,14 +23,6 @@ logger = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 CLEANER_VERSION = "3"  # part of the content hash: a better cleaner re-indexes unchanged files
 MIN_ARTICLE_CHARS = 80
-
-
-class IngestError(ValueError):
-    """A file that cannot be indexed; the message says why in one line."""
-
-
-class UnsupportedFileError(IngestError):
-    """The file type is not an article format newsbot reads."""
 
 
 @dataclass(frozen=True)

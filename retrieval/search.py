@@ -15,12 +15,13 @@ from typing import Literal
 
 import numpy as np
 
+from config.settings import Settings
 from models.embedders import Embedder, load_embedder
-from models.settings import Settings
 from retrieval.dense import search_faiss
+from retrieval.errors import ModelMismatchError
 from retrieval.fusion import fuse_scores
 from retrieval.language import detect_language
-from retrieval.store import IndexData, ModelMismatchError, load_index
+from retrieval.store import IndexData, load_index
 from retrieval.types import Hit, SearchTimings
 
 logger = logging.getLogger(__name__)

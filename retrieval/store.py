@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.dense import build_faiss_index, load_faiss_index, save_faiss_index
+from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.lexical import LexicalIndex
 from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
@@ -30,22 +31,6 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 POINTER = "CURRENT"
 REBUILD_HINT = "run `newsbot index` to build it"
-
-
-class IndexError_(RuntimeError):
-    """Base class for index problems (named so as not to shadow the builtin IndexError)."""
-
-
-class IndexMissingError(IndexError_):
-    """There is no index yet."""
-
-
-class IndexCorruptError(IndexError_):
-    """An index file is missing or unreadable."""
-
-
-class ModelMismatchError(IndexError_):
-    """The index was built with another embedding model than the one configured."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from models.settings import Settings, load_settings
+from config.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.answer import QuestionError, answer, validate_question
-from models.evaluation import evaluate, load_questions
-from models.grounding import GroundingError, enforce_grounding, numbers_in
-from models.types import Answer, Citation
+from answers.answer import answer, validate_question
+from answers.errors import QuestionError
+from answers.evaluation import evaluate, load_questions
+from answers.grounding import GroundingError, enforce_grounding, numbers_in
+from answers.types import Answer, Citation
 from tests.conftest import REPO, SHARED
 
 pytestmark = pytest.mark.slow

@@ -15,18 +15,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
-from retrieval.bench.ingest import run_ingest
-from retrieval.bench.latency import run_latency, summarise
-from retrieval.bench.report import render_markdown, target_rows, write_results
-from retrieval.bench.scale import choose_default, run_scale
-from retrieval.bench.squad_data import BenchDataError, load_xquad
-from retrieval.bench.squad_retrieval import (
+from bench.ingest import run_ingest
+from bench.latency import run_latency, summarise
+from bench.report import render_markdown, target_rows, write_results
+from bench.scale import choose_default, run_scale
+from bench.squad_data import BenchDataError, load_xquad
+from bench.squad_retrieval import (
     answer_contains_gold,
     paragraph_ranking,
     rank_metrics,
     run_retrieval,
 )
+from bot.cli import app
 from retrieval.search import with_best_sentence
 from tests.conftest import SEEDS, SHARED, make_settings
 

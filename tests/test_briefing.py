@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.briefing import MAX_CLAIMS, MAX_FIGURES, MAX_NEWEST, build_briefing
-from models.figures import find_figures, normalize_value
+from answers.briefing import MAX_CLAIMS, MAX_FIGURES, MAX_NEWEST, build_briefing
+from answers.figures import find_figures, normalize_value
 
 pytestmark = pytest.mark.slow
 

@@ -62,8 +62,8 @@ def test_pooled_chunk_vectors_stand_in_for_the_chunks_own_embeddings(pooled_data
 
 
 def test_a_pooled_index_answers_and_briefs_like_the_default(pooled_data_dir: Path) -> None:
-    from models.answer import answer
-    from models.briefing import build_briefing
+    from answers.answer import answer
+    from answers.briefing import build_briefing
     from retrieval.search import Retriever
 
     settings = make_settings(pooled_data_dir, NEWSBOT_CHUNK_VECTORS="pooled", NEWSBOT_SENTENCE_WEIGHT="0.5")
@@ -100,7 +100,7 @@ def test_answering_on_the_default_engine_never_imports_torch(seed_index_dir: Pat
     """The cold start of `newsbot ask` is bounded by what it imports; torch alone costs seconds."""
     script = (
         "import json, sys\n"
-        "from models.answer import answer\n"
+        "from answers.answer import answer\n"
         "a = answer('How many soldiers were reported and by whom?')\n"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'abstained': a.abstained, 'figures': len(a.figures)}))\n"
     )

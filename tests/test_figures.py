@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.figures import attribution_of, find_figures, normalize_value
+from answers.figures import attribution_of, find_figures, normalize_value
 
 
 @pytest.mark.parametrize(

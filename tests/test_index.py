@@ -12,16 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from retrieval.errors import IndexCorruptError, IndexMissingError, ModelMismatchError
 from retrieval.indexer import build_index
 from retrieval.search import Retriever
-from retrieval.store import (
-    IndexCorruptError,
-    IndexMissingError,
-    ModelMismatchError,
-    current_generation,
-    load_index,
-    read_build_info,
-)
+from retrieval.store import current_generation, load_index, read_build_info
 from tests.conftest import MINILM_DIR, REPO, SEEDS, make_settings
 
 pytestmark = pytest.mark.slow

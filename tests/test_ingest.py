@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.ingest import IngestError, UnsupportedFileError, iter_article_files, read_article
+from retrieval.errors import IngestError, UnsupportedFileError
+from retrieval.ingest import iter_article_files, read_article
 
 BODY = (
     "Nach Angaben des südkoreanischen Geheimdienstes halten sich bereits 3.000 nordkoreanische Soldaten in Russland auf. "

@@ -19,12 +19,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from models.answer import answer
-from models.extractive import ExtractiveAnswerer
-from models.llm import UNVERIFIED_NOTE, LLMAnswerer, build_messages, quote_element
-from models.settings import LLMSettings, Settings
-from models.types import Answer, Citation
-from models.verify_llm import names_in, verify_reply
+from answers.answer import answer
+from answers.extractive import ExtractiveAnswerer
+from answers.llm import UNVERIFIED_NOTE, LLMAnswerer, build_messages, quote_element
+from answers.types import Answer, Citation
+from answers.verify_llm import names_in, verify_reply
+from config.settings import LLMSettings, Settings
 from tests.conftest import SEEDS, make_settings
 from tests.fake_openai_server import FakeOpenAIServer, Reply, unused_port
 

@@ -14,7 +14,7 @@ import pytest
 from telegram.ext import Application
 
 from bot.app import build_application, running
-from models.settings import Settings
+from config.settings import Settings
 from tests.conftest import make_settings
 from tests.telegram.fake_bot_api import TOKEN, ApiCall, FakeBotApi
 

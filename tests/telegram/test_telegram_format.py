@@ -8,6 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from answers.types import Answer, Citation, Figure
 from bot.telegram_format import (
     MESSAGE_LIMIT,
     escape,
@@ -16,7 +17,6 @@ from bot.telegram_format import (
     split_message,
     utf16_length,
 )
-from models.types import Answer, Citation, Figure
 from tests.telegram.telegram_html import blockquotes, check_message, parse
 
 DW = "https://p.dw.com/p/4m1qd"

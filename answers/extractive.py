@@ -18,10 +18,10 @@ from typing import Literal
 
 import numpy as np
 
+from answers.figures import attribution_of, find_figures
+from answers.types import Answer, Citation, Figure
+from config.settings import Settings
 from models.embedders import Embedder
-from models.figures import attribution_of, find_figures
-from models.settings import Settings
-from models.types import Answer, Citation, Figure
 from retrieval.lexical import tokenize
 from retrieval.search import SearchResult
 from retrieval.store import IndexData
@@ -239,7 +239,7 @@ class ExtractiveAnswerer:
         self, rows: list[tuple[str, str, str | None, int]], number_of: dict[int, int], data: IndexData
     ) -> list[Figure]:
         """One row per distinct value; sources merged; most widely reported first."""
-        from models.figures import normalize_value
+        from answers.figures import normalize_value
 
         merged: dict[str, dict] = {}
         for value, what, who, sid in rows:

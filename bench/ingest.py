@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.embedders import Embedder, EmbeddingModelError, load_embedder
-from models.settings import Settings
-from retrieval.bench.squad_retrieval import bench_settings, build_corpus_index
+from bench.squad_retrieval import bench_settings, build_corpus_index
+from config.settings import Settings
+from models.embedders import Embedder, load_embedder
+from models.errors import EmbeddingModelError
 from retrieval.types import Article
 
 logger = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ def run_ingest(
         "seeds": {a.doc_id: a for a in (read_article(p) for p in iter_article_files([seeds_dir]))}
     }
     if xquad_dir is not None and xquad_paragraphs != 0:
-        from retrieval.bench.squad_data import load_xquad
+        from bench.squad_data import load_xquad
 
         xquad = load_xquad(xquad_dir, question_languages=(), max_paragraphs=xquad_paragraphs)
         corpora[f"xquad-{len(xquad.articles)}"] = xquad.articles

@@ -14,20 +14,18 @@ import unicodedata
 from pathlib import Path
 from typing import Protocol
 
+from answers.errors import QuestionError
+from answers.extractive import ExtractiveAnswerer, is_quantity_question
+from answers.grounding import enforce_grounding
+from answers.types import Answer
+from config.settings import Settings, load_settings
 from models.embedders import load_embedder
-from models.extractive import ExtractiveAnswerer, is_quantity_question
-from models.grounding import enforce_grounding
-from models.settings import Settings, load_settings
-from models.types import Answer
+from retrieval.errors import IndexMissingError
 from retrieval.language import detect_language
 from retrieval.search import Retriever, SearchResult
-from retrieval.store import IndexData, IndexMissingError
+from retrieval.store import IndexData
 
 logger = logging.getLogger(__name__)
-
-
-class QuestionError(ValueError):
-    """A question that cannot be answered as asked (empty, too long, control characters)."""
 
 
 class Answerer(Protocol):
@@ -80,7 +78,7 @@ def default_answerer(settings: Settings, retriever: Retriever) -> Answerer:
         if extractive is None:
             extractive = _answerers[id(retriever.embedder)] = ExtractiveAnswerer(settings, retriever.embedder)
     if settings.llm.enabled:
-        from models.llm import LLMAnswerer
+        from answers.llm import LLMAnswerer
 
         return LLMAnswerer(settings, extractive)
     return extractive

@@ -1,6 +1,6 @@
 """A fresh process that answers one question and reports where its start-up time went.
 
-Run as `python -m retrieval.bench.coldstart QUESTION` with NEWSBOT_DATA_DIR pointing at an existing
+Run as `python -m bench.coldstart QUESTION` with NEWSBOT_DATA_DIR pointing at an existing
 index; prints one JSON object: seconds per phase since interpreter start, and the process's peak RSS.
 The latency suite runs it in a subprocess, so the imports it times are really cold for Python
 (the OS file cache is warm after the first run, as it is for a user's second `newsbot ask`).
@@ -40,8 +40,8 @@ def main(question: str) -> dict[str, float]:
         phases[name] = round(now - mark, 4)
         mark = now
 
-    from models.answer import answer
-    from models.settings import load_settings
+    from answers.answer import answer
+    from config.settings import load_settings
     from retrieval.search import Retriever
 
     lap("import_core")

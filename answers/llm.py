@@ -2,7 +2,7 @@
 
 The model never sees the index: it gets the question and the quotes the extractive answerer
 already chose, as delimited data, and may only rephrase and combine them. Every sentence it writes
-goes through `models.verify_llm`; if none survives, or the server fails, the extractive answer is
+goes through `answers.verify_llm`; if none survives, or the server fails, the extractive answer is
 returned with a short note. Quotes shown to the user are always the verbatim ones.
 """
 
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from answers.extractive import ExtractiveAnswerer
+from answers.types import Answer, Citation
+from answers.verify_llm import E5_UNRELATED_BELOW, SimilarityFn, renumber_figures, verify_reply
+from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from models.embedders import Embedder
-from models.extractive import ExtractiveAnswerer
-from models.settings import DEFAULT_EMBEDDING_MODEL, Settings
-from models.types import Answer, Citation
-from models.verify_llm import E5_UNRELATED_BELOW, SimilarityFn, renumber_figures, verify_reply
 from retrieval.search import SearchResult
 from retrieval.store import IndexData
 

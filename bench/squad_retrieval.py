@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from bench.embedding_cache import CachedEmbedder, EmbeddingCache
+from bench.squad_data import XQuAD, XQuADQuestion, load_xquad
+from config.settings import Settings
 from models.embedders import Embedder
-from models.settings import Settings
-from retrieval.bench.embedding_cache import CachedEmbedder, EmbeddingCache
-from retrieval.bench.squad_data import XQuAD, XQuADQuestion, load_xquad
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.search import Mode, Retriever
 
@@ -45,8 +45,9 @@ def build_corpus_index(
     articles: dict, settings: Settings, embedder: Embedder, progress: Callable[[int, int], None] | None = None
 ) -> Any:
     """Index `articles` into `settings.index_dir` through the real indexer; reuses a previous run's index."""
+    from retrieval.errors import IndexError_
     from retrieval.indexer import IndexReport, update_index
-    from retrieval.store import IndexError_, load_index
+    from retrieval.store import load_index
 
     try:
         previous = load_index(settings.index_dir, with_search_structures=False)
@@ -120,8 +121,8 @@ def _answer_accuracy(
     retriever: Retriever, settings: Settings, embedder: Embedder, questions: list[XQuADQuestion]
 ) -> dict[str, float]:
     """Share of questions whose gold answer is inside the top quote / any of the top 3 quotes."""
-    from models.answer import answer
-    from models.extractive import ExtractiveAnswerer
+    from answers.answer import answer
+    from answers.extractive import ExtractiveAnswerer
 
     answerer = ExtractiveAnswerer(settings, embedder)
     top1 = top3 = abstained = 0

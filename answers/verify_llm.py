@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from models.grounding import CITATION_MARKER, unsupported_numbers
-from models.types import Citation, Figure
+from answers.grounding import CITATION_MARKER, unsupported_numbers
+from answers.types import Citation, Figure
 from retrieval.sentences import SENTENCE_OPENERS, split_sentences
 
 logger = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.grounding import GroundingError, check_citation
-from models.types import Answer
+from answers.grounding import GroundingError, check_citation
+from answers.types import Answer
 from retrieval.types import Article
 
 

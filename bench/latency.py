@@ -2,7 +2,7 @@
 
 Warm means the model and index are loaded once and every question pays only its own work, as in
 the bot. Cold start is a new process answering one question with an existing index; it runs
-`newsbot ask` itself and `retrieval.bench.coldstart`, which splits that time into phases.
+`newsbot ask` itself and `bench.coldstart`, which splits that time into phases.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from models.embedders import Embedder, EmbeddingModelError
-from models.settings import Settings
-from models.types import Answer
-from retrieval.bench.squad_retrieval import bench_settings
+from answers.types import Answer
+from bench.squad_retrieval import bench_settings
+from config.settings import Settings
+from models.embedders import Embedder
+from models.errors import EmbeddingModelError
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def time_questions(
     rounds: int,
 ) -> dict[str, Any]:
     """Per-stage latency of answering every question `rounds` times (after one warm-up pass)."""
-    from models.answer import answer
+    from answers.answer import answer
 
     for question in questions[: min(3, len(questions))]:
         formatter(answer(question, settings, retriever=retriever, answerer=answerer))
@@ -188,7 +189,7 @@ def cold_start(
     phases = []
     for _ in range(runs if probe else 0):
         done = subprocess.run(
-            [sys.executable, "-m", "retrieval.bench.coldstart", question],
+            [sys.executable, "-m", "bench.coldstart", question],
             env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
             cwd=cwd,
             capture_output=True,
@@ -233,8 +234,8 @@ def run_latency(
     """The latency suite. `work_dir` holds the seed and XQuAD indexes (built on first use)."""
     import psutil
 
-    from models.extractive import ExtractiveAnswerer
-    from retrieval.bench.squad_retrieval import build_corpus_index
+    from answers.extractive import ExtractiveAnswerer
+    from bench.squad_retrieval import build_corpus_index
     from retrieval.indexer import build_index
     from retrieval.search import Retriever
 
@@ -276,8 +277,8 @@ def run_latency(
         out["seed_by_backend"][backend] = {"chunks": retriever.size, **timed}
 
     if xquad_dir is not None and xquad_questions > 0:
-        from retrieval.bench.embedding_cache import CachedEmbedder, EmbeddingCache
-        from retrieval.bench.squad_data import load_xquad
+        from bench.embedding_cache import CachedEmbedder, EmbeddingCache
+        from bench.squad_data import load_xquad
 
         xquad = load_xquad(xquad_dir)
         xq = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}")

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Mapping
 
-from models.types import Answer, Citation
+from answers.types import Answer, Citation
 from retrieval.types import Article
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.settings import Settings
-from models.types import Answer
+from answers.types import Answer
+from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def _load_average() -> list[float]:
 
 def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     """Run `options.suites` in order and return everything measured, with machine information."""
-    from retrieval.bench.report import machine_info
+    from bench.report import machine_info
 
     started = time.perf_counter()
     unknown = set(options.suites) - set(SUITES)
@@ -77,7 +77,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         results["model_load_s"] = round(time.perf_counter() - t0, 2)
 
     if "retrieval" in options.suites:
-        from retrieval.bench.squad_retrieval import run_retrieval
+        from bench.squad_retrieval import run_retrieval
 
         assert embedder is not None
         load_before = _load_average()
@@ -91,7 +91,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         )
         results["retrieval"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "latency" in options.suites:
-        from retrieval.bench.latency import json_formatter, run_latency
+        from bench.latency import json_formatter, run_latency
 
         assert embedder is not None
         load_before = _load_average()
@@ -113,7 +113,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         )
         results["latency"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "ingest" in options.suites:
-        from retrieval.bench.ingest import run_ingest
+        from bench.ingest import run_ingest
 
         load_before = _load_average()
         results["ingest"] = run_ingest(
@@ -128,7 +128,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         )
         results["ingest"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "scale" in options.suites:
-        from retrieval.bench.scale import run_scale
+        from bench.scale import run_scale
 
         sizes = tuple(options.scale_sizes or ((20_000,) if quick else (100_000, 1_000_000)))
         load_before = _load_average()
@@ -141,7 +141,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
         )
         results["scale"]["load_average"] = {"start": load_before, "end": _load_average()}
     if options.device != "cpu":
-        from retrieval.bench.gpu import run_gpu
+        from bench.gpu import run_gpu
 
         results["gpu"] = run_gpu(options.device)
     else:

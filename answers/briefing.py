@@ -12,11 +12,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from models.answer import validate_question
-from models.extractive import citation_for_sentence, head_noun, previous_sentence
-from models.figures import attribution_of, find_figures, normalize_value
-from models.settings import Settings
-from models.types import Citation, Figure
+from answers.answer import validate_question
+from answers.extractive import citation_for_sentence, head_noun, previous_sentence
+from answers.figures import attribution_of, find_figures, normalize_value
+from answers.types import Citation, Figure
+from config.settings import Settings
 from retrieval.search import Retriever
 from retrieval.store import IndexData
 

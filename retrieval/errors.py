@@ -1,0 +1,28 @@
+"""Errors of the retrieval layer (index and ingest problems), in a leaf module so that every layer
+above can catch them without importing the store."""
+
+from __future__ import annotations
+
+
+class IndexError_(RuntimeError):
+    """Base class for index problems (named so as not to shadow the builtin IndexError)."""
+
+
+class IndexMissingError(IndexError_):
+    """There is no index yet."""
+
+
+class IndexCorruptError(IndexError_):
+    """An index file is missing or unreadable."""
+
+
+class ModelMismatchError(IndexError_):
+    """The index was built with another embedding model than the one configured."""
+
+
+class IngestError(ValueError):
+    """A file that cannot be indexed; the message says why in one line."""
+
+
+class UnsupportedFileError(IngestError):
+    """The file type is not an article format newsbot reads."""
