@@ -107,7 +107,8 @@ def index(
     """Index article files (.txt, .md, .html); unchanged files are not embedded again."""
     from models.embedders import load_embedder
     from models.errors import EmbeddingModelError
-    from retrieval.indexer import build_index
+    from retrieval.backends import index_paths
+    from retrieval.errors import IndexError_
 
     settings = settings_or_exit()
     targets = paths or [settings.retrieval.seeds_dir]
@@ -120,13 +121,16 @@ def index(
         raise fail(str(e)) from e
     with embedding_progress("Embedding") as progress:
         task = progress.add_task("embed", total=None)
-        report = build_index(
-            targets,
-            settings,
-            embedder=embedder,
-            prune=prune,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
+        try:
+            report = index_paths(
+                targets,
+                settings,
+                embedder=embedder,
+                prune=prune,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except IndexError_ as e:
+            raise fail(str(e)) from e
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.reason}", highlight=False)
     if as_json:
@@ -154,6 +158,27 @@ def index(
         )
     if not report.indexed_anything:
         raise fail("nothing could be indexed")
+
+
+@app.command()
+def migrate() -> None:
+    """Copy the embedded index (in NEWSBOT_DATA_DIR) into the PostgreSQL database in NEWSBOT_DATABASE_URL,
+    vectors included: nothing is embedded again. Articles already there unchanged are skipped."""
+    from retrieval.errors import IndexError_
+    from retrieval.pg_index import migrate_embedded
+
+    settings = settings_or_exit()
+    if settings.retrieval.database_url is None:
+        raise fail("set NEWSBOT_DATABASE_URL=postgresql://... to the database to copy into", EXIT_USAGE)
+    try:
+        report = migrate_embedded(settings)
+    except IndexError_ as e:
+        raise fail(str(e)) from e
+    console.print(
+        f"copied {len(report.added)} new and {len(report.updated)} changed articles, {len(report.unchanged)} "
+        f"already there — {report.total_articles} articles, {report.total_chunks} chunks in {report.seconds:.1f}s",
+        highlight=False,
+    )
 
 
 @app.command()
