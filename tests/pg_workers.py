@@ -52,7 +52,7 @@ def writer(url: str, name: str, articles: int, seed: int) -> None:
         done += len(batch)
 
 
-def reader(url: str, seconds: float, out: "object") -> None:
+def reader(url: str, seconds: float, out: object) -> None:
     """Reads everything repeatedly; puts (articles checked, problems) on the queue `out`."""
     conn = connect(url, autocommit=True)
     checked, problems = 0, []

@@ -16,10 +16,10 @@ from tests.conftest import SEEDS, SHARED, make_settings
 pytest.importorskip("psycopg", reason="psycopg is not installed (dev dependency group)")
 pytest.importorskip("pgvector", reason="pgvector is not installed (dev dependency group)")
 
-from retrieval.errors import ModelMismatchError  # noqa: E402
-from retrieval.pg_search import PgRetriever, SearchFilter  # noqa: E402
-from retrieval.pg_store import PgStore, connect  # noqa: E402
-from tests import pg_workers  # noqa: E402
+from retrieval.errors import ModelMismatchError
+from retrieval.pg_search import PgRetriever, SearchFilter
+from retrieval.pg_store import PgStore, connect
+from tests import pg_workers
 
 DEV_QUESTIONS = SHARED / "eval" / "seed_questions.jsonl"
 
@@ -71,7 +71,7 @@ def test_indexing_again_embeds_nothing_and_a_changed_article_reuses_its_vectors(
     again = index_paths([folder], settings, embedder=e5_embedder)
     assert len(first.added) == 2 and first.texts_embedded > 0
     assert again.added == [] and again.texts_embedded == 0 and len(again.unchanged) == 2
-    changed = sorted(folder.glob("*.txt"))[0]
+    changed = min(folder.glob("*.txt"))
     changed.write_text(changed.read_text(encoding="utf-8") + "\n\nDer Bundestag stimmte am Abend zu.\n", encoding="utf-8")
     update = index_paths([folder], settings, embedder=e5_embedder)
     assert update.updated == [changed.stem]
