@@ -374,7 +374,7 @@ def telegram_bot() -> None:
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Option(help="retrieval, latency, ingest, scale or all.")] = "all",
+    suite: Annotated[str, typer.Option(help="retrieval, latency, ingest, scale, pg (PostgreSQL beside the embedded store) or all.")] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the plot.")] = Path(
@@ -410,7 +410,7 @@ def bench(
         raise fail(f"unknown device {device!r}; use cpu or cuda", EXIT_USAGE)
     settings = settings_or_exit()
     seeds = settings.retrieval.seeds_dir
-    if "retrieval" in suites and not (xquad / "xquad.de.json").is_file():
+    if {"retrieval", "pg"} & set(suites) and not (xquad / "xquad.de.json").is_file():
         raise fail(f"no XQuAD data in {xquad}; pass --xquad PATH", EXIT_USAGE)
     if {"latency", "ingest"} & set(suites) and not Path(seeds).is_dir():
         raise fail(f"no seeds folder {seeds}; set NEWSBOT_SEEDS_DIR", EXIT_USAGE)
