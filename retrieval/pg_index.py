@@ -141,7 +141,7 @@ def update_pg_index(
     info = build_info_for(embedder, settings, sum(len(i.chunks) for i in items))
     write_items(store, info, items, report.removed)
     report.wrote_index = bool(items or report.removed)
-    report.total_articles = len(store.known_articles())
+    report.total_articles, report.total_chunks, report.total_sentences = store.counts()
     report.seconds = time.perf_counter() - started
     logger.info(
         "indexed into PostgreSQL: %d added, %d updated, %d removed, %d texts embedded in %.1fs",

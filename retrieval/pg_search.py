@@ -218,7 +218,7 @@ class PgRetriever(Retriever):
         with conn.transaction():
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(1000, max(40, pool))),))
             conn.execute("SELECT set_config('hnsw.iterative_scan', %s, true)", (self.iterative_scan,))
-            rows = conn.execute(sql, params).fetchall()
+            rows = conn.execute(sql, params, binary=True).fetchall()
         t2 = time.perf_counter()
         timings.dense = t2 - t1  # one statement does both; the split is not observable from outside
         if not rows:

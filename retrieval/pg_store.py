@@ -163,6 +163,16 @@ class PgStore:
                 return {}
             return {d: (h, p) for d, h, p in conn.execute("SELECT doc_id, content_hash, source_path FROM articles")}
 
+    def counts(self) -> tuple[int, int, int]:
+        """(articles, chunks, sentences) stored."""
+        with self.connection() as conn:
+            if not conn.execute("SELECT to_regclass('articles') IS NOT NULL").fetchone()[0]:
+                return 0, 0, 0
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM chunks), (SELECT count(*) FROM sentences)"
+            ).fetchone()
+            return int(row[0]), int(row[1]), int(row[2])
+
     def known_vectors(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
         """Sentence and chunk vectors of stored articles keyed by their text (re-indexing reuses them)."""
         ids = list(doc_ids)
@@ -175,6 +185,7 @@ class PgStore:
                     f'SELECT substr(a.text, t.start + 1, t."end" - t.start), t.embedding FROM {table} t '
                     "JOIN articles a ON a.no = t.article_no WHERE a.doc_id = ANY(%s)",
                     (ids,),
+                    binary=True,
                 )
                 for text, vector in rows:
                     out.setdefault(text, vector.to_numpy().astype(np.float32))
@@ -359,8 +370,8 @@ class PgCorpus:
         doc_ids = [d for d in set(doc_ids) if d not in self._no_of]
         if not nos and not doc_ids:
             return
-        rows = self._conn.execute(
-            _ARTICLE_QUERY.format(where="a.no = ANY(%s) OR a.doc_id = ANY(%s)"), (nos, doc_ids)
+        rows = self._conn.execute(  # binary: vectors arrive as bytes, 10x faster than parsing their text
+            _ARTICLE_QUERY.format(where="a.no = ANY(%s) OR a.doc_id = ANY(%s)"), (nos, doc_ids), binary=True
         ).fetchall()
         for row in rows:
             self._remember(row)
