@@ -10,9 +10,11 @@ from pathlib import Path
 
 from config.settings import Settings
 from models.embedders import Embedder
+from retrieval import indexer
 from retrieval.indexer import IndexReport, ProgressCallback, build_index
 from retrieval.search import Retriever
 from retrieval.store import current_generation
+from retrieval.types import Article
 
 
 def uses_database(settings: Settings) -> bool:
@@ -50,3 +52,12 @@ def has_collection(settings: Settings) -> bool:
 
         return store_for(settings).read_build_info() is not None
     return current_generation(settings.index_dir) is not None
+
+
+def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None) -> Article:
+    """A chat upload into the configured store (see `indexer.index_uploaded_article`)."""
+    if uses_database(settings):
+        from retrieval.pg_index import index_uploaded_article_pg
+
+        return index_uploaded_article_pg(raw, filename, settings, embedder)
+    return indexer.index_uploaded_article(raw, filename, settings, embedder)

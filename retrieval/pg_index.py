@@ -200,3 +200,30 @@ def migrate_embedded(settings: Settings) -> IndexReport:
     logger.info("migrated %d articles (%d chunks) into PostgreSQL in %.1fs", len(items), chunk_row, report.seconds)
     return report
 
+
+
+def index_uploaded_article_pg(raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None) -> Article:
+    """`indexer.index_uploaded_article` for a PostgreSQL collection: the same checks and the same
+    file kept under `<data_dir>/uploads/`, then one transaction for the article."""
+    import re as _re
+
+    from retrieval.errors import UnsupportedFileError
+    from retrieval.ingest import SUPPORTED_SUFFIXES, parse_article
+
+    name = _re.sub(r"[^\w.-]+", "_", Path(filename).name).strip("._") or "upload.txt"
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise UnsupportedFileError(f"{filename}: unsupported file type {suffix or '(none)'}; send .txt, .md or .html")
+    if len(raw) > settings.retrieval.max_file_bytes:
+        raise IngestError(f"{filename}: {len(raw):,} bytes is larger than the {settings.retrieval.max_file_bytes:,} byte limit")
+    if not raw.strip():
+        raise IngestError(f"{filename}: file is empty")
+    uploads = settings.retrieval.data_dir / "uploads"
+    target = uploads / name
+    article = parse_article(raw, doc_id=target.stem, source_path=str(target), suffix=suffix)  # validates first
+    uploads.mkdir(parents=True, exist_ok=True)
+    staging = uploads / f".{name}.partial"
+    staging.write_bytes(raw)
+    staging.replace(target)
+    update_pg_index({article.doc_id: article}, settings, embedder, IndexReport())
+    return article

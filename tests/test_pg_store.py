@@ -169,3 +169,15 @@ def test_two_writers_and_two_readers_lose_nothing_and_see_no_half_article(pg_url
 def test_the_database_url_is_not_logged_or_shown_in_settings(tmp_path: Path):
     settings = make_settings(tmp_path, NEWSBOT_DATABASE_URL="postgresql://newsbot:hunter2@db/newsbot")
     assert "hunter2" not in repr(settings)
+
+
+def test_a_chat_upload_is_indexed_into_the_database_not_the_data_folder(pg_url, e5_embedder, tmp_path):
+    from retrieval.backends import index_uploaded_article
+
+    settings = make_settings(tmp_path / "data", NEWSBOT_DATABASE_URL=pg_url)
+    raw = "Stadtrat beschließt Haushalt\n\nDer Stadtrat beschloss am Montag einen Haushalt von 12 Millionen Euro.\n"
+    article = index_uploaded_article(raw.encode(), "haushalt.txt", settings, e5_embedder)
+    assert PgStore(pg_url).known_articles()[article.doc_id][1].endswith("haushalt.txt")
+    assert not (settings.index_dir / "CURRENT").exists()
+    pg = PgRetriever.load(settings, embedder=e5_embedder)
+    assert pg.search("Wie groß ist der Haushalt der Stadt?", k=1).hits[0].article.doc_id == article.doc_id
