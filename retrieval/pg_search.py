@@ -160,7 +160,7 @@ class PgRetriever(Retriever):
         return conn
 
     @property  # type: ignore[override]
-    def data(self) -> PgCorpus:  # the base class holds IndexData here; the answerer reads both alike
+    def data(self) -> PgCorpus:  # the base class holds IndexData here; both are a store_protocol.Corpus
         corpus = getattr(self._local, "corpus", None)
         if corpus is None:
             corpus = self._local.corpus = PgCorpus(self._connection(), self.info)

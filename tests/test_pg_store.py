@@ -181,3 +181,20 @@ def test_a_chat_upload_is_indexed_into_the_database_not_the_data_folder(pg_url, 
     assert not (settings.index_dir / "CURRENT").exists()
     pg = PgRetriever.load(settings, embedder=e5_embedder)
     assert pg.search("Wie groß ist der Haushalt der Stadt?", k=1).hits[0].article.doc_id == article.doc_id
+
+
+def test_both_stores_offer_the_answerer_the_same_interface(seed_pg, seed_retriever, e5_embedder):
+    from retrieval.store_protocol import Corpus, SentenceLookup
+
+    pg = PgRetriever.load(seed_pg, embedder=e5_embedder)
+    for corpus in (seed_retriever.data, pg.data):
+        assert isinstance(corpus, Corpus)
+        assert isinstance(corpus.sentences, SentenceLookup)
+    doc_id = next(iter(seed_retriever.data.articles))
+    embedded_first = seed_retriever.data.sentences[seed_retriever.data.sentence_base[doc_id]]
+    pg_first = pg.data.sentences[pg.data.sentence_base[doc_id]]
+    assert (pg_first.doc_id, pg_first.start, pg_first.end, pg_first.text) == (
+        embedded_first.doc_id, embedded_first.start, embedded_first.end, embedded_first.text,
+    )  # fmt: skip
+    assert float(pg.data.sentence_vectors[pg.data.sentence_base[doc_id]] @ seed_retriever.data.sentence_vectors[
+        seed_retriever.data.sentence_base[doc_id]]) > 0.999  # halfvec keeps the vector  # fmt: skip
