@@ -159,8 +159,8 @@ class PgRetriever(Retriever):
             conn = self._local.conn = connect(self.store.url, autocommit=True)
         return conn
 
-    @property  # type: ignore[override]
-    def data(self) -> PgCorpus:  # the base class holds IndexData here; both are a store_protocol.Corpus
+    @property
+    def data(self) -> PgCorpus:  # type: ignore[override]  # IndexData in the base; both are a store_protocol.Corpus
         corpus = getattr(self._local, "corpus", None)
         if corpus is None:
             corpus = self._local.corpus = PgCorpus(self._connection(), self.info)

@@ -457,7 +457,7 @@ class _SentenceVectors:
         self._c = corpus
 
     def __getitem__(self, ids: Any) -> np.ndarray:
-        if np.isscalar(ids):
+        if isinstance(ids, (int, np.integer)):
             return self._row(int(ids))
         sids = [int(i) for i in np.asarray(ids).ravel()]
         self._c.load(nos=[s >> SENTENCE_BITS for s in sids])
