@@ -55,15 +55,10 @@ def check_citation(citation: Citation, articles: Mapping[str, Article]) -> None:
 
 
 def unsupported_numbers(line: str, quotes: list[str]) -> set[str]:
-    """Numbers (digits or number words) in `line` that none of `quotes` contains."""
-    in_quotes: set[str] = set()
-    words_in_quotes: set[str] = set()
-    for quote in quotes:
-        in_quotes |= numbers_in(quote)
-        words_in_quotes |= number_words_in(quote)
-    missing = {n for n in numbers_in(line) if n not in in_quotes}
-    missing |= {w for w in number_words_in(line) if w not in words_in_quotes}
-    return missing
+    """Numbers in `line`, in digits or in words ("sixty", "zwölftausend"), that none of `quotes` states."""
+    from answers.quantities import unsupported_quantities
+
+    return {q.text for q in unsupported_quantities(CITATION_MARKER.sub(" ", line), quotes)}
 
 
 def enforce_grounding(answer: Answer, articles: Mapping[str, Article]) -> Answer:

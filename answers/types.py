@@ -36,6 +36,14 @@ class Figure:
     citations: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class DroppedSentence:
+    """A sentence a model wrote that failed a check, as written, and why (`ask --json` lists them)."""
+
+    sentence: str
+    reason: str
+
+
 @dataclass
 class Answer:
     """The result of answering one question (the same object for every front end)."""
@@ -50,6 +58,7 @@ class Answer:
     dropped_sentences: int = 0
     note: str | None = None  # e.g. why the model's answer was not used
     timings: dict[str, float] = field(default_factory=dict)
+    dropped: list[DroppedSentence] = field(default_factory=list)  # the model's sentences that failed a check
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape (`ask --json`); internal fields such as timings are left out."""
@@ -70,4 +79,5 @@ class Answer:
             "answerer": self.answerer,
             "dropped_sentences": self.dropped_sentences,
             "note": self.note,
+            "dropped": [{"sentence": d.sentence, "reason": d.reason} for d in self.dropped],
         }

@@ -30,6 +30,18 @@ def source_line(citation: Citation) -> str:
     return " ".join(parts)
 
 
+def _figures_table(answer: Answer, title: str | None) -> Table:
+    table = Table(*FIGURES_LABEL[answer.language], title=title, title_justify="left", show_lines=False)
+    for figure in answer.figures:
+        table.add_row(
+            Text(figure.value, style="bold"),
+            figure.what,
+            figure.attributed_to or "—",
+            " ".join(f"[{n}]" for n in figure.citations),
+        )
+    return table
+
+
 def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
     lang = answer.language
     if answer.abstained:
@@ -38,19 +50,12 @@ def render_answer(console: Console, answer: Answer, full_sources: bool = False) 
         if rest:
             console.print(Text(rest[0], style="dim"))
     elif answer.answerer == "llm":
-        console.print(Text(answer.answer, style="bold"))
+        console.print(Text(answer.answer, style="bold"))  # Text: the model's brackets are never markup
         console.print(Text(MODEL_WORDED[lang], style="dim"))
+        if answer.figures:
+            console.print(_figures_table(answer, title=None))
     elif answer.figures:
-        headers = FIGURES_LABEL[lang]
-        table = Table(*headers, title=answer.answer.split("\n")[0], title_justify="left", show_lines=False)
-        for figure in answer.figures:
-            table.add_row(
-                Text(figure.value, style="bold"),
-                figure.what,
-                figure.attributed_to or "—",
-                " ".join(f"[{n}]" for n in figure.citations),
-            )
-        console.print(table)
+        console.print(_figures_table(answer, title=answer.answer.split("\n")[0]))
     else:
         console.print(Text(answer.answer.split("\n")[0], style="bold"))
     if answer.note:

@@ -32,6 +32,7 @@ LABELS: dict[str, dict[str, str]] = {
         "newest": "Newest articles",
         "undated": "undated",
         "unattributed": "no source named",
+        "model_worded": "Worded by a language model from the quotes below; each sentence was checked against the quotes it cites.",
     },
     "de": {
         "sources": "Quellen",
@@ -47,6 +48,7 @@ LABELS: dict[str, dict[str, str]] = {
         "newest": "Neueste Artikel",
         "undated": "ohne Datum",
         "unattributed": "keine Quelle genannt",
+        "model_worded": "Von einem Sprachmodell aus den Zitaten unten formuliert; jeder Satz wurde an seinen Zitaten geprüft.",
     },
 }
 
@@ -84,6 +86,14 @@ def _sources_section(citations: list[Citation], language: str) -> str:
     return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
 
 
+def _figure_rows(answer: Answer, words: dict[str, str]) -> list[str]:
+    return [
+        f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} "
+        f"{_markers(f.citations)}"
+        for f in answer.figures
+    ]
+
+
 def render_answer(answer: Answer) -> str:
     """The answer as one HTML text: headline, figures table, quotes as blockquotes, then sources."""
     words = labels(answer.language)
@@ -95,13 +105,13 @@ def render_answer(answer: Answer) -> str:
             head += f"\n<i>{escape(lines[1])}</i>"
         blocks.append(head)
     elif answer.answerer == "llm":
-        blocks.append(escape(answer.answer))
+        # Escaped, so "[text](url)" or "<a href>" in model text stays text (the checks also drop any
+        # sentence linking where no quote does); the table keeps every figure beside the prose.
+        blocks.append(escape(answer.answer) + f"\n<i>{escape(words['model_worded'])}</i>")
+        if answer.figures:
+            blocks.append("\n".join(_figure_rows(answer, words)))
     elif answer.figures:
-        rows = [f"<b>{escape(lines[0])}</b>"]
-        for figure in answer.figures:
-            who = escape(figure.attributed_to or words["unattributed"])
-            rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}")
-        blocks.append("\n".join(rows))
+        blocks.append("\n".join([f"<b>{escape(lines[0])}</b>"] + _figure_rows(answer, words)))
     else:
         blocks.append(f"<b>{escape(lines[0])}</b>")
     if answer.note:
