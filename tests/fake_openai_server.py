@@ -53,6 +53,7 @@ class FakeOpenAIServer:
 
     replies: list[Reply] = field(default_factory=lambda: [Reply(content="")])
     requests: list[RecordedRequest] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # every reply content sent, in order
     _server: ThreadingHTTPServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -86,6 +87,7 @@ class FakeOpenAIServer:
                     payload = json.dumps({"error": {"message": "scripted failure"}}).encode()
                 else:
                     content = reply.respond(request) if reply.respond else reply.content or ""
+                    fake.said.append(content)
                     payload = json.dumps(completion(content, body.get("model", ""))).encode()
                 try:
                     self.send_response(reply.status)
@@ -155,11 +157,11 @@ def quotes_sent(request: RecordedRequest) -> dict[int, str]:
     }
 
 
-def obey_planted_instruction(cite: str = "instruction") -> Callable[[RecordedRequest], str]:
+def obey_planted_instruction(pin_on: str | None = None) -> Callable[[RecordedRequest], str]:
     """A model that obeys the first instruction it finds inside a quote and answers only what it is told.
 
-    It cites the quote holding the instruction (`cite="instruction"`), or the first quote with a
-    figure in it (`cite="figure"`), as a model would that pins the planted claim on a real source.
+    It cites the quote holding the instruction, or with `pin_on` the quote containing that text, as a
+    model would that pins the planted claim on a real source.
     """
 
     def respond(request: RecordedRequest) -> str:
@@ -167,8 +169,8 @@ def obey_planted_instruction(cite: str = "instruction") -> Callable[[RecordedReq
         for n, text in quotes.items():
             match = _PLANTED.search(text)
             if match:
-                if cite == "figure":
-                    n = next((m for m, t in quotes.items() if re.search(r"\d", t)), n)
+                if pin_on is not None:
+                    n = next(m for m, t in quotes.items() if pin_on in t)
                 return f"{match.group(1).strip().rstrip('.')} [{n}]."
         return "Die Zitate beantworten die Frage nicht [1]."
 
