@@ -64,7 +64,7 @@ def _key(value: Decimal) -> str:
 
 
 def digit_value(text: str) -> Decimal | None:
-    """"1.500" and "1,500" → 1500 (a separator before exactly three digits groups thousands);
+    """ "1.500" and "1,500" → 1500 (a separator before exactly three digits groups thousands);
     "1,5" and "1.5" → 1.5."""
     plain = _THOUSANDS_SEPARATOR.sub("", text).replace(",", ".")
     try:

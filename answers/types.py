@@ -38,7 +38,10 @@ class Figure:
 
 @dataclass(frozen=True)
 class DroppedSentence:
-    """A sentence a model wrote that failed a check, as written, and why (`ask --json` lists them)."""
+    """A sentence a model wrote that failed a check, and why (`ask --json` lists them).
+
+    The sentence is as the model wrote it after Markdown was written out as plain text
+    ("[text](url)" → "text (url)"), with its original citation numbers."""
 
     sentence: str
     reason: str

@@ -276,10 +276,10 @@ def attributes(sentence: str) -> bool:
 
 
 def urls_in(text: str) -> list[str]:
-    """Link targets in `text`, with or without a scheme."""
-    return [m.group(0).rstrip(".,;:!?") for m in _URL.finditer(text)] + [
-        m.group(0).rstrip(".,;:!?") for m in _BARE_HOST.finditer(text)
-    ]
+    """Link targets in `text`, with or without a scheme, in order."""
+    spans = [m.span() for m in _URL.finditer(text)]
+    spans += [m.span() for m in _BARE_HOST.finditer(text) if not any(a <= m.start() < b for a, b in spans)]
+    return [text[a:b].rstrip(".,;:!?") for a, b in sorted(spans)]
 
 
 def _bare(url: str) -> str:
@@ -608,9 +608,12 @@ def _claim_unsupported(sentence: str, names: Sequence[str], evidence: Sequence[E
     attributed name, the sentence's negation (or its absence) and each kind of harm it asserts.
     A sentence without figures needs one quote carrying the rest.
     """
+    # Even "the quotes do not say ..." (which the prompt asks for when they do not answer) is held
+    # to this: "the quotes report no soldiers" would otherwise contradict them unchecked.
     negations = negations_in(sentence)
     harms = harms_in(sentence)
-    figures: list[Quantity | None] = sorted(quantities_in(sentence), key=lambda q: sentence.find(q.text)) or [None]
+    stated = sorted(quantities_in(sentence), key=lambda q: sentence.find(q.text))
+    figures: list[Quantity | None] = list(stated) if stated else [None]
     for figure in figures:
         gaps = [_gaps(figure, names, negations, harms, e) for e in evidence]
         if all(gaps):
@@ -622,8 +625,13 @@ def _claim_unsupported(sentence: str, names: Sequence[str], evidence: Sequence[E
 
 
 def _gaps(
-    figure: Quantity | None, names: Sequence[str], negations: Sequence[str], harms: dict[str, str], e: Evidence
+    figure: Quantity | None,
+    names: Sequence[str],
+    negations: Sequence[str],
+    harms: dict[str, str],
+    e: Evidence,
 ) -> list[str]:
+    """What quote `e` lacks to carry the claim (empty: it carries it)."""
     gaps = []
     if figure is not None and figure.key not in e.quantities:
         gaps.append(f"lacks {figure.text}")

@@ -55,7 +55,10 @@ async def test_telegram_labels_a_model_answer_shows_links_as_text_and_keeps_ever
     assert len(fake_llm.requests) == 1
     markup = "".join(part.text for part in parts)
     plain = "".join(parse(part.text) for part in parts)
-    assert "South Korea's intelligence service reported that 1.500 North Korean soldiers had been moved to Russia [1]." in plain
+    assert (
+        "South Korea's intelligence service reported that 1.500 North Korean soldiers had been moved to Russia [1]."
+        in plain
+    )
     assert MODEL_WORDED["en"] in plain
     assert "evil.example" not in markup and "Click here" not in plain
     assert all(href.startswith("https://") for href in re.findall(r'href="([^"]*)"', markup))
