@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from answers.extractive import ExtractiveAnswerer
+from answers.labels import LABELS
 from answers.types import Answer, Citation, DroppedSentence
 from answers.verify_llm import (
     E5_UNRELATED_BELOW,
@@ -51,14 +52,8 @@ logger = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 256_000  # a chat reply of max_tokens is far smaller; more is a misbehaving server
 
-UNVERIFIED_NOTE = {
-    "en": "The model's answer could not be verified; showing the quotes instead.",
-    "de": "Die Antwort des Modells ließ sich nicht überprüfen; hier stattdessen die Zitate.",
-}
-WRONG_LANGUAGE_NOTE = {
-    "en": "The model answered in German, not in English; showing the quotes instead.",
-    "de": "Das Modell antwortete auf Englisch statt auf Deutsch; hier stattdessen die Zitate.",
-}
+UNVERIFIED_NOTE = {language: LABELS[language]["model_unverified"] for language in LABELS}
+WRONG_LANGUAGE_NOTE = {language: LABELS[language]["model_wrong_language"] for language in LABELS}
 LANGUAGE_NAME = {"en": "English", "de": "German"}
 # Fewer words than this give the language detector too little to go on; such a reply is not judged.
 MIN_WORDS_FOR_LANGUAGE = 4
@@ -207,7 +202,7 @@ class LLMAnswerer:
         by_number = {c.n: c for c in base.citations}
         answer = replace(
             base,
-            answer=checked.text,
+            text=checked.text,
             citations=[replace(by_number[old], n=new) for old, new in sorted(renumbered.items(), key=lambda kv: kv[1])],
             figures=renumber_figures(base.figures, renumbered),
             answerer="llm",

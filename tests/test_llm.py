@@ -658,8 +658,8 @@ def test_case5_link_syntax_in_a_kept_sentence_is_shown_as_plain_text():
         "(https://www.beispiel-zeitung.de/leserforum) [1]."
     )
     result = Answer(
-        question="Worauf verwies der Kommentar?", language="de", abstained=False, answer=checked.text,
-        citations=[citation], answerer="llm",
+        question="Worauf verwies der Kommentar?", language="de", status="answered", lead="Laut den Artikeln:",
+        text=checked.text, citations=[citation], answerer="llm",
     )  # fmt: skip
     assert "<a " not in telegram_answer(result) and "&lt;a href" not in telegram_answer(result)
 
@@ -667,7 +667,8 @@ def test_case5_link_syntax_in_a_kept_sentence_is_shown_as_plain_text():
 def test_case6_telegram_says_the_answer_was_worded_by_a_model_like_the_terminal(
     fake_llm, seed_settings, seed_retriever, e5_embedder
 ):
-    from bot.render_terminal import MODEL_WORDED, render_answer
+    from answers.labels import label
+    from bot.render_terminal import render_answer
     from bot.telegram_format import render_answer as telegram_answer
     from tests.telegram.telegram_html import parse
 
@@ -685,8 +686,8 @@ def test_case6_telegram_says_the_answer_was_worded_by_a_model_like_the_terminal(
         console = Console(record=True, width=300)
         render_answer(console, result)
         assert result.answerer == "llm"
-        assert MODEL_WORDED[plain.language] in console.export_text()
-        assert MODEL_WORDED[plain.language] in parse(telegram_answer(result))
+        assert label(plain.language, "model_worded") in console.export_text()
+        assert label(plain.language, "model_worded") in parse(telegram_answer(result))
 
 
 def test_case7_a_model_answer_keeps_the_complete_figures_table_beside_its_prose(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.render_terminal import MODEL_WORDED
+from answers.labels import label
 from tests.fake_openai_server import FakeOpenAIServer, RecordedRequest, Reply, quotes_sent
 from tests.telegram.conftest import USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
@@ -59,7 +59,7 @@ async def test_telegram_labels_a_model_answer_shows_links_as_text_and_keeps_ever
         "South Korea's intelligence service reported that 1.500 North Korean soldiers had been moved to Russia [1]."
         in plain
     )
-    assert MODEL_WORDED["en"] in plain
+    assert label("en", "model_worded") in plain
     assert "evil.example" not in markup and "Click here" not in plain
     assert all(href.startswith("https://") for href in re.findall(r'href="([^"]*)"', markup))
     # The figures table of the extractive answer, complete, beside the prose.
