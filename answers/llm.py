@@ -176,14 +176,14 @@ class LLMAnswerer:
             reply = self.complete(messages)
         except ModelUnavailableError as e:
             logger.warning("model answer unavailable, showing the extractive answer: %s", e)
-            return self._fallback(base, started, UNVERIFIED_NOTE)
+            return self._fallback(base, started, "model_unverified")
 
         wrong = wrong_language(reply, base.language)
         if wrong is not None:
             logger.warning("the model answered in %s, the question is in %s", wrong, base.language)
             reason = f"written in {LANGUAGE_NAME[wrong]}; the question is in {LANGUAGE_NAME[base.language]}"
             dropped = [DroppedSentence(s, reason) for paragraph in reply_paragraphs(reply) for s in paragraph]
-            return self._fallback(base, started, WRONG_LANGUAGE_NOTE, dropped)
+            return self._fallback(base, started, "model_wrong_language", dropped)
 
         similarity = self._similarity_to(base.citations, data)
         floor = E5_UNRELATED_BELOW if self.extractive.embedder.model_id == DEFAULT_EMBEDDING_MODEL else None
@@ -191,7 +191,7 @@ class LLMAnswerer:
         dropped = [DroppedSentence(v.text, v.reason or "") for v in checked.dropped_sentences]
         if not checked.kept:
             logger.warning("no model sentence survived verification (%d dropped)", checked.dropped)
-            return self._fallback(base, started, UNVERIFIED_NOTE, dropped)
+            return self._fallback(base, started, "model_unverified", dropped)
 
         # The prose cites some quotes; the figures table keeps every row, so the quotes its rows
         # cite stay too, numbered after the prose's own.
@@ -273,8 +273,9 @@ class LLMAnswerer:
         return similarity
 
     def _fallback(
-        self, base: Answer, started: float, note: dict[str, str], dropped: Sequence[DroppedSentence] = ()
+        self, base: Answer, started: float, note: str, dropped: Sequence[DroppedSentence] = ()
     ) -> Answer:
+        """The extractive answer with the note labelled `note` (a key of `answers.labels`)."""
         answer = replace(
             base,
             answerer="extractive",
@@ -282,7 +283,7 @@ class LLMAnswerer:
             dropped=list(dropped),
             timings=dict(base.timings),
         )
-        answer.note = note[base.language]
+        answer.note = LABELS[base.language][note]
         answer.timings["llm"] = time.perf_counter() - started
         logger.info("answerer=extractive (model fallback) dropped=%d", len(dropped))
         return answer
