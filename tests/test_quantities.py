@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from answers.grounding import unsupported_numbers
 from answers.quantities import quantities_in, unsupported_quantities
@@ -80,3 +82,18 @@ def test_a_line_is_supported_only_by_the_values_its_quotes_state(line, quote, mi
 def test_grounding_checks_number_words_and_ignores_citation_markers():
     assert unsupported_numbers("Es waren sechzig Soldaten [2].", [SEED_QUOTE_1500]) == {"sechzig"}
     assert unsupported_numbers("Es waren 1.500 Soldaten [2].", [SEED_QUOTE_1500]) == set()
+
+
+@given(st.integers(min_value=1, max_value=10**9))
+def test_a_number_reads_the_same_with_any_thousands_separator(n: int) -> None:
+    grouped = f"{n:,}"
+    spellings = {
+        grouped,
+        grouped.replace(",", "."),
+        grouped.replace(",", " "),
+        grouped.replace(",", "\u202f"),
+        str(n),
+    }
+    assert {frozenset(q.key for q in quantities_in(f"Es waren {s} Soldaten.")) for s in spellings} == {
+        frozenset({str(n)})
+    }
