@@ -738,6 +738,26 @@ def test_a_server_trickling_its_reply_is_cut_off_at_the_timeout(
     assert result.timings["llm"] < 1.5
 
 
+def test_retries_are_the_clients_and_off_by_default(fake_llm, seed_settings, seed_retriever, e5_embedder):
+    fake_llm.script(Reply(status=503))
+    settings = with_llm(seed_settings, fake_llm.base_url)
+    ask(GERMAN_QUESTION, settings, seed_retriever, e5_embedder)
+    assert len(fake_llm.requests) == 1
+
+    moved = number_of(extractive(GERMAN_QUESTION, settings, seed_retriever, e5_embedder), "1.500 nordkoreanische")
+    fake_llm.requests.clear()
+    fake_llm.script(
+        Reply(status=503),
+        Reply(content=f"Der Geheimdienst meldete 1.500 nordkoreanische Soldaten in Russland [{moved}]."),
+    )
+    retrying = settings.model_copy(update={"llm": settings.llm.model_copy(update={"max_retries": 1})})
+
+    result = ask(GERMAN_QUESTION, retrying, seed_retriever, e5_embedder)
+
+    assert len(fake_llm.requests) == 2  # the 503, then the retry that the client made
+    assert result.answerer == "llm"
+
+
 def test_an_openai_key_in_the_environment_is_never_sent_to_the_configured_server(
     fake_llm, seed_settings, seed_retriever, e5_embedder, monkeypatch
 ):
