@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -756,6 +757,18 @@ def test_retries_are_the_clients_and_off_by_default(fake_llm, seed_settings, see
 
     assert len(fake_llm.requests) == 2  # the 503, then the retry that the client made
     assert result.answerer == "llm"
+
+
+def test_without_the_llm_extra_the_quotes_are_shown_and_the_log_names_the_extra(
+    fake_llm, seed_settings, seed_retriever, e5_embedder, monkeypatch, caplog
+):
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if `pip install 'newsbot[llm]'` was never run
+    settings = with_llm(seed_settings, fake_llm.base_url)
+
+    result = ask(GERMAN_QUESTION, settings, seed_retriever, e5_embedder)
+
+    assert result.answerer == "extractive" and result.note == UNVERIFIED_NOTE["de"]
+    assert fake_llm.requests == [] and "pip install 'newsbot[llm]'" in caplog.text
 
 
 def test_an_openai_key_in_the_environment_is_never_sent_to_the_configured_server(
