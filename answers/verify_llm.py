@@ -232,7 +232,8 @@ _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|quotes|context)\b"
     r"|\b(?:answer|reply|respond|say|write|output|print)\s+(?:only|just|exactly|nothing but)\b"
     r"|\byou (?:are now|must now|will now)\b|\bsystem prompt\b|\bas an? (?:ai|language model|assistant)\b"
-    r"|\b(?:ignoriere|ignoriert|vergiss|vergesst|missachte|missachtet)\b"
+    r"|\b(?:ignoriere|ignoriert|vergiss|vergesst|missachte|missachtet)\b[^.!?\n]{0,40}\b(?:anweisungen|anweisung|"
+    r"befehle|regeln|zitate|vorgaben|instruktionen|prompts?|kontext)\b"
     r"|\b(?:antworte|antwortet|sage|sag|sagt|schreibe|schreib|schreibt|gib|gebt)\s+(?:nur|ausschließlich|"
     r"lediglich|einfach|genau)\b"
     r"|\bdu bist (?:jetzt|nun|ab sofort)\b",

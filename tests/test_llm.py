@@ -26,7 +26,7 @@ from answers.llm import UNVERIFIED_NOTE, WRONG_LANGUAGE_NOTE, LLMAnswerer, build
 from answers.types import Answer, Citation
 from answers.verify_llm import names_in, verify_reply
 from config.settings import LLMSettings, Settings
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import SEEDS, SHARED, make_settings
 from tests.fake_openai_server import FakeOpenAIServer, Reply, obey_planted_instruction, unused_port
 
 pytestmark = pytest.mark.slow
@@ -896,3 +896,36 @@ def test_link_targets_are_found_with_or_without_a_scheme_but_not_in_numbers_or_a
         "http://evil.example/x", "www.evil.example", "evil.example/pfad",
     ]  # fmt: skip
     assert urls_in("Es sind 1.500 Soldaten, z.B. laut U.S. officials, d.h. etwa 12.000.") == []
+
+
+GNAD = SHARED / "corpora" / "10kgnad"
+
+
+@pytest.mark.skipif(not GNAD.is_dir(), reason="shared 10kGNAD articles not present")
+def test_a_news_sentence_cited_as_its_own_quote_always_survives_and_is_never_taken_for_an_instruction():
+    """The claim checks' word lists (negation, harm, verbs of saying, instructions) meet real news text.
+
+    Over all 509 articles (11,790 sentences, checked while building this) no sentence tripped the
+    instruction pattern; the first 60 articles keep this test fast.
+    """
+    from answers.verify_llm import evidence_of
+    from retrieval.sentences import split_sentences
+
+    checked = 0
+    for path in sorted(GNAD.glob("*.txt"))[:60]:
+        text = path.read_text(encoding="utf-8")
+        for start, end in split_sentences(text):
+            sentence = text[start:end].strip()
+            if len(sentence) < 20 or not sentence.endswith((".", "!", "?")) or "[" in sentence:
+                continue
+            if len(split_sentences(f"{sentence[:-1]} [1].")) != 1:
+                continue  # cited as one reply sentence, it would split where the article's did not
+            citation = Citation(
+                n=1, doc_id=path.stem, title=path.stem, outlet=None, published=None, url=None,
+                quote=sentence, start=start, end=end,
+            )  # fmt: skip
+            assert evidence_of(sentence) == sentence, sentence
+            verified = verify_reply(f"{sentence[:-1]} [1].", [citation], "Was steht im Artikel?", "de")
+            assert [v.reason for v in verified.verdicts] == [None], sentence
+            checked += 1
+    assert checked > 1000
