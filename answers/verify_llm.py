@@ -228,14 +228,17 @@ HARM_WORDS: dict[str, re.Pattern[str]] = {
 }
 # Text addressed to a model rather than to readers. From such a phrase to the end of its quote
 # nothing is evidence: the quote reports that the text exists, it does not support what it says.
+_IMPERATIVE_START = r"(?:^|(?<=[:;\"“„(\n])|(?<=[.!?] )|(?<=\bund )|(?<=\band )|(?<=\bbitte )|(?<=\bplease ))\s*"
 _INSTRUCTION = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|quotes|context)\b"
-    r"|\b(?:answer|reply|respond|say|write|output|print)\s+(?:only|just|exactly|nothing but)\b"
+    _IMPERATIVE_START + r"(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|"
+    r"quotes|context)\b"
+    r"|\b(?:answer|reply|respond|say|write|output|print)\s+(?:only|just|exactly|nothing but)\s*(?:[:\"“„]|with\b)"
     r"|\byou (?:are now|must now|will now)\b|\bsystem prompt\b|\bas an? (?:ai|language model|assistant)\b"
-    r"|\b(?:ignoriere|ignoriert|vergiss|vergesst|missachte|missachtet)\b[^.!?\n]{0,40}\b(?:anweisungen|anweisung|"
+    r"|" + _IMPERATIVE_START + r"(?:ignoriere|ignoriert|vergiss|vergesst|missachte|missachtet)\b[^.!?\n]{0,40}"
+    r"\b(?:anweisungen|anweisung|"
     r"befehle|regeln|zitate|vorgaben|instruktionen|prompts?|kontext)\b"
-    r"|\b(?:antworte|antwortet|sage|sag|sagt|schreibe|schreib|schreibt|gib|gebt)\s+(?:nur|ausschließlich|"
-    r"lediglich|einfach|genau)\b"
+    r"|\b(?:antworte|antwortet|sage|sag|schreibe|schreib|gib|gebt)\s+(?:nur|ausschließlich|lediglich|einfach|"
+    r"genau)\s*(?:[:\"“„]|mit\b)"
     r"|\bdu bist (?:jetzt|nun|ab sofort)\b",
     re.IGNORECASE,
 )
