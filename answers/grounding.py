@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Mapping
 
+from answers.quantities import unsupported_quantities
 from answers.types import Answer, Citation
 from retrieval.types import Article
 
@@ -18,12 +19,6 @@ logger = logging.getLogger(__name__)
 
 CITATION_MARKER = re.compile(r"\[(\d{1,3})\]")
 _NUMBER = re.compile(r"\d+(?:[.,\u202f ]\d{3})*(?:,\d+)?")
-NUMBER_WORDS = {
-    "en": r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|hundreds|"
-    r"thousand|thousands|million|millions|billion|billions|dozen|dozens)\b",
-    "de": r"\b(?:zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreißig|vierzig|fünfzig|hundert|"
-    r"hunderte|tausend|tausende|zehntausende|million|millionen|milliarde|milliarden|dutzend|dutzende)\b",
-}
 
 
 class GroundingError(AssertionError):
@@ -39,13 +34,6 @@ def numbers_in(text: str) -> set[str]:
     return {normalize_number(m.group(0)).rstrip(".,") for m in _NUMBER.finditer(CITATION_MARKER.sub(" ", text))}
 
 
-def number_words_in(text: str) -> set[str]:
-    found: set[str] = set()
-    for pattern in NUMBER_WORDS.values():
-        found.update(m.group(0).lower() for m in re.finditer(pattern, text, re.IGNORECASE))
-    return found
-
-
 def check_citation(citation: Citation, articles: Mapping[str, Article]) -> None:
     article = articles.get(citation.doc_id)
     if article is None:
@@ -56,8 +44,6 @@ def check_citation(citation: Citation, articles: Mapping[str, Article]) -> None:
 
 def unsupported_numbers(line: str, quotes: list[str]) -> set[str]:
     """Numbers in `line`, in digits or in words ("sixty", "zwölftausend"), that none of `quotes` states."""
-    from answers.quantities import unsupported_quantities
-
     return {q.text for q in unsupported_quantities(CITATION_MARKER.sub(" ", line), quotes)}
 
 
