@@ -198,3 +198,22 @@ def test_both_stores_offer_the_answerer_the_same_interface(seed_pg, seed_retriev
     )  # fmt: skip
     assert float(pg.data.sentence_vectors[pg.data.sentence_base[doc_id]] @ seed_retriever.data.sentence_vectors[
         seed_retriever.data.sentence_base[doc_id]]) > 0.999  # halfvec keeps the vector  # fmt: skip
+
+
+def test_the_pg_bench_compares_both_stores_on_the_same_questions(pg_server, tmp_path, e5_embedder):
+    from bench.pg_bench import run_pg_retrieval
+    from bench.pg_scale import run_pg_scale
+    from tests.test_bench import write_tiny_xquad
+
+    xquad = write_tiny_xquad(tmp_path / "xq")
+    result = run_pg_retrieval(make_settings(tmp_path / "data"), xquad, tmp_path / "work", e5_embedder)
+    for language in ("de", "en"):
+        for store in ("embedded", "postgres"):
+            for mode in ("lexical", "dense", "hybrid"):
+                assert 0.0 <= result[language][store][mode]["r1"] <= 1.0
+        assert result[language]["hybrid_r1_delta"] == pytest.approx(
+            result[language]["postgres"]["hybrid"]["r1"] - result[language]["embedded"]["hybrid"]["r1"], abs=1e-4
+        )
+    scale = run_pg_scale((2_000,), n_queries=10)
+    assert [s["n"] for s in scale["sizes"]] == [2_000]
+    assert all(0.0 <= row["recall_at_10"] <= 1.0 for row in scale["sizes"][0]["search"])
