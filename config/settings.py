@@ -102,8 +102,9 @@ class ModelSettings(BaseSettings):
         default=0.826,
         ge=0.0,
         le=2.0,
-        description="newsbot abstains when the best sentence scores below this (cosine plus word-overlap bonus); "
-        "calibrated for multilingual-e5-small on the dev questions, re-calibrate for another model.",
+        description="Only for the legacy (baseline) scorer the answers benchmark measures: it abstains when the best "
+        "sentence scores below this. The default scorer declines below the threshold fitted with its parameters "
+        "(answers/answer_scorer.json, scripts/fit_answer_scorer.py).",
     )
     max_quotes: int = Field(default=5, ge=1, le=20, description="Most quotes in one answer.")
     max_question_chars: int = Field(default=1000, ge=10, le=10000, description="Longer questions are refused.")
