@@ -1,16 +1,16 @@
 """Which retrieved sentence answers the question, and whether the collection answers it at all.
 
-Two logistic models, fitted on the fit half of XQuAD (and its left-out-article variants, with and
+Two models, fitted on the fit half of XQuAD (and its left-out-article variants, with and
 without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters live in
 `answer_scorer.json` beside this module and are applied here with numpy alone:
 
-- the sentence model gives P(this sentence holds the answer) for every sentence of the retrieved
+- the sentence model (gradient-boosted trees) gives P(this sentence holds the answer) for every sentence of the retrieved
   passages, from evidence a similarity score cannot see: whether the question's salient terms
   (names, numbers, rare words) occur in the sentence and its article, literally or, across
   languages, by the embedding model ("Germany" ~ "Deutschland"); whether the sentence holds the
   kind of answer asked for (who → names, how many → a new figure, when → a date); and the dense,
   BM25 and rank evidence of its passage;
-- the answerability model gives P(the collection answers the question) from the best candidates
+- the answerability model (logistic regression) gives P(the collection answers the question) from the best candidates
   (their sentence scores, the weakest salient term's best match in the top article, the share of
   the question's words the collection has never seen). newsbot declines below a threshold chosen
   on the fit half to meet the answer/decline targets (the JSON records how).
@@ -168,11 +168,22 @@ SENTENCE_FEATURES = (
     "article_term_min", "novelty", "heading", "log_length",
     "quantity_has_number", "when_has_date", "who_has_names", "where_has_names", "has_number", "has_date",
     "has_names",
+    # The same evidence relative to the question's best candidate (0 for the best): what matters is
+    # often which sentence matches best, not how well in absolute terms.
+    "dense_in_context_gap", "idf_overlap_gap", "idf_overlap_with_previous_gap", "term_match_mean_gap",
+    "term_match_min_gap", "passage_fused_gap",
+    # The sentence's article: the question's words it holds (IDF-weighted), and the rarest word of
+    # the question that the collection knows but this article lacks ("Mali", "2030").
+    "article_idf_overlap", "article_missing_known_idf",
 )  # fmt: skip
+_RELATIVE = ("dense_in_context", "idf_overlap", "idf_overlap_with_previous", "term_match_mean", "term_match_min",
+             "passage_fused")  # fmt: skip
 ANSWERABILITY_FEATURES = (
     "best_logit", "second_logit", "best_dense", "best_passage_dense", "passage_dense_margin",
     "best_term_match_min", "best_article_term_min", "best_idf_overlap", "unknown_word_share",
-    "other_language", "kind_who", "kind_quantity", "kind_when", "kind_where",
+    "other_language", "kind_who", "kind_quantity", "kind_when", "kind_where", "best_term_match_mean",
+    "best_sentence_dense", "unknown_word_share_same_language", "best_article_idf_overlap",
+    "best_article_missing_known_idf",
 )  # fmt: skip
 
 
@@ -209,25 +220,90 @@ class LogisticModel:
         return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
 
 
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier, exported by the fit
+    script): logit = baseline + the leaf value each tree reaches, all trees walked at once."""
+
+    names: tuple[str, ...]
+    baseline: float
+    feature: np.ndarray  # (trees, nodes) feature index per node
+    threshold: np.ndarray  # (trees, nodes) go left when x[feature] <= threshold
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray  # (trees, nodes) leaf values (shrinkage included)
+    leaf: np.ndarray  # (trees, nodes) bool
+    depth: int
+
+    @classmethod
+    def from_json(cls, raw: dict) -> TreeEnsemble:
+        trees = raw["trees"]
+        width = max(len(t["feature"]) for t in trees)
+
+        def pad(key: str, dtype: type) -> np.ndarray:
+            out = np.zeros((len(trees), width), dtype=dtype)
+            for i, tree in enumerate(trees):
+                out[i, : len(tree[key])] = tree[key]
+            return out
+
+        return cls(
+            names=tuple(raw["features"]),
+            baseline=float(raw["baseline"]),
+            feature=pad("feature", np.int64),
+            threshold=pad("threshold", np.float64),
+            left=pad("left", np.int64),
+            right=pad("right", np.int64),
+            value=pad("value", np.float64),
+            leaf=pad("leaf", bool) | (pad("left", np.int64) == 0) & (pad("right", np.int64) == 0),
+            depth=int(raw["depth"]),
+        )
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        trees = np.arange(self.feature.shape[0])[None, :]
+        rows = np.arange(x.shape[0])[:, None]
+        node = np.zeros((x.shape[0], self.feature.shape[0]), dtype=np.int64)
+        for _ in range(self.depth):
+            values = x[rows, self.feature[trees, node]]
+            step = np.where(
+                values <= self.threshold[trees, node], self.left[trees, node], self.right[trees, node]
+            )
+            node = np.where(self.leaf[trees, node], node, step)
+        return self.baseline + self.value[trees, node].sum(axis=1)
+
+
+def model_from_json(raw: dict) -> LogisticModel | TreeEnsemble:
+    return TreeEnsemble.from_json(raw) if raw.get("kind") == "trees" else LogisticModel.from_json(raw)
+
+
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
 @dataclass(frozen=True)
 class ScorerParameters:
-    sentence: LogisticModel
-    answerability: LogisticModel
-    threshold: float  # decline when P(answerable) is below this
+    sentence: LogisticModel | TreeEnsemble
+    answerability: LogisticModel | TreeEnsemble
+    thresholds: dict[str, float]  # decline below these P(answerable): "same_language" / "other_language"
     provenance: dict
+
+    def threshold(self, candidates: Candidates) -> float:
+        """Questions in another language than the top article's are separated less well (names and
+        numbers are most of what they share), so each case has its own fitted threshold."""
+        other = candidates.question_features.get("other_language", 0.0) > 0.5
+        return self.thresholds["other_language" if other else "same_language"]
 
 
 def load_parameters(path: Path = PARAMETERS) -> ScorerParameters:
     raw = json.loads(path.read_text(encoding="utf-8"))
-    sentence = LogisticModel.from_json(raw["sentence_model"])
-    answerability = LogisticModel.from_json(raw["answerability_model"])
+    sentence = model_from_json(raw["sentence_model"])
+    answerability = model_from_json(raw["answerability_model"])
     if sentence.names != SENTENCE_FEATURES or answerability.names != ANSWERABILITY_FEATURES:
         raise ValueError(f"{path} was fitted for other features; re-run scripts/fit_answer_scorer.py")
-    return ScorerParameters(sentence, answerability, float(raw["threshold"]), raw.get("provenance", {}))
+    thresholds = {key: float(value) for key, value in raw["thresholds"].items()}
+    return ScorerParameters(sentence, answerability, thresholds, raw.get("provenance", {}))
 
 
 @lru_cache(maxsize=4)
@@ -313,6 +389,15 @@ class FeatureExtractor:
         term_vectors = self.term_vectors(terms) if terms else None
         term_match = np.ones((len(ids), 0), dtype=np.float32)
         article_min: dict[str, float] = {}
+        article_overlap: dict[str, float] = {}
+        article_missing: dict[str, float] = {}
+        log_n = math.log(len(data.chunks) + 1.0) or 1.0
+        for doc_id in {data.sentences[int(s)].doc_id for s in ids}:
+            held = self._article_stems(data, doc_id)
+            article_overlap[doc_id] = sum(w for stem, w in stem_idf.items() if stem in held) / total_idf
+            article_missing[doc_id] = max(
+                (stem_idf[stem] / log_n for stem in known if stem not in held), default=0.0
+            )
         if terms:
             assert term_vectors is not None
             semantic = vectors @ term_vectors.T  # (n, terms)
@@ -321,7 +406,7 @@ class FeatureExtractor:
                 dtype=np.float32,
             )
             term_match = np.maximum(semantic, literal)
-            for doc_id in {data.sentences[int(s)].doc_id for s in ids}:
+            for doc_id in article_overlap:
                 article_min[doc_id] = self._article_term_min(data, doc_id, profile, term_vectors)
         best = float(dense.max())
         rows = []
@@ -353,7 +438,21 @@ class FeatureExtractor:
             "other_language": 1.0 if top_hit.article.language != result.language else 0.0,
             **{f"kind_{k}": 1.0 if profile.kind == k else 0.0 for k in KINDS[:4]},
         }
-        return Candidates(ids, np.asarray(rows, dtype=np.float64), question_features)
+        features = np.asarray(rows, dtype=np.float64)
+        columns = [SENTENCE_FEATURES.index(name) for name in _RELATIVE]
+        article = np.array(
+            [
+                [article_overlap[data.sentences[sid].doc_id], article_missing[data.sentences[sid].doc_id]]
+                for sid in ids.tolist()
+            ]
+        )
+        features = np.hstack([features, features[:, columns] - features[:, columns].max(axis=0), article])
+        return Candidates(ids, features, question_features)
+
+    def _article_stems(self, data: IndexData, doc_id: str) -> frozenset[str]:
+        base = data.sentence_base[doc_id]
+        ids = list(range(base, base + _article_sentence_count(data, doc_id)))
+        return frozenset().union(*self.sentence_stems(data, ids)) if ids else frozenset()
 
     def _article_term_min(
         self, data: IndexData, doc_id: str, profile: QuestionProfile, term_vectors: np.ndarray
@@ -361,10 +460,9 @@ class FeatureExtractor:
         """The weakest salient term's best match anywhere in the article (literal or by embedding)."""
         base = data.sentence_base[doc_id]
         count = _article_sentence_count(data, doc_id)
-        ids = list(range(base, base + count))
         semantic = np.asarray(data.sentence_vectors[base : base + count], dtype=np.float32) @ term_vectors.T
         best = semantic.max(axis=0)
-        stems = frozenset().union(*self.sentence_stems(data, ids)) if ids else frozenset()
+        stems = self._article_stems(data, doc_id)
         literal = np.array(
             [1.0 if ts and ts <= stems else 0.0 for ts in profile.term_stems], dtype=np.float32
         )
@@ -376,7 +474,7 @@ def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
     f = candidates.question_features
     if logits.size == 0:
         return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0,
-                         0.0, 0.0, 0.0, 0.0])  # fmt: skip
+                         0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0])  # fmt: skip
     order = np.argsort(-logits, kind="stable")
     top = order[0]
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
@@ -393,6 +491,13 @@ def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
         f["unknown_word_share"],
         f["other_language"],
         f["kind_who"], f["kind_quantity"], f["kind_when"], f["kind_where"],
+        float(x[top, column["term_match_mean"]]),
+        float(x[top, column["dense"]]),
+        # Words an English question shares with no German article are expected; in the
+        # collection's own language they mean the collection does not know the subject.
+        f["unknown_word_share"] * (1.0 - f["other_language"]),
+        float(x[top, column["article_idf_overlap"]]),
+        float(x[top, column["article_missing_known_idf"]]),
     ])  # fmt: skip
 
 

@@ -147,7 +147,8 @@ class ExtractiveAnswerer:
             for row, (sid, p) in enumerate(zip(candidates.sentence_ids.tolist(), probabilities.tolist()))
         ]
         scored.sort(key=lambda s: (-s.score, s.sentence_id))
-        return Assessment(scored, answerable, bool(scored) and answerable >= self.parameters.threshold)
+        threshold = self.parameters.threshold(candidates)
+        return Assessment(scored, answerable, bool(scored) and answerable >= threshold)
 
     def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer:
         started = time.perf_counter()

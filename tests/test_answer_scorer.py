@@ -160,5 +160,45 @@ def test_the_answer_is_still_found_among_distractors(ask_distracted, question: s
 def test_the_committed_parameters_say_where_they_came_from() -> None:
     parameters = default_parameters()
     assert parameters.provenance["script"] == "scripts/fit_answer_scorer.py"
-    assert 0.0 < parameters.threshold < 1.0
+    assert set(parameters.thresholds) == {"same_language", "other_language"}
+    assert all(0.0 < t < 1.0 for t in parameters.thresholds.values())
     assert parameters.sentence.coef.shape == (len(SENTENCE_FEATURES),)
+
+
+def test_roc_auc_counts_pairs_and_ties() -> None:
+    from bench.answers import roc_auc
+
+    assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert roc_auc([0.1], [0.9]) == 0.0
+    assert roc_auc([0.5], [0.5]) == 0.5
+    assert roc_auc([], [0.5]) is None
+
+
+def test_answers_suite_splits_by_article_and_reports_both_scorers(tmp_path: Path, e5_embedder) -> None:
+    from bench.answers import run_answers, split_titles
+    from bench.squad_data import load_xquad
+
+    xquad_dir = SHARED / "bench" / "xquad"
+    if not xquad_dir.is_dir() or not GNAD.is_dir():
+        pytest.skip("shared/ benchmark data is not present")
+    xquad = load_xquad(xquad_dir, max_paragraphs=10)
+    fit, test = split_titles(xquad)
+    assert fit and test and not fit & test, "every title is in exactly one half"
+    settings = make_settings(tmp_path / "data")
+    out = run_answers(
+        settings, tmp_path / "work", e5_embedder, xquad_dir, SEEDS, GNAD, SHARED / "eval" / "seed_questions.jsonl",
+        max_paragraphs=10, max_distractors=2, max_questions=3, latency_rounds=0,
+    )  # fmt: skip
+    for scorer in ("fitted", "legacy"):
+        for collection in ("xquad", "xquad+gnad"):
+            for language in ("de", "en"):
+                row = out[scorer][collection][language]
+                assert set(row) >= {
+                    "answer_at_1",
+                    "answer_at_3",
+                    "answered_present",
+                    "declined_left_out",
+                    "roc_auc",
+                }
+                assert 0.0 <= row["answer_at_1"] <= row["answer_at_3"] <= 1.0
+        assert out[scorer]["dev"]["total"] == 10
