@@ -16,9 +16,9 @@ import logging
 import re
 import threading
 import time
-from typing import Literal
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
