@@ -180,7 +180,7 @@ _RELATIVE = ("dense_in_context", "idf_overlap", "idf_overlap_with_previous", "te
              "passage_fused")  # fmt: skip
 ANSWERABILITY_FEATURES = (
     "best_logit", "second_logit", "best_dense", "best_passage_dense", "passage_dense_margin",
-    "best_term_match_min", "best_article_term_min", "best_idf_overlap", "unknown_word_share",
+    "best_term_match_min", "best_article_term_min", "best_idf_overlap",
     "other_language", "kind_who", "kind_quantity", "kind_when", "kind_where", "best_term_match_mean",
     "best_sentence_dense", "unknown_word_share_same_language", "best_article_idf_overlap",
     "best_article_missing_known_idf",
@@ -473,7 +473,7 @@ def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
     """The answerability model's input: the best candidates' evidence plus the question's."""
     f = candidates.question_features
     if logits.size == 0:
-        return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0,
+        return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                          0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0])  # fmt: skip
     order = np.argsort(-logits, kind="stable")
     top = order[0]
@@ -488,7 +488,6 @@ def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
         float(x[top, column["term_match_min"]]),
         float(x[top, column["article_term_min"]]),
         float(x[top, column["idf_overlap_with_previous"]]),
-        f["unknown_word_share"],
         f["other_language"],
         f["kind_who"], f["kind_quantity"], f["kind_when"], f["kind_where"],
         float(x[top, column["term_match_mean"]]),
