@@ -96,13 +96,13 @@ class ExtractiveAnswerer:
         self,
         settings: Settings,
         embedder: Embedder,
-        scorer: Literal["fitted", "legacy"] = "fitted",
+        scorer: Literal["fitted", "legacy"] | None = None,
         parameters: ScorerParameters | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.scorer = scorer
-        self.parameters = parameters or (default_parameters() if scorer == "fitted" else None)
+        self.scorer = scorer or settings.models.answer_scorer
+        self.parameters = parameters or (default_parameters() if self.scorer == "fitted" else None)
         self.features = FeatureExtractor(embedder.embed_queries)
         self._phrase_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()

@@ -191,10 +191,10 @@ def evaluate_dev(
 def time_asks(
     collections: Collections, embedder: Embedder, questions: list[str], rounds: int, name: str = "seeds+gnad"
 ) -> dict[str, Any]:
-    """Warm `ask` (answer() with the real embedder, question embedding included) per question, in ms."""
+    """Warm `ask` with the fitted scorer (answer() with the real embedder, question embedding included), in ms."""
     settings = collections.settings[name]
     retriever = Retriever(collections.retrievers[name].data, embedder, settings)
-    answerer = ExtractiveAnswerer(settings, embedder)
+    answerer = ExtractiveAnswerer(settings, embedder, scorer="fitted")
     answer_question(questions[0], settings, retriever=retriever, answerer=answerer)  # warm-up
     times = []
     for _ in range(rounds):

@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "--dump", type=Path, default=None, help="also save the feature rows (.npz) for analysis"
     )
     parser.add_argument("--dump-only", action="store_true", help="stop after --dump (feature experiments)")
+    parser.add_argument("--no-variants", action="store_true", help="fit answerability without unanswerable variants")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                         sentence_fold.append(np.full(len(labels), fold_of[title]))
             # Unanswerable variants asked of the full collection: the question with its main name or
             # number swapped for another title's, and strings of random letters.
-            variants = unanswerable_variants(questions, collections.xquad)
+            variants = [] if args.no_variants else unanswerable_variants(questions, collections.xquad)
             logger.info("%s %s: %d unanswerable variants", name, language, len(variants))
             variant_vectors = collections.cache.get("query", [text for text, _ in variants])
             for (text, title), vector in zip(variants, variant_vectors):

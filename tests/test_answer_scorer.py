@@ -121,8 +121,10 @@ def ask_distracted(distractor_settings, e5_embedder):
 
     retriever = Retriever.load(distractor_settings, embedder=e5_embedder)
 
+    answerer = ExtractiveAnswerer(distractor_settings, e5_embedder, scorer="fitted")
+
     def run(question: str):
-        return answer(question, distractor_settings, retriever=retriever)
+        return answer(question, distractor_settings, retriever=retriever, answerer=answerer)
 
     return run
 

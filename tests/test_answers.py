@@ -36,11 +36,6 @@ def assert_grounded(result: Answer, articles) -> None:
     assert numbers_in(result.answer) <= numbers_in(quotes)
 
 
-@pytest.mark.xfail(
-    reason="open (issue 12): the fitted answerability model, learnt on XQuAD, declines this vague English "
-    "question over the five German seeds (P 0.09: no word shared literally, cosine 0.80); see BENCHMARKS.md",
-    strict=False,
-)
 def test_quantity_question_lists_every_figure_with_its_source(ask, seed_retriever) -> None:
     result = ask(FLAGSHIP)
     assert not result.abstained and result.language == "en"
@@ -56,11 +51,6 @@ def test_quantity_question_lists_every_figure_with_its_source(ask, seed_retrieve
         assert any(figure.value in by_number[n].quote for n in figure.citations), "each figure is in a quote it cites"
 
 
-@pytest.mark.xfail(
-    reason="open (issue 12): the fitted answerability model, learnt on XQuAD, declines this vague English "
-    "question over the five German seeds (P 0.09: no word shared literally, cosine 0.80); see BENCHMARKS.md",
-    strict=False,
-)
 def test_same_figure_from_several_sources_is_one_row_sorted_by_reach(ask) -> None:
     figures = ask(FLAGSHIP).figures
     normalized = [re.sub(r"\D", "", f.value) or f.value for f in figures]
