@@ -102,8 +102,8 @@ class ModelSettings(BaseSettings):
         default=0.826,
         ge=0.0,
         le=2.0,
-        description="Only for the legacy (baseline) scorer the answers benchmark measures: it abstains when the best "
-        "sentence scores below this. The default scorer declines below the threshold fitted with its parameters "
+        description="The legacy scorer (answer_scorer=legacy) abstains when the best sentence scores below this "
+        "(hand-set on the dev questions). The fitted scorer declines below the thresholds fitted with its parameters "
         "(answers/answer_scorer.json, scripts/fit_answer_scorer.py).",
     )
     max_quotes: int = Field(default=5, ge=1, le=20, description="Most quotes in one answer.")
