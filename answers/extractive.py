@@ -1,9 +1,13 @@
 """The default answerer: picks verbatim sentences, builds a figures table, or abstains.
 
 It is deterministic and cannot invent a fact: every word it shows from the articles is a slice of
-an article's cleaned text. Sentences are scored (not only chunks) by their own embedding against
-the question, the words they share with it and the rank of the passage they came from; copies of
-one wire-agency sentence in several articles become one quote with several sources.
+an article's cleaned text. Every sentence of the retrieved passages gets P(it holds the answer)
+and the question P(the collection answers it) from the models fitted on data in
+`answers.answer_scorer`; below the fitted threshold newsbot declines. Copies of one wire-agency
+sentence in several articles become one quote with several sources.
+
+The earlier hand-weighted scorer ("legacy": cosine plus word-overlap and passage bonuses, one
+absolute threshold) is kept only as the baseline the answers benchmark measures beside it.
 """
 
 from __future__ import annotations
@@ -14,9 +18,17 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from answers.answer_scorer import (
+    FeatureExtractor,
+    ScorerParameters,
+    answerability_row,
+    default_parameters,
+    sigmoid,
+)
 from answers.figures import attribution_of, find_figures
 from answers.labels import label, language_key
 from answers.types import Answer, Citation, Figure
@@ -35,7 +47,8 @@ QUANTITY_QUESTION = re.compile(
 )
 _TERMINAL = re.compile(r"[.!?…\"“”»«)]$")
 
-# Scoring weights; calibrated on the dev questions (shared/eval) and tests/questions_own.jsonl.
+# Legacy (baseline) scoring weights, hand-set on the dev questions (shared/eval) and
+# tests/questions_own.jsonl; used only by `scorer="legacy"`, the answers benchmark's baseline.
 LEXICAL_WEIGHT = 0.06
 PASSAGE_WEIGHT = 0.03
 HEADING_PENALTY = 0.04
@@ -44,13 +57,30 @@ SAME_ARTICLE_PENALTY = 0.012
 QUOTE_MARGIN = 0.035  # quotes must score within this of the best sentence
 FIGURE_MARGIN = 0.06  # figure sentences may trail the best figure sentence by this much
 WHAT_MARGIN = 0.03  # a figure's counted thing must be about as relevant as the best one
+# Fitted scorer: the first MIN_QUOTES sentences are shown (the window answer@3 is measured on);
+# a further quote, up to max_quotes, must be more likely than not to hold the answer by the fitted
+# sentence model (its own decision boundary, not a tuned value). Figure sentences are kept while
+# at least half as likely as the best figure sentence: a product choice (a figures table lists
+# every source's figure), not fitted; XQuAD has one answer per question to fit it on.
+MIN_QUOTES = 3
+QUOTE_PROBABILITY = 0.5
+FIGURE_RELATIVE = 0.5
 WHAT_MIN = 0.80  # ...and relevant in absolute terms ("tanks" vs "Soldaten" scores 0.76, "soldiers" 0.83)
 
 @dataclass(frozen=True)
 class ScoredSentence:
     sentence_id: int
-    score: float
+    score: float  # fitted: P(holds the answer); legacy: cosine plus bonuses
     dense: float
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The scored sentences (best first) and the answer-or-decline decision with its score."""
+
+    scored: list[ScoredSentence]
+    answerable: float  # fitted: P(the collection answers); legacy: the best sentence's score
+    answers: bool
 
 
 def is_quantity_question(question: str) -> bool:
@@ -62,17 +92,53 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        scorer: Literal["fitted", "legacy"] | None = None,
+        parameters: ScorerParameters | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
+        self.scorer = scorer or settings.models.answer_scorer
+        self.parameters = parameters or (default_parameters() if self.scorer == "fitted" else None)
+        self.features = FeatureExtractor(embedder.embed_queries)
         self._phrase_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+
+    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+        """Score the retrieved sentences and decide whether the collection answers the question."""
+        if self.scorer == "legacy":
+            scored = self._score_sentences(question, result, data)
+            best = scored[0].score if scored else float("-inf")
+            return Assessment(scored, best, bool(scored) and best >= self.settings.models.abstain_threshold)
+        assert self.parameters is not None
+        candidates = self.features.candidates(question, result, data)
+        logits = (
+            self.parameters.sentence.logits(candidates.features)
+            if len(candidates.sentence_ids)
+            else np.zeros(0)
+        )
+        answerable = float(
+            sigmoid(self.parameters.answerability.logits(answerability_row(candidates, logits)[None, :]))[0]
+        )
+        probabilities = sigmoid(logits)
+        dense_column = 0  # SENTENCE_FEATURES[0] is the sentence's cosine to the question
+        scored = [
+            ScoredSentence(int(sid), float(p), float(candidates.features[row, dense_column]))
+            for row, (sid, p) in enumerate(zip(candidates.sentence_ids.tolist(), probabilities.tolist()))
+        ]
+        scored.sort(key=lambda s: (-s.score, s.sentence_id))
+        threshold = self.parameters.threshold(candidates)
+        return Assessment(scored, answerable, bool(scored) and answerable >= threshold)
 
     def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer:
         started = time.perf_counter()
         lang = language_key(language)
-        scored = self._score_sentences(question, result, data)
-        if not scored or scored[0].score < self.settings.models.abstain_threshold:
+        assessment = self.assess(question, result, data)
+        scored = assessment.scored
+        if not assessment.answers:
             nearest = scored[:2]
             answer = Answer(
                 question=question,
@@ -148,14 +214,18 @@ class ExtractiveAnswerer:
         return scored
 
     def _select_quotes(self, scored: list[ScoredSentence], data: IndexData, chosen: list[int], limit: int) -> list[int]:
-        """Greedy selection near the best score, preferring articles not yet quoted."""
+        """Greedy selection of likely answers (legacy: near the best score), preferring articles not yet quoted."""
         best = scored[0].score
-        pool = [s for s in scored if s.score >= best - QUOTE_MARGIN]
+        if self.scorer == "legacy":
+            pool = [s for s in scored if s.score >= best - QUOTE_MARGIN]
+        else:
+            pool = scored[:MIN_QUOTES] + [s for s in scored[MIN_QUOTES:] if s.score >= QUOTE_PROBABILITY]
         chosen = list(chosen)
         groups = {data.sentences[sid].dup_group for sid in chosen} - {None}
         while pool and len(chosen) < limit:
             used_docs = {data.sentences[sid].doc_id for sid in chosen}
-            pick = max(pool, key=lambda s: s.score - SAME_ARTICLE_PENALTY * (data.sentences[s.sentence_id].doc_id in used_docs))
+            penalty = SAME_ARTICLE_PENALTY if self.scorer == "legacy" else 0.0
+            pick = max(pool, key=lambda s: s.score - penalty * (data.sentences[s.sentence_id].doc_id in used_docs))
             pool.remove(pick)
             sentence = data.sentences[pick.sentence_id]
             if pick.sentence_id in chosen or (sentence.dup_group is not None and sentence.dup_group in groups):
@@ -176,9 +246,10 @@ class ExtractiveAnswerer:
         if not with_figures:
             return []
         best = with_figures[0].score
+        floor = best - FIGURE_MARGIN if self.scorer == "legacy" else FIGURE_RELATIVE * best
         rows: list[tuple[str, str, str | None, int]] = []
         for item in with_figures:
-            if item.score < best - FIGURE_MARGIN:
+            if item.score < floor:
                 break
             sentence = data.sentences[item.sentence_id]
             previous = previous_sentence(data, item.sentence_id)

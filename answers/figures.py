@@ -56,7 +56,9 @@ _BACK_REFERENCE = re.compile(r"^(?:den\s+Angaben|demnach|dies(?:en)?\s+Angaben|e
 _BERUFUNG = re.compile(rf"unter\s+Berufung\s+auf\s+(?P<who>{_SOURCE})")
 _TRAILING_NOISE = re.compile(r"\s+(?:am|im|in|bei|nach|während|auf|zudem|zuvor|bereits|dazu|derzeit)\b.*$")
 _LEADING_ARTICLE = re.compile(rf"^{_ARTICLE}\s+", re.IGNORECASE)
-_NOT_SOURCES = {"Ukraine", "Russland", "Nordkorea", "Front", "Osten"}
+# A "source" right after a locative preposition is a place ("an der Front", "im Osten", "in der
+# Ukraine"), not someone who reported something: a grammatical rule, not a list of the story's places.
+_AFTER_PLACE_PREPOSITION = re.compile(r"\b(?:in|im|an|am|nach|aus|bei|vor|über|unter)\s+(?:der|dem|den|die|das)?\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def find_figures(sentence: str) -> list[FoundFigure]:
 def _tidy_source(who: str) -> str | None:
     who = _TRAILING_NOISE.sub("", who.strip(" ,.;:"))
     who = _LEADING_ARTICLE.sub("", who).strip()
-    if not who or who in _NOT_SOURCES:
+    if not who:
         return None
     return who
 
@@ -119,6 +121,8 @@ def attributions(sentence: str) -> list[tuple[int, str]]:
                 continue
             position = match.start("who")
             if any(abs(position - p) < 3 for p in found):
+                continue
+            if _AFTER_PLACE_PREPOSITION.search(sentence[:position]) and not who.strip()[:1].islower():
                 continue
             found[position] = who.strip()
     return sorted(found.items())

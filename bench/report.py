@@ -105,6 +105,7 @@ def target_rows(results: dict[str, Any]) -> list[list[Any]]:
                         r["hybrid_not_below_best_single"],
                     ]
                 )
+    rows += answers_target_rows(results.get("answers"))
     latency = results.get("latency")
     if latency:
         for backend, block in latency.get("seed_by_backend", {"": latency["seed"]}).items():
@@ -176,6 +177,83 @@ def target_rows(results: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
+def answers_target_rows(answers: dict[str, Any] | None) -> list[list[Any]]:
+    """The answers suite's targets, the fitted scorer beside the legacy one measured in the same run."""
+    if not answers:
+        return []
+    rows: list[list[Any]] = []
+    targets = answers["targets"]
+    fitted, legacy = answers.get("fitted", {}), answers.get("legacy", {})
+    for collection in ("xquad", "xquad+gnad"):
+        for lang in ("de", "en"):
+            new = fitted.get(collection, {}).get(lang)
+            old = legacy.get(collection, {}).get(lang, {})
+            if not new:
+                continue
+            where = f"{lang} questions, XQuAD test half{' + 10kGNAD' if collection != 'xquad' else ''}"
+            for key, target, label in (
+                ("answer_at_1", targets["answer_at_1"][lang], "answer@1"),
+                ("answered_present", targets["answered_present"], "article present: answered"),
+                ("declined_left_out", targets["declined_left_out"], "article left out: declined"),
+            ):
+                rows.append(
+                    [f"{label}, {where} (legacy {_fmt(old.get(key))})", f"≥ {target}", new[key], new[key] >= target]
+                )
+    if "dev" in fitted:
+        dev, old_dev = fitted["dev"], legacy.get("dev", {})
+        rows.append(
+            [
+                f"Dev questions passed, seeds + 10kGNAD (legacy {old_dev.get('passed')}/{old_dev.get('total')})",
+                f"{dev['total']}/{dev['total']}",
+                f"{dev['passed']}/{dev['total']}",
+                dev["passed"] == dev["total"] and dev["quotes_verbatim"] == 1.0,
+            ]
+        )
+    latency = answers.get("latency")
+    if latency:
+        rows.append(["Warm ask p50, seeds + 10kGNAD (ms)", "≤ 250", latency["p50_ms"], latency["p50_ms"] <= 250])
+        rows.append(["Warm ask p95, seeds + 10kGNAD (ms)", "≤ 500", latency["p95_ms"], latency["p95_ms"] <= 500])
+    return rows
+
+
+def answers_section(answers: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Answers (XQuAD test half; 10kGNAD distractors)",
+        "",
+        (
+            f"Split: {answers['split']} ({answers['fit_titles']} fit / {answers['test_titles']} test titles; "
+            f"test questions {answers['test_questions']}). Collections: {answers['collections']}. {_load_note(answers)}"
+        ),
+        "",
+    ]
+    rows = []
+    for scorer in ("fitted", "legacy"):
+        for collection in ("xquad", "xquad+gnad"):
+            for lang in ("de", "en"):
+                r = answers.get(scorer, {}).get(collection, {}).get(lang)
+                if r:
+                    rows.append(
+                        [scorer, collection, lang, r["answer_at_1"], r["answer_at_3"], r["answered_present"],
+                         r["declined_left_out"], r["roc_auc"]]
+                    )  # fmt: skip
+    lines += _table(
+        ["Scorer", "Collection", "Questions", "answer@1", "answer@3", "present: answered", "left out: declined", "ROC AUC"],
+        rows,
+    )
+    for scorer in ("fitted", "legacy"):
+        dev = answers.get(scorer, {}).get("dev")
+        if dev:
+            failed = ", ".join(f["id"] for f in dev["failed"]) or "none"
+            lines.append(
+                f"- Dev questions over {dev['collection']} ({dev['articles']} articles), {scorer}: "
+                f"{dev['passed']}/{dev['total']} passed, quotes verbatim {dev['quotes_verbatim']:.0%}; failed: {failed}"
+            )
+    if answers.get("latency"):
+        lat = answers["latency"]
+        lines.append(f"- Warm ask over {lat['collection']}: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms ({lat['questions']} asks)")
+    return lines + [""]
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     lines = ["# newsbot benchmark results", ""]
     machine = results.get("machine", {})
@@ -191,6 +269,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     ]
     lines += _table(["Figure", "Target", "Measured", "Met"], target_rows(results))
 
+    if results.get("answers"):
+        lines += answers_section(results["answers"])
     retrieval = results.get("retrieval")
     if retrieval:
         c = retrieval["corpus"]

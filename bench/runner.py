@@ -20,7 +20,7 @@ from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SUITES = ("retrieval", "latency", "ingest", "scale", "pg")
+SUITES = ("retrieval", "answers", "latency", "ingest", "scale", "pg")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class BenchOptions:
     xquad_dir: Path = Path("../shared/bench/xquad")
     seeds_dir: Path = Path("seeds")
     dev_questions: Path = Path("../shared/eval/seed_questions.jsonl")
+    gnad_dir: Path | None = Path("../shared/corpora/10kgnad")  # distractors for the answers suite
     device: str = "cpu"
     command: str = "newsbot bench"
     scale_sizes: Sequence[int] | None = None  # None: (100k, 1M), or (20k,) when quick
@@ -70,7 +71,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     }
 
     embedder = None
-    if {"retrieval", "latency", "pg"} & set(options.suites):
+    if {"retrieval", "answers", "latency", "pg"} & set(options.suites):
         from models.embedders import load_embedder
 
         t0 = time.perf_counter()
@@ -91,6 +92,25 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             progress=options.progress,
         )
         results["retrieval"]["load_average"] = {"start": load_before, "end": _load_average()}
+    if "answers" in options.suites:
+        from bench.answers import run_answers
+
+        assert embedder is not None
+        load_before = _load_average()
+        results["answers"] = run_answers(
+            settings,
+            work_dir,
+            embedder,
+            options.xquad_dir,
+            options.seeds_dir,
+            options.gnad_dir,
+            options.dev_questions,
+            max_paragraphs=30 if quick else None,
+            max_distractors=20 if quick else None,
+            latency_rounds=1 if quick else 3,
+            progress=options.progress,
+        )
+        results["answers"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "latency" in options.suites:
         from bench.latency import json_formatter, run_latency
 

@@ -374,7 +374,10 @@ def telegram_bot() -> None:
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Option(help="retrieval, latency, ingest, scale, pg (PostgreSQL beside the embedded store) or all.")] = "all",
+    suite: Annotated[
+        str,
+        typer.Option(help="retrieval, answers, latency, ingest, scale, pg (PostgreSQL beside the embedded store) or all."),
+    ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the plot.")] = Path(
@@ -385,6 +388,9 @@ def bench(
     ),
     dev_questions: Annotated[Path, typer.Option(help="Dev questions (JSONL) for the latency suite.")] = Path(
         "../shared/eval/seed_questions.jsonl"
+    ),
+    gnad: Annotated[Path, typer.Option(help="Folder of distractor news articles (10kGNAD) for the answers suite.")] = Path(
+        "../shared/corpora/10kgnad"
     ),
     device: Annotated[str, typer.Option(help="cpu, or cuda to add GPU embedding throughput.")] = "cpu",
     hnsw_1m: Annotated[
@@ -410,11 +416,11 @@ def bench(
         raise fail(f"unknown device {device!r}; use cpu or cuda", EXIT_USAGE)
     settings = settings_or_exit()
     seeds = settings.retrieval.seeds_dir
-    if {"retrieval", "pg"} & set(suites) and not (xquad / "xquad.de.json").is_file():
+    if {"retrieval", "answers", "pg"} & set(suites) and not (xquad / "xquad.de.json").is_file():
         raise fail(f"no XQuAD data in {xquad}; pass --xquad PATH", EXIT_USAGE)
     if {"latency", "ingest"} & set(suites) and not Path(seeds).is_dir():
         raise fail(f"no seeds folder {seeds}; set NEWSBOT_SEEDS_DIR", EXIT_USAGE)
-    if "latency" in suites and not dev_questions.is_file():
+    if {"latency", "answers"} & set(suites) and not dev_questions.is_file():
         raise fail(f"no dev questions file {dev_questions}; pass --dev-questions PATH", EXIT_USAGE)
 
     def render_to_text(result: Any) -> str:
@@ -429,6 +435,7 @@ def bench(
         xquad_dir=xquad,
         seeds_dir=Path(seeds),
         dev_questions=dev_questions,
+        gnad_dir=gnad if gnad.is_dir() else None,
         device=device,
         command=" ".join(["newsbot", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "newsbot bench",
         hnsw_max_size=None if hnsw_1m else 100_000,

@@ -107,11 +107,19 @@ class ModelSettings(BaseSettings):
         default=0.826,
         ge=0.0,
         le=2.0,
-        description="newsbot abstains when the best sentence scores below this (cosine plus word-overlap bonus); "
-        "calibrated for multilingual-e5-small on the dev questions, re-calibrate for another model.",
+        description="The legacy scorer (answer_scorer=legacy) abstains when the best sentence scores below this "
+        "(hand-set on the dev questions). The fitted scorer declines below the thresholds fitted with its parameters "
+        "(answers/answer_scorer.json, scripts/fit_answer_scorer.py).",
     )
     max_quotes: int = Field(default=5, ge=1, le=20, description="Most quotes in one answer.")
     max_question_chars: int = Field(default=1000, ge=10, le=10000, description="Longer questions are refused.")
+    answer_scorer: Literal["legacy", "fitted"] = Field(
+        default="legacy",
+        description="How sentences are chosen and when newsbot declines: 'fitted' (models fitted on XQuAD by "
+        "scripts/fit_answer_scorer.py; declines far more reliably on large collections, BENCHMARKS.md) or 'legacy' "
+        "(hand-set weights and abstain_threshold). Legacy stays the default until the fitted scorer also answers "
+        "the seed flagship question (open in issue 12).",
+    )
 
 
 class TelegramSettings(BaseSettings):

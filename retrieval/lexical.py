@@ -89,6 +89,14 @@ class LexicalIndex:
         retriever = bm25s.BM25.load(str(folder), mmap=False, show_progress=False, verbosity=0)
         return cls(retriever, size)
 
+    def document_frequency(self, token: str) -> int:
+        """Chunks containing the (stemmed) token; 0 for a word the collection never uses."""
+        row = self._vocab.get(token)
+        if row is None:
+            return 0
+        indptr = self._retriever.scores["indptr"]
+        return int(indptr[row + 1] - indptr[row])
+
     def query_tokens(self, query: str) -> list[str]:
         return [t for t in tokenize([query])[0] if t in self._vocab]
 

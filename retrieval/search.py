@@ -88,10 +88,13 @@ class Retriever:
         mode: Mode = "hybrid",
         language: str | None = None,
         query_vector: np.ndarray | None = None,
+        exclude_docs: frozenset[str] = frozenset(),
     ) -> SearchResult:
         """The top `k` chunks for `query`; scores of retrievers not used by `mode` are None.
 
         `query_vector` skips embedding the query (benchmarks embed thousands of questions in batches).
+        `exclude_docs` searches as if those articles were not indexed (the answers benchmark asks
+        questions with their article left out); their chunks never become candidates.
         """
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()
@@ -105,15 +108,23 @@ class Retriever:
         if self.size == 0:
             return SearchResult(query, language, query_vector, [], timings)
 
+        masked = self._chunks_of(exclude_docs)
         pool = min(self.size, max(50, 5 * k))
         with self._lock:
             lexical_all = None
             if mode != "dense" and self.data.lexical is not None:
                 lexical_all = self.data.lexical.scores(query)
+                if masked.size:
+                    lexical_all = lexical_all.copy()
+                    lexical_all[masked] = 0.0
             t2 = time.perf_counter()
             dense_ids = np.zeros(0, dtype=np.int64)
             if mode != "lexical":
-                _, dense_ids = search_faiss(self.data.faiss_index, query_vector, pool)
+                _, dense_ids = search_faiss(
+                    self.data.faiss_index, query_vector, min(self.size, pool + masked.size)
+                )
+                if masked.size:
+                    dense_ids = dense_ids[~np.isin(dense_ids, masked)][:pool]
             t3 = time.perf_counter()
         timings.lexical = t2 - t1
         timings.dense = t3 - t2
@@ -157,6 +168,11 @@ class Retriever:
         ]
         timings.fusion = time.perf_counter() - t3
         return SearchResult(query, language, query_vector, hits, timings)
+
+    def _chunks_of(self, doc_ids: frozenset[str]) -> np.ndarray:
+        if not doc_ids:
+            return np.zeros(0, dtype=np.int64)
+        return np.array([i for i, c in enumerate(self.data.chunks) if c.doc_id in doc_ids], dtype=np.int64)
 
     def best_sentence_scores(self, ids: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
         """Cosine of the query to the best-matching sentence of each chunk in `ids`."""

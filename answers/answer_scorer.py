@@ -1,0 +1,530 @@
+"""Which retrieved sentence answers the question, and whether the collection answers it at all.
+
+Two models, fitted on the fit half of XQuAD (and its left-out-article variants, with and
+without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters live in
+`answer_scorer.json` beside this module and are applied here with numpy alone:
+
+- the sentence model (gradient-boosted trees) gives P(this sentence holds the answer) for every sentence of the retrieved
+  passages, from evidence a similarity score cannot see: whether the question's salient terms
+  (names, numbers, rare words) occur in the sentence and its article, literally or, across
+  languages, by the embedding model ("Germany" ~ "Deutschland"); whether the sentence holds the
+  kind of answer asked for (who → names, how many → a new figure, when → a date); and the dense,
+  BM25 and rank evidence of its passage;
+- the answerability model (logistic regression) gives P(the collection answers the question) from the best candidates
+  (their sentence scores, the weakest salient term's best match in the top article, the share of
+  the question's words the collection has never seen). newsbot declines below a threshold chosen
+  on the fit half to meet the answer/decline targets (the JSON records how).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.lexical import tokenize
+from retrieval.search import SearchResult
+from retrieval.store import IndexData
+
+PARAMETERS = Path(__file__).with_name("answer_scorer.json")
+
+# Question kinds; each is what the sentence must hold (see `answer_type_features`).
+KINDS = ("who", "quantity", "when", "where", "other")
+_KIND_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("quantity", re.compile(
+        r"\b(?:how\s+(?:many|much|large|big|long|high|old|far)|number\s+of|what\s+percentage|wie\s*viele?|wieviele?|"
+        r"wie\s+(?:groß|hoch|lang|alt|weit)|anzahl|zahl\s+der|wie\s+viel\s+prozent)\b", re.IGNORECASE)),
+    ("when", re.compile(
+        r"\b(?:when|what\s+(?:year|century|decade|date|time)|which\s+(?:year|century|decade)|in\s+what\s+year|"
+        r"wann|seit\s+wann|in\s+welchem\s+jahr(?:hundert)?|welche[nms]?\s+jahr(?:hundert)?|an\s+welchem\s+tag)\b",
+        re.IGNORECASE)),
+    ("where", re.compile(
+        r"\b(?:where|in\s+which\s+(?:country|city|state|region|place)|wo|wohin|woher|in\s+welche[mnr]?\s+"
+        r"(?:land|stadt|staat|region|ort))\b", re.IGNORECASE)),
+    ("who", re.compile(
+        r"\b(?:who|whom|whose|which\s+(?:person|company|organi[sz]ation|group|team|country)|wer|wem|wen|wessen|"
+        r"welche[rsnm]?\s+(?:person|firma|unternehmen|organisation|partei|land|mannschaft))\b", re.IGNORECASE)),
+)  # fmt: skip
+_WORD = re.compile(r"\w[\w'’-]*", re.UNICODE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_MONTHS = (
+    "januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
+    "january|february|march|june|july|october|december"
+)
+_DATE = re.compile(
+    rf"\b(?:1[0-9]{{3}}|20[0-9]{{2}})\b|\b(?:{_MONTHS})\b|\b\d{{1,2}}\.\s*(?:{_MONTHS})|jahrhundert|century|"
+    r"\b\d{1,2}\.\s*jh\b|\b\d0er\b",
+    re.IGNORECASE,
+)
+_TERMINAL = re.compile(r"[.!?…\"“”»«)]$")
+MAX_TERMS = 4  # salient terms embedded per question: one small batch, within the latency budget
+
+
+@lru_cache(maxsize=1)
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
+
+    wh = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "many", "much", "wer", "wem",
+          "wen", "wessen", "was", "welche", "welcher", "welches", "welchen", "welchem", "wann", "wo", "wie",
+          "viele", "warum", "weshalb", "wieso", "did", "does", "do", "is", "are", "were", "name"}  # fmt: skip
+    return frozenset(w.lower() for w in (*STOPWORDS_GERMAN, *STOPWORDS_EN, *wh))
+
+
+@dataclass(frozen=True)
+class QuestionProfile:
+    """What the scorer reads off a question once: its kind, its stems and its salient terms."""
+
+    text: str
+    kind: str
+    stems: frozenset[str]
+    terms: tuple[str, ...]  # surface forms, most salient first: names, numbers, then rare words
+    term_stems: tuple[frozenset[str], ...]
+    numbers: frozenset[str]
+
+
+def question_kind(question: str) -> str:
+    """ "who", "quantity", "when", "where" or "other" (the first pattern that matches, in that order)."""
+    for kind, pattern in _KIND_PATTERNS:
+        if pattern.search(question):
+            return kind
+    return "other"
+
+
+def profile_question(question: str, idf: Callable[[Sequence[str]], np.ndarray]) -> QuestionProfile:
+    """Salient terms are capitalised runs (names), numbers and the rarest remaining words by IDF."""
+    stop = _stopwords()
+    words = [(m.group(0), m.start()) for m in _WORD.finditer(question)]
+    spans: list[str] = []
+    current: list[str] = []
+    rest: list[str] = []
+    for index, (word, _) in enumerate(words):
+        capital = word[:1].isupper() and index > 0 and word.lower() not in stop
+        if capital or (current and word.isdigit()):
+            current.append(word)
+            continue
+        if current:
+            spans.append(" ".join(current))
+            current = []
+        if word.lower() in stop:
+            continue
+        if word[:1].isdigit():
+            spans.append(word)
+        elif len(word) > 3:  # short words ("say", "war") are rarely what a question is about
+            rest.append(word)
+    if current:
+        spans.append(" ".join(current))
+    if words and words[0][0].lower() not in stop and words[0][0] not in spans and len(words[0][0]) > 3:
+        rest.append(words[0][0])
+    rest = list(dict.fromkeys(rest))
+    if rest:
+        weights = idf([s[0] if s else "" for s in tokenize(rest)])
+        # Rarest first; words the collection never uses (every English word in a German collection)
+        # tie, and then the longer, more specific word goes first.
+        rest = [w for _, _, w in sorted(zip((-weights).tolist(), [-len(w) for w in rest], rest))]
+    terms = tuple(dict.fromkeys(spans + rest))[:MAX_TERMS]
+    term_stems = tuple(frozenset(t) for t in tokenize(list(terms))) if terms else ()
+    return QuestionProfile(
+        text=question,
+        kind=question_kind(question),
+        stems=frozenset(tokenize([question])[0]),
+        terms=terms,
+        term_stems=term_stems,
+        numbers=frozenset(_NUMBER.findall(question)),
+    )
+
+
+def answer_type_features(kind: str, text: str, question: QuestionProfile) -> list[float]:
+    """Does the sentence hold the kind of thing asked for: a figure, a date, names not in the question."""
+    numbers = {n for n in _NUMBER.findall(text) if n not in question.numbers}
+    has_number = 1.0 if numbers else 0.0
+    has_date = 1.0 if _DATE.search(text) else 0.0
+    words = _WORD.findall(text)
+    new_names = sum(
+        1 for w in words[1:] if w[:1].isupper() and w.lower() not in question.text.lower() and len(w) > 1
+    )
+    names = min(new_names, 5) / 5.0
+    return [
+        has_number * (kind == "quantity"),
+        has_date * (kind == "when"),
+        names * (kind == "who"),
+        names * (kind == "where"),
+        has_number,
+        has_date,
+        names,
+    ]
+
+
+SENTENCE_FEATURES = (
+    "dense", "dense_in_context", "dense_gap_to_best", "passage_fused", "passage_rank_inverse",
+    "passage_dense", "idf_overlap", "idf_overlap_with_previous", "term_match_mean", "term_match_min",
+    "article_term_min", "novelty", "heading", "log_length",
+    "quantity_has_number", "when_has_date", "who_has_names", "where_has_names", "has_number", "has_date",
+    "has_names",
+    # The same evidence relative to the question's best candidate (0 for the best): what matters is
+    # often which sentence matches best, not how well in absolute terms.
+    "dense_in_context_gap", "idf_overlap_gap", "idf_overlap_with_previous_gap", "term_match_mean_gap",
+    "term_match_min_gap", "passage_fused_gap",
+    # The sentence's article: the question's words it holds (IDF-weighted), and the rarest word of
+    # the question that the collection knows but this article lacks ("Mali", "2030").
+    "article_idf_overlap", "article_missing_known_idf",
+)  # fmt: skip
+_RELATIVE = ("dense_in_context", "idf_overlap", "idf_overlap_with_previous", "term_match_mean", "term_match_min",
+             "passage_fused")  # fmt: skip
+ANSWERABILITY_FEATURES = (
+    "best_logit", "second_logit", "best_dense", "best_passage_dense", "passage_dense_margin",
+    "best_term_match_min", "best_article_term_min", "best_idf_overlap",
+    "other_language", "kind_who", "kind_quantity", "kind_when", "kind_where", "best_term_match_mean",
+    "best_sentence_dense", "unknown_word_share_same_language", "best_article_idf_overlap",
+    "best_article_missing_known_idf",
+)  # fmt: skip
+
+
+@dataclass
+class Candidates:
+    """The sentences of the retrieved passages with their feature rows (row i ↔ sentence_ids[i])."""
+
+    sentence_ids: np.ndarray
+    features: np.ndarray  # (n, len(SENTENCE_FEATURES))
+    question_features: dict[str, float]  # features of the question and collection, for answerability
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """A standardised logistic regression: P = sigmoid(((x - mean) / scale) @ coef + intercept)."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+
+    @classmethod
+    def from_json(cls, raw: dict) -> LogisticModel:
+        return cls(
+            names=tuple(raw["features"]),
+            mean=np.asarray(raw["mean"], dtype=np.float64),
+            scale=np.asarray(raw["scale"], dtype=np.float64),
+            coef=np.asarray(raw["coef"], dtype=np.float64),
+            intercept=float(raw["intercept"]),
+        )
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef + self.intercept
+
+
+@dataclass(frozen=True)
+class TreeEnsemble:
+    """Gradient-boosted trees (scikit-learn's HistGradientBoostingClassifier, exported by the fit
+    script): logit = baseline + the leaf value each tree reaches, all trees walked at once."""
+
+    names: tuple[str, ...]
+    baseline: float
+    feature: np.ndarray  # (trees, nodes) feature index per node
+    threshold: np.ndarray  # (trees, nodes) go left when x[feature] <= threshold
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray  # (trees, nodes) leaf values (shrinkage included)
+    leaf: np.ndarray  # (trees, nodes) bool
+    depth: int
+
+    @classmethod
+    def from_json(cls, raw: dict) -> TreeEnsemble:
+        trees = raw["trees"]
+        width = max(len(t["feature"]) for t in trees)
+
+        def pad(key: str, dtype: type) -> np.ndarray:
+            out = np.zeros((len(trees), width), dtype=dtype)
+            for i, tree in enumerate(trees):
+                out[i, : len(tree[key])] = tree[key]
+            return out
+
+        return cls(
+            names=tuple(raw["features"]),
+            baseline=float(raw["baseline"]),
+            feature=pad("feature", np.int64),
+            threshold=pad("threshold", np.float64),
+            left=pad("left", np.int64),
+            right=pad("right", np.int64),
+            value=pad("value", np.float64),
+            leaf=pad("leaf", bool) | (pad("left", np.int64) == 0) & (pad("right", np.int64) == 0),
+            depth=int(raw["depth"]),
+        )
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[None, :]
+        trees = np.arange(self.feature.shape[0])[None, :]
+        rows = np.arange(x.shape[0])[:, None]
+        node = np.zeros((x.shape[0], self.feature.shape[0]), dtype=np.int64)
+        for _ in range(self.depth):
+            values = x[rows, self.feature[trees, node]]
+            step = np.where(
+                values <= self.threshold[trees, node], self.left[trees, node], self.right[trees, node]
+            )
+            node = np.where(self.leaf[trees, node], node, step)
+        return self.baseline + self.value[trees, node].sum(axis=1)
+
+
+def model_from_json(raw: dict) -> LogisticModel | TreeEnsemble:
+    return TreeEnsemble.from_json(raw) if raw.get("kind") == "trees" else LogisticModel.from_json(raw)
+
+
+def sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
+
+
+@dataclass(frozen=True)
+class ScorerParameters:
+    sentence: LogisticModel | TreeEnsemble
+    answerability: LogisticModel | TreeEnsemble
+    thresholds: dict[str, float]  # decline below these P(answerable): "same_language" / "other_language"
+    provenance: dict
+
+    def threshold(self, candidates: Candidates) -> float:
+        """Questions in another language than the top article's are separated less well (names and
+        numbers are most of what they share), so each case has its own fitted threshold."""
+        other = candidates.question_features.get("other_language", 0.0) > 0.5
+        return self.thresholds["other_language" if other else "same_language"]
+
+
+def load_parameters(path: Path = PARAMETERS) -> ScorerParameters:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    sentence = model_from_json(raw["sentence_model"])
+    answerability = model_from_json(raw["answerability_model"])
+    if sentence.names != SENTENCE_FEATURES or answerability.names != ANSWERABILITY_FEATURES:
+        raise ValueError(f"{path} was fitted for other features; re-run scripts/fit_answer_scorer.py")
+    thresholds = {key: float(value) for key, value in raw["thresholds"].items()}
+    return ScorerParameters(sentence, answerability, thresholds, raw.get("provenance", {}))
+
+
+@lru_cache(maxsize=4)
+def default_parameters() -> ScorerParameters:
+    """The committed parameters, read once per process."""
+    return load_parameters(PARAMETERS)
+
+
+class FeatureExtractor:
+    """Computes candidate features for one index; caches term vectors and sentence stems."""
+
+    def __init__(self, embed_terms: Callable[[list[str]], np.ndarray]) -> None:
+        self._embed_terms = embed_terms
+        self._term_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._stems: OrderedDict[tuple[int, int], frozenset[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- cached pieces -----------------------------------------------------------------------
+
+    def term_vectors(self, terms: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in terms if t not in self._term_vectors]
+        if missing:
+            fresh = self._embed_terms(missing)
+            with self._lock:
+                for term, vector in zip(missing, fresh):
+                    self._term_vectors[term] = np.asarray(vector, dtype=np.float32)
+                while len(self._term_vectors) > 8192:
+                    self._term_vectors.popitem(last=False)
+        with self._lock:
+            return np.stack([self._term_vectors[t] for t in terms]) if terms else np.zeros((0, 1), np.float32)
+
+    def sentence_stems(self, data: IndexData, ids: Sequence[int]) -> list[frozenset[str]]:
+        key = id(data)
+        with self._lock:
+            missing = [i for i in ids if (key, i) not in self._stems]
+        if missing:
+            tokens = tokenize([data.sentences[i].text for i in missing])
+            with self._lock:
+                for i, toks in zip(missing, tokens):
+                    self._stems[(key, i)] = frozenset(toks)
+                while len(self._stems) > 200_000:
+                    self._stems.popitem(last=False)
+        with self._lock:
+            return [self._stems[(key, i)] for i in ids]
+
+    # -- features ----------------------------------------------------------------------------
+
+    def candidates(self, question: str, result: SearchResult, data: IndexData) -> Candidates:
+        idf = _idf_function(data)
+        profile = profile_question(question, idf)
+        passage: dict[int, tuple[float, int, float]] = {}  # sid -> (fused, rank, chunk dense)
+        for rank, hit in enumerate(result.hits):
+            base = data.sentence_base[hit.chunk.doc_id]
+            for position in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
+                sid = base + position
+                if sid not in passage:
+                    passage[sid] = (hit.fused, rank, hit.dense if hit.dense is not None else 0.0)
+        question_stems = sorted(profile.stems)
+        stem_idf = dict(zip(question_stems, idf(question_stems).tolist())) if question_stems else {}
+        known = [s for s in question_stems if _document_frequency(data, s) > 0]
+        total_idf = sum(stem_idf.values()) or 1.0
+        unknown_share = 1.0 - (len(known) / len(question_stems) if question_stems else 1.0)
+        if not passage:
+            return Candidates(
+                np.zeros(0, np.int64),
+                np.zeros((0, len(SENTENCE_FEATURES))),
+                {"unknown_word_share": unknown_share},
+            )
+        ids = np.fromiter(passage, dtype=np.int64)
+        vectors = np.asarray(data.sentence_vectors[ids], dtype=np.float32)
+        q = np.asarray(result.query_vector, dtype=np.float32)
+        dense = vectors @ q
+        previous_ids = np.array([_previous(data, int(s)) for s in ids], dtype=np.int64)
+        pair = vectors + np.asarray(data.sentence_vectors[previous_ids], dtype=np.float32)
+        pair /= np.linalg.norm(pair, axis=1, keepdims=True) + 1e-9
+        in_context = pair @ q
+        stems = self.sentence_stems(data, ids.tolist())
+        previous_stems = self.sentence_stems(data, previous_ids.tolist())
+
+        # Salient terms: literal (stem) match, else the term's embedding against the sentence's.
+        terms = list(profile.terms)
+        term_vectors = self.term_vectors(terms) if terms else None
+        term_match = np.ones((len(ids), 0), dtype=np.float32)
+        article_min: dict[str, float] = {}
+        article_overlap: dict[str, float] = {}
+        article_missing: dict[str, float] = {}
+        log_n = math.log(len(data.chunks) + 1.0) or 1.0
+        for doc_id in {data.sentences[int(s)].doc_id for s in ids}:
+            held = self._article_stems(data, doc_id)
+            article_overlap[doc_id] = sum(w for stem, w in stem_idf.items() if stem in held) / total_idf
+            article_missing[doc_id] = max(
+                (stem_idf[stem] / log_n for stem in known if stem not in held), default=0.0
+            )
+        if terms:
+            assert term_vectors is not None
+            semantic = vectors @ term_vectors.T  # (n, terms)
+            literal = np.array(
+                [[1.0 if ts and ts <= st else 0.0 for ts in profile.term_stems] for st in stems],
+                dtype=np.float32,
+            )
+            term_match = np.maximum(semantic, literal)
+            for doc_id in article_overlap:
+                article_min[doc_id] = self._article_term_min(data, doc_id, profile, term_vectors)
+        best = float(dense.max())
+        rows = []
+        for row, sid in enumerate(ids.tolist()):
+            sentence = data.sentences[sid]
+            fused, rank, chunk_dense = passage[sid]
+            own = profile.stems & stems[row]
+            context = (profile.stems & previous_stems[row]) - own
+            overlap = sum(stem_idf.get(s, 0.0) for s in own) / total_idf
+            overlap_ctx = overlap + sum(stem_idf.get(s, 0.0) for s in context) / total_idf
+            novelty = len(stems[row] - profile.stems) / (len(stems[row]) or 1)
+            matches = term_match[row]
+            rows.append([
+                float(dense[row]), float(in_context[row]), float(dense[row]) - best, fused, 1.0 / (1 + rank),
+                chunk_dense, overlap, overlap_ctx,
+                float(matches.mean()) if matches.size else 1.0, float(matches.min()) if matches.size else 1.0,
+                article_min.get(sentence.doc_id, 1.0), novelty, 0.0 if _TERMINAL.search(sentence.text) else 1.0,
+                math.log1p(len(sentence.text)),
+                *answer_type_features(profile.kind, sentence.text, profile),
+            ])  # fmt: skip
+        top_hit = result.hits[0]
+        second_dense = (
+            result.hits[1].dense if len(result.hits) > 1 and result.hits[1].dense is not None else 0.0
+        )
+        question_features = {
+            "best_passage_dense": top_hit.dense or 0.0,
+            "passage_dense_margin": (top_hit.dense or 0.0) - second_dense,
+            "unknown_word_share": unknown_share,
+            "other_language": 1.0 if top_hit.article.language != result.language else 0.0,
+            **{f"kind_{k}": 1.0 if profile.kind == k else 0.0 for k in KINDS[:4]},
+        }
+        features = np.asarray(rows, dtype=np.float64)
+        columns = [SENTENCE_FEATURES.index(name) for name in _RELATIVE]
+        article = np.array(
+            [
+                [article_overlap[data.sentences[sid].doc_id], article_missing[data.sentences[sid].doc_id]]
+                for sid in ids.tolist()
+            ]
+        )
+        features = np.hstack([features, features[:, columns] - features[:, columns].max(axis=0), article])
+        return Candidates(ids, features, question_features)
+
+    def _article_stems(self, data: IndexData, doc_id: str) -> frozenset[str]:
+        base = data.sentence_base[doc_id]
+        ids = list(range(base, base + _article_sentence_count(data, doc_id)))
+        return frozenset().union(*self.sentence_stems(data, ids)) if ids else frozenset()
+
+    def _article_term_min(
+        self, data: IndexData, doc_id: str, profile: QuestionProfile, term_vectors: np.ndarray
+    ) -> float:
+        """The weakest salient term's best match anywhere in the article (literal or by embedding)."""
+        base = data.sentence_base[doc_id]
+        count = _article_sentence_count(data, doc_id)
+        semantic = np.asarray(data.sentence_vectors[base : base + count], dtype=np.float32) @ term_vectors.T
+        best = semantic.max(axis=0)
+        stems = self._article_stems(data, doc_id)
+        literal = np.array(
+            [1.0 if ts and ts <= stems else 0.0 for ts in profile.term_stems], dtype=np.float32
+        )
+        return float(np.maximum(best, literal).min())
+
+
+def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
+    """The answerability model's input: the best candidates' evidence plus the question's."""
+    f = candidates.question_features
+    if logits.size == 0:
+        return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                         0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0])  # fmt: skip
+    order = np.argsort(-logits, kind="stable")
+    top = order[0]
+    column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
+    x = candidates.features
+    return np.array([
+        float(logits[top]),
+        float(logits[order[1]]) if logits.size > 1 else -10.0,
+        float(x[:, column["dense"]].max()),
+        f["best_passage_dense"],
+        f["passage_dense_margin"],
+        float(x[top, column["term_match_min"]]),
+        float(x[top, column["article_term_min"]]),
+        float(x[top, column["idf_overlap_with_previous"]]),
+        f["other_language"],
+        f["kind_who"], f["kind_quantity"], f["kind_when"], f["kind_where"],
+        float(x[top, column["term_match_mean"]]),
+        float(x[top, column["dense"]]),
+        # Words an English question shares with no German article are expected; in the
+        # collection's own language they mean the collection does not know the subject.
+        f["unknown_word_share"] * (1.0 - f["other_language"]),
+        float(x[top, column["article_idf_overlap"]]),
+        float(x[top, column["article_missing_known_idf"]]),
+    ])  # fmt: skip
+
+
+def _idf_function(data: IndexData) -> Callable[[Sequence[str]], np.ndarray]:
+    n = max(1, len(data.chunks))
+
+    def idf(stems: Sequence[str]) -> np.ndarray:
+        df = np.array([_document_frequency(data, s) for s in stems], dtype=np.float64)
+        return np.log((n + 1.0) / (df + 0.5))
+
+    return idf
+
+
+def _document_frequency(data: IndexData, stem: str) -> int:
+    if data.lexical is None:
+        return 0
+    return data.lexical.document_frequency(stem)
+
+
+def _previous(data: IndexData, sid: int) -> int:
+    if sid > 0 and data.sentences[sid - 1].doc_id == data.sentences[sid].doc_id:
+        return sid - 1
+    return sid
+
+
+def _article_sentence_count(data: IndexData, doc_id: str) -> int:
+    base = data.sentence_base[doc_id]
+    count = 0
+    while base + count < len(data.sentences) and data.sentences[base + count].doc_id == doc_id:
+        count += 1
+    return count

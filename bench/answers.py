@@ -1,0 +1,273 @@
+"""The answers suite: does newsbot quote the answer when the collection has it, and decline when not?
+
+XQuAD is split BY ARTICLE (Wikipedia title, 48 of them, each 5 paragraphs): titles sorted by name,
+then alternating — titles 0, 2, 4, … are the fit half (scripts/fit_answer_scorer.py fits on them),
+titles 1, 3, 5, … the test half (only these are reported). For every test question, in German and
+in English, over the XQuAD paragraphs alone and with the 10kGNAD news articles added:
+- present: the collection holds the question's paragraph; answer@1 / answer@3 = the gold answer
+  is inside the first quote / the first three quotes; "answered" = newsbot did not decline;
+- left out: every paragraph of the question's Wikipedia article is masked from search
+  (`Retriever.search(exclude_docs=…)`); "declined" = newsbot declined.
+ROC AUC of the answer-or-decline score separates present from left out. The dev questions
+(`newsbot eval`'s file and scoring) are asked of the seeds plus 10kGNAD, and warm `ask` latency is
+timed there. The fitted scorer and today's hand-weighted one ("legacy") are measured in one run.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from answers.answer import answer as answer_question
+from answers.extractive import Assessment, ExtractiveAnswerer
+from bench.answer_collections import Collections, build_collections
+from bench.squad_data import XQuAD, XQuADQuestion
+from bench.squad_retrieval import answer_contains_gold
+from config.settings import Settings
+from models.embedders import Embedder
+from retrieval.search import Retriever, SearchResult
+from retrieval.store import IndexData
+
+logger = logging.getLogger(__name__)
+
+TARGETS = {
+    "answer_at_1": {"de": 0.85, "en": 0.80},
+    "declined_left_out": 0.90,
+    "answered_present": 0.95,
+    "dev_passed": 10,
+    "ask_p50_ms": 250,
+    "ask_p95_ms": 500,
+}
+Scorer = Literal["fitted", "legacy"]
+
+
+def split_titles(xquad: XQuAD) -> tuple[frozenset[str], frozenset[str]]:
+    """(fit titles, test titles): titles sorted by name, even positions fit, odd positions test."""
+    titles = sorted({a.title for a in xquad.articles.values()})
+    return frozenset(titles[0::2]), frozenset(titles[1::2])
+
+
+def docs_by_title(xquad: XQuAD) -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for doc_id, article in xquad.articles.items():
+        out.setdefault(article.title, set()).add(doc_id)
+    return {title: frozenset(ids) for title, ids in out.items()}
+
+
+def questions_of(xquad: XQuAD, titles: frozenset[str], language: str) -> list[XQuADQuestion]:
+    return [q for q in xquad.questions.get(language, []) if xquad.articles[q.doc_id].title in titles]
+
+
+class MaskedRetriever(Retriever):
+    """The same index with some articles masked from every search (set `exclude` per question)."""
+
+    def __init__(self, base: Retriever) -> None:
+        super().__init__(base.data, base.embedder, base.settings)
+        self.exclude: frozenset[str] = frozenset()
+
+    def search(self, query: str, k: int | None = None, mode: Any = "hybrid", language: str | None = None,
+               query_vector: np.ndarray | None = None, exclude_docs: frozenset[str] = frozenset()) -> SearchResult:  # fmt: skip
+        return super().search(query, k, mode, language, query_vector, exclude_docs | self.exclude)
+
+
+class RecordingAnswerer(ExtractiveAnswerer):
+    """The extractive answerer, remembering its last assessment (the answer-or-decline score)."""
+
+    last: Assessment | None = None
+
+    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+        self.last = super().assess(question, result, data)
+        return self.last
+
+
+def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
+    """P(score of a random positive > score of a random negative), ties counting half."""
+    if not positive or not negative:
+        return None
+    pos = np.asarray(positive, dtype=np.float64)
+    neg = np.sort(np.asarray(negative, dtype=np.float64))
+    below = np.searchsorted(neg, pos, side="left")
+    equal = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * equal).sum() / (len(pos) * len(neg)))
+
+
+@dataclass
+class Outcome:
+    answered: bool
+    score: float
+    gold_at_1: bool
+    gold_at_3: bool
+
+
+def ask_xquad(
+    settings: Settings, retriever: MaskedRetriever, answerer: RecordingAnswerer, question: XQuADQuestion,
+    exclude: frozenset[str],
+) -> Outcome:  # fmt: skip
+    """One question through `answers.answer.answer`, the path every front end takes."""
+    retriever.exclude = exclude
+    result = answer_question(question.question, settings, retriever=retriever, answerer=answerer)
+    assert answerer.last is not None
+    quotes = [c.quote for c in result.citations] if not result.abstained else []
+    return Outcome(
+        answered=not result.abstained,
+        score=answerer.last.answerable,
+        gold_at_1=answer_contains_gold(quotes[:1], question.answers),
+        gold_at_3=answer_contains_gold(quotes[:3], question.answers),
+    )
+
+
+def evaluate_xquad(
+    collections: Collections, name: str, scorer: Scorer, questions: dict[str, list[XQuADQuestion]],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """answer@1/@3, answered (present) and declined (left out) rates and AUC per question language."""
+    settings = collections.settings[name]
+    retriever = MaskedRetriever(collections.retrievers[name])
+    answerer = RecordingAnswerer(settings, collections.embedder, scorer=scorer)
+    by_title = docs_by_title(collections.xquad)
+    out: dict[str, Any] = {}
+    for language, items in questions.items():
+        if progress:
+            progress(f"answers: {name} {scorer} {language} ({len(items)} questions x 2)")
+        present = [ask_xquad(settings, retriever, answerer, q, frozenset()) for q in items]
+        left_out = [
+            ask_xquad(settings, retriever, answerer, q, by_title[collections.xquad.articles[q.doc_id].title])
+            for q in items
+        ]
+        n = max(1, len(items))
+        auc = roc_auc([o.score for o in present], [o.score for o in left_out])
+        out[language] = {
+            "questions": len(items),
+            "answer_at_1": round(sum(o.gold_at_1 for o in present) / n, 4),
+            "answer_at_3": round(sum(o.gold_at_3 for o in present) / n, 4),
+            "answered_present": round(sum(o.answered for o in present) / n, 4),
+            "declined_left_out": round(sum(not o.answered for o in left_out) / n, 4),
+            "roc_auc": round(auc, 4) if auc is not None else None,
+        }
+    return out
+
+
+def evaluate_dev(
+    collections: Collections, dev_questions: Path, scorer: Scorer, name: str = "seeds+gnad"
+) -> dict[str, Any]:
+    """`newsbot eval`'s questions and scoring, over the seeds plus the 10kGNAD articles."""
+    from answers.evaluation import evaluate, load_questions
+
+    settings = collections.settings[name]
+    retriever = collections.retrievers[name]
+    answerer = ExtractiveAnswerer(settings, collections.embedder, scorer=scorer)
+    report = evaluate(
+        load_questions(dev_questions),
+        lambda q: answer_question(q, settings, retriever=retriever, answerer=answerer),
+        retriever.data.articles,
+    )
+    summary = report.to_json()
+    return {
+        "collection": name,
+        "articles": len(retriever.data.articles),
+        "passed": summary["passed"],
+        "total": summary["total"],
+        "quotes_verbatim": summary["quotes_verbatim"],
+        "failed": [
+            {
+                "id": q["id"],
+                "abstained": q["abstained"],
+                "missing": q["missing_facts"],
+                "sources_right": q["sources_right"],
+            }
+            for q in summary["questions"]
+            if not q["passed"]
+        ],
+    }
+
+
+def time_asks(
+    collections: Collections, embedder: Embedder, questions: list[str], rounds: int, name: str = "seeds+gnad"
+) -> dict[str, Any]:
+    """Warm `ask` with the fitted scorer (answer() with the real embedder, question embedding included), in ms."""
+    settings = collections.settings[name]
+    retriever = Retriever(collections.retrievers[name].data, embedder, settings)
+    answerer = ExtractiveAnswerer(settings, embedder, scorer="fitted")
+    answer_question(questions[0], settings, retriever=retriever, answerer=answerer)  # warm-up
+    times = []
+    for _ in range(rounds):
+        for question in questions:
+            started = time.perf_counter()
+            answer_question(question, settings, retriever=retriever, answerer=answerer)
+            times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "collection": name,
+        "questions": len(times),
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
+    }
+
+
+def run_answers(
+    settings: Settings,
+    work_dir: Path,
+    embedder: Embedder,
+    xquad_dir: Path,
+    seeds_dir: Path,
+    gnad_dir: Path | None,
+    dev_questions: Path,
+    max_paragraphs: int | None = None,
+    max_distractors: int | None = None,
+    max_questions: int | None = None,
+    latency_rounds: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """The answers suite (see module docstring); `max_*` shrink it for quick runs and tests."""
+    started = time.perf_counter()
+    collections = build_collections(
+        settings,
+        work_dir,
+        embedder,
+        xquad_dir,
+        seeds_dir,
+        gnad_dir,
+        max_paragraphs,
+        max_distractors,
+        progress,
+    )
+    fit, test = split_titles(collections.xquad)
+    questions = {
+        lang: questions_of(collections.xquad, test, lang)[:max_questions]
+        for lang in collections.xquad.questions
+    }
+    out: dict[str, Any] = {
+        "split": "XQuAD titles sorted by name; even positions = fit half, odd = test half (reported)",
+        "fit_titles": len(fit),
+        "test_titles": len(test),
+        "test_questions": {lang: len(q) for lang, q in questions.items()},
+        "targets": TARGETS,
+        "collections": {name: len(r.data.articles) for name, r in collections.retrievers.items()},
+    }
+    names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers]
+    for scorer in ("fitted", "legacy"):
+        block: dict[str, Any] = {}
+        for name in names:
+            block[name] = evaluate_xquad(collections, name, scorer, questions, progress)
+            collections.cache.save()
+        if "seeds+gnad" in collections.retrievers:
+            if progress:
+                progress(f"answers: dev questions ({scorer})")
+            block["dev"] = evaluate_dev(collections, dev_questions, scorer)
+        out[scorer] = block
+    collections.cache.save()
+    if "seeds+gnad" in collections.retrievers and latency_rounds > 0:
+        from bench.latency import load_dev_questions
+
+        if progress:
+            progress("answers: warm ask latency with 10kGNAD indexed")
+        out["latency"] = time_asks(collections, embedder, load_dev_questions(dev_questions), latency_rounds)
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    return out

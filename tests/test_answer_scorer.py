@@ -1,0 +1,206 @@
+"""The fitted answer scorer on the real model and real indexes: answer types, cross-language terms,
+and declining on a collection that holds unrelated news (a 10kGNAD subset) but not the answer."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from answers.answer import answer
+from answers.answer_scorer import (
+    SENTENCE_FEATURES,
+    answer_type_features,
+    default_parameters,
+    profile_question,
+    question_kind,
+)
+from answers.extractive import ExtractiveAnswerer
+from tests.conftest import SEEDS, SHARED, make_settings
+
+pytestmark = pytest.mark.slow
+GNAD = SHARED / "corpora" / "10kgnad"
+# Distractors that share words with the seed story's questions (soldiers, Mali, North Korea,
+# economy, refugees and their figures), so declining cannot rest on "no shared word".
+DISTRACTORS = ("gnad_0111", "gnad_0291", "gnad_0257", "gnad_0081", "gnad_0161", "gnad_0167")
+
+
+def no_idf(stems):
+    return np.ones(len(stems))
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who denied that North Korea sent soldiers?", "who"),
+        ("Wer ist Leonid Sluzki?", "who"),
+        ("How many soldiers were reported and by whom?", "quantity"),
+        ("Wie viele Soldaten wurden trainiert?", "quantity"),
+        ("When did Putin and Kim sign the treaty?", "when"),
+        ("In welchem Jahr wurde der Vertrag unterzeichnet?", "when"),
+        ("Where were the soldiers trained?", "where"),
+        ("What did Rutte warn about?", "other"),
+    ],
+)
+def test_question_kind_is_read_in_both_languages(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_answer_type_features_see_the_kind_of_answer_asked_for() -> None:
+    columns = SENTENCE_FEATURES[SENTENCE_FEATURES.index("quantity_has_number") :]
+
+    def features(question: str, sentence: str) -> dict[str, float]:
+        profile = profile_question(question, no_idf)
+        return dict(zip(columns, answer_type_features(profile.kind, sentence, profile)))
+
+    how_many = "How many soldiers did North Korea send?"
+    assert features(how_many, "Nordkorea hat 12.000 Soldaten geschickt.")["quantity_has_number"] == 1.0
+    assert features(how_many, "Nordkorea hat Soldaten geschickt.")["quantity_has_number"] == 0.0
+    when = "Wann wurde der Vertrag unterzeichnet?"
+    assert features(when, "Der Vertrag wurde im Juni 2024 unterzeichnet.")["when_has_date"] == 1.0
+    assert features(when, "Der Vertrag wurde in Pjöngjang unterzeichnet.")["when_has_date"] == 0.0
+    who = "Who signed the treaty?"
+    named = features(who, "Den Vertrag unterzeichneten Wladimir Putin und Kim Jong Un.")["who_has_names"]
+    assert named > features(who, "Den Vertrag unterzeichneten beide.")["who_has_names"]
+
+
+def test_salient_terms_are_names_numbers_and_rare_words() -> None:
+    profile = profile_question("What did the spokeswoman of the German Foreign Office say in 2024?", no_idf)
+    assert "German Foreign Office" in profile.terms and "2024" in profile.terms
+    assert "spokeswoman" in profile.terms
+    assert not {"What", "did", "the", "say"} & set(profile.terms)
+
+
+@pytest.mark.parametrize(
+    ("term", "matching", "other"),
+    [
+        (
+            "Germany",
+            "Deutschland hat die Lieferungen bestätigt.",
+            "Frankreich hat die Lieferungen bestätigt.",
+        ),
+        (
+            "spokeswoman of the Foreign Office",
+            "Eine Außenamtssprecherin sagte, man sei besorgt.",
+            "Ein Sprecher des Verteidigungsministeriums sagte, man sei besorgt.",
+        ),
+        ("North Korea", "Nordkorea bestreitet die Berichte.", "Südafrika bestreitet die Berichte."),
+    ],
+)
+def test_salient_terms_match_across_languages_through_the_model(
+    e5_embedder, term: str, matching: str, other: str
+) -> None:
+    answerer = ExtractiveAnswerer(make_settings(Path("unused")), e5_embedder)
+    term_vector = answerer.features.term_vectors([term])[0]
+    sentences = e5_embedder.embed_corpus([matching, other])
+    assert float(sentences[0] @ term_vector) > float(sentences[1] @ term_vector)
+
+
+@pytest.fixture(scope="module")
+def distractor_settings(tmp_path_factory: pytest.TempPathFactory, e5_embedder):
+    """A real index of the seeds plus six unrelated 10kGNAD articles."""
+    from retrieval.indexer import build_index
+
+    if not GNAD.is_dir():
+        pytest.skip(f"{GNAD} is not present (shared/ is beside the repo)")
+    folder = tmp_path_factory.mktemp("seeds-gnad")
+    articles = folder / "articles"
+    shutil.copytree(SEEDS, articles)
+    for name in DISTRACTORS:
+        shutil.copy(GNAD / f"{name}.txt", articles / f"{name}.txt")
+    settings = make_settings(folder / "data")
+    build_index([articles], settings, embedder=e5_embedder)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def ask_distracted(distractor_settings, e5_embedder):
+    from retrieval.search import Retriever
+
+    retriever = Retriever.load(distractor_settings, embedder=e5_embedder)
+
+    answerer = ExtractiveAnswerer(distractor_settings, e5_embedder, scorer="fitted")
+
+    def run(question: str):
+        return answer(question, distractor_settings, retriever=retriever, answerer=answerer)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who won the 2030 FIFA World Cup?",
+        "Wie hoch ist die Inflation in Deutschland?",
+        "asdfgh qwertz",
+        "Wie ist das Wetter morgen in Berlin?",
+        "What is a good recipe for apple pie?",
+    ],
+)
+def test_a_collection_without_the_answer_declines_despite_distractors(ask_distracted, question: str) -> None:
+    result = ask_distracted(question)
+    assert result.abstained, [c.quote for c in result.citations]
+    assert result.figures == [] and len(result.citations) <= 2
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Wer ist Leonid Sluzki?", "Auswärtigen Ausschusses der Duma"),
+        ("Wann haben Putin und Kim Jong Un den Vertrag unterzeichnet?", "Juni"),
+        ("What did NATO Secretary General Mark Rutte warn about?", "Eskalation"),
+    ],
+)
+def test_the_answer_is_still_found_among_distractors(ask_distracted, question: str, expected: str) -> None:
+    result = ask_distracted(question)
+    assert not result.abstained
+    assert any(expected in c.quote for c in result.citations[:3])
+
+
+def test_the_committed_parameters_say_where_they_came_from() -> None:
+    parameters = default_parameters()
+    assert parameters.provenance["script"] == "scripts/fit_answer_scorer.py"
+    assert set(parameters.thresholds) == {"same_language", "other_language"}
+    assert all(0.0 < t < 1.0 for t in parameters.thresholds.values())
+    assert parameters.sentence.names == SENTENCE_FEATURES
+
+
+def test_roc_auc_counts_pairs_and_ties() -> None:
+    from bench.answers import roc_auc
+
+    assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert roc_auc([0.1], [0.9]) == 0.0
+    assert roc_auc([0.5], [0.5]) == 0.5
+    assert roc_auc([], [0.5]) is None
+
+
+def test_answers_suite_splits_by_article_and_reports_both_scorers(tmp_path: Path, e5_embedder) -> None:
+    from bench.answers import run_answers, split_titles
+    from bench.squad_data import load_xquad
+
+    xquad_dir = SHARED / "bench" / "xquad"
+    if not xquad_dir.is_dir() or not GNAD.is_dir():
+        pytest.skip("shared/ benchmark data is not present")
+    xquad = load_xquad(xquad_dir, max_paragraphs=10)
+    fit, test = split_titles(xquad)
+    assert fit and test and not fit & test, "every title is in exactly one half"
+    settings = make_settings(tmp_path / "data")
+    out = run_answers(
+        settings, tmp_path / "work", e5_embedder, xquad_dir, SEEDS, GNAD, SHARED / "eval" / "seed_questions.jsonl",
+        max_paragraphs=10, max_distractors=2, max_questions=3, latency_rounds=0,
+    )  # fmt: skip
+    for scorer in ("fitted", "legacy"):
+        for collection in ("xquad", "xquad+gnad"):
+            for language in ("de", "en"):
+                row = out[scorer][collection][language]
+                assert set(row) >= {
+                    "answer_at_1",
+                    "answer_at_3",
+                    "answered_present",
+                    "declined_left_out",
+                    "roc_auc",
+                }
+                assert 0.0 <= row["answer_at_1"] <= row["answer_at_3"] <= 1.0
+        assert out[scorer]["dev"]["total"] == 10
