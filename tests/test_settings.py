@@ -95,7 +95,8 @@ def test_the_cli_turns_an_unknown_setting_into_one_line_and_exit_2(monkeypatch: 
 
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == [
+    expected = (
         "error: invalid configuration: unknown setting NEWSBOT_CHUNK_SENTENSES (in the environment); "
         "did you mean NEWSBOT_CHUNK_SENTENCES?"
-    ]
+    )
+    assert lines == [expected]
