@@ -62,3 +62,26 @@ def test_12_000_with_a_space_is_one_number_in_every_module() -> None:
     assert "12000" in sentence_tokens(text) and "12" not in sentence_tokens(text)
     assert "12000" in tokenize([text])[0] and "12" not in tokenize([text])[0]
     assert [f.value for f in find_figures(text)] == ["12 000"]
+
+
+@pytest.mark.slow
+def test_an_index_whose_bm25_tokens_predate_the_normaliser_is_refused_then_rebuilt(
+    writable_seed_index, e5_embedder
+) -> None:
+    import json
+    import sqlite3
+
+    from retrieval.errors import IndexCorruptError
+    from retrieval.indexer import build_index
+    from retrieval.store import SCHEMA_VERSION, current_generation, load_index
+    from tests.conftest import SEEDS, make_settings
+
+    settings = make_settings(writable_seed_index)
+    meta = current_generation(settings.index_dir) / "meta.sqlite"
+    with sqlite3.connect(meta) as connection:  # an index written before "12 000" became one token
+        connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (json.dumps(SCHEMA_VERSION - 1),))
+
+    with pytest.raises(IndexCorruptError, match="newsbot index"):
+        load_index(settings.index_dir)
+    build_index([SEEDS], settings, embedder=e5_embedder)
+    assert load_index(settings.index_dir).info.schema_version == SCHEMA_VERSION
