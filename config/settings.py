@@ -75,6 +75,11 @@ class RetrievalSettings(BaseSettings):
         default=100_000, ge=1, description="With index_type=auto, corpora up to this many chunks use exact search."
     )
     max_file_bytes: int = Field(default=5_000_000, ge=1, description="Files larger than this are skipped.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host/db: keep the collection in PostgreSQL + pgvector (shared by "
+        "many bot and ingest processes) instead of the embedded index in data_dir. docs/deploy.md.",
+    )
 
 
 class ModelSettings(BaseSettings):
