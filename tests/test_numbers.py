@@ -85,3 +85,9 @@ def test_an_index_whose_bm25_tokens_predate_the_normaliser_is_refused_then_rebui
         load_index(settings.index_dir)
     build_index([SEEDS], settings, embedder=e5_embedder)
     assert load_index(settings.index_dir).info.schema_version == SCHEMA_VERSION
+
+
+def test_the_postgres_full_text_input_joins_digit_groups_like_bm25() -> None:
+    from retrieval.pg_store import full_text_input
+
+    assert full_text_input("Bis Dezember 12 000 Soldaten, davon 1.500 in Kursk") == "Bis Dezember 12000 Soldaten, davon 1500 in Kursk"
