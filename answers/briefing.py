@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from answers.answer import validate_question
-from answers.extractive import citation_for_sentence, head_noun, previous_sentence
-from answers.figures import attribution_of, find_figures, normalize_value
+from answers.extractive import citation_for_sentence
+from answers.figure_table import by_value_and_counted_thing, figure_mentions, merge_mentions
 from answers.types import Citation, Figure
 from config.settings import Settings
 from retrieval.search import Retriever
@@ -137,47 +137,22 @@ def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int
 
 def _key_figures(data: IndexData, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations) -> list[Figure]:
     """Attributed figures, those reported by the most articles first; one row per value and counted thing."""
-    rows: dict[tuple[str, str], dict] = {}
-    for sid in sentence_ids:
-        sentence = data.sentences[sid]
-        figures = find_figures(sentence.text)
-        if not figures:
-            continue
-        previous = previous_sentence(data, sid)
-        for figure in figures:
-            what = figure.what
-            if what is None and previous is not None:
-                what = next((f.what for f in find_figures(previous.text) if f.what), None)
-            who = attribution_of(sentence.text, figure.start, previous.text if previous else None)
-            if what is None or who is None:
-                continue  # a key figure says what it counts and who reported it
-            key = (normalize_value(figure.value), head_noun(what).lower())
-            row = rows.setdefault(key, {"value": figure.value, "whats": [], "whos": [], "sids": [], "docs": set()})
-            row["whats"].append(what)
-            if who not in row["whos"]:
-                row["whos"].append(who)
-            if sid not in row["sids"]:
-                row["sids"].append(sid)
-            row["docs"].add(sentence.doc_id)
-            if sentence.dup_group is not None:
-                row["docs"].update(data.group_docs[sentence.dup_group])
+    # a key figure says what it counts and who reported it
+    mentions = figure_mentions(data, sentence_ids, require_attribution=True)
+    groups = merge_mentions(data, mentions, key=by_value_and_counted_thing)
     ranked = sorted(
-        rows.values(),
-        key=lambda r: (-len(r["docs"]), -len(r["sids"]), -max(relevance.get(s, 0.0) for s in r["sids"]), r["sids"][0]),
+        groups,
+        key=lambda g: (-len(g.docs), -len(g.sentence_ids), -max(relevance.get(s, 0.0) for s in g.sentence_ids), g.sentence_ids[0]),
     )
-    key_figures: list[Figure] = []
-    for row in ranked[:MAX_FIGURES]:
-        cited = _spread_over_articles(data, row["sids"], CITATIONS_PER_FIGURE)
-        what = max(set(row["whats"]), key=lambda w: (row["whats"].count(w), len(w)))
-        key_figures.append(
-            Figure(
-                value=row["value"],
-                what=what,
-                attributed_to="; ".join(row["whos"]),
-                citations=tuple(citations.number(sid) for sid in cited),
-            )
+    return [
+        Figure(
+            value=group.value,
+            what=group.what,
+            attributed_to="; ".join(group.attributed_to),
+            citations=tuple(citations.number(sid) for sid in _spread_over_articles(data, list(group.sentence_ids), CITATIONS_PER_FIGURE)),
         )
-    return key_figures
+        for group in ranked[:MAX_FIGURES]
+    ]
 
 
 def _spread_over_articles(data: IndexData, sids: list[int], limit: int) -> list[int]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from retrieval.numbers import DIGIT_GROUPS, join_digit_groups
+
 _NUMBER_WORDS = {
     "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10,
     "elf": 11, "zwölf": 12, "zwanzig": 20, "dreißig": 30, "fünfzig": 50, "hundert": 100, "tausend": 1000,
 }  # fmt: skip
 _VAGUE = r"(?:mehrere|einige|viele|etliche)\s+(?:hundert|tausend|zehntausend|hunderttausend)|(?:Hunderte|Tausende|Zehntausende|Hunderttausende)"
-_DIGITS = r"\d{1,3}(?:[.,\u202f ]\d{3})+(?:,\d+)?|\d+(?:,\d+)?"
+_DIGITS = rf"{DIGIT_GROUPS}(?:,\d+)?|\d+(?:,\d+)?"
 _SCALE = r"(?:\s+(?:Millionen|Million|Milliarden|Milliarde|Mio\.|Mrd\.))?"
 _QUALIFIER = r"(?:(?:mindestens|rund|etwa|ungefähr|circa|ca\.|bis\s+zu|mehr\s+als|über|knapp|insgesamt|fast|nahezu)\s+)?"
 _WORD_NUMBER = r"(?:" + "|".join(_NUMBER_WORDS) + r")"
@@ -74,7 +76,7 @@ class FoundFigure:
 
 def normalize_value(value: str) -> str:
     """Comparable form: "1.500" -> "1500", "12 000" -> "12000", "mehrere Tausend" -> "mehrere tausend"."""
-    compact = re.sub(r"(?<=\d)[.\u202f ](?=\d{3}\b)", "", value)
+    compact = join_digit_groups(value)
     return re.sub(r"\s+", " ", compact).lower()
 
 

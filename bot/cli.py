@@ -14,8 +14,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from config.errors import SettingsError
 from config.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -52,14 +54,15 @@ def main_options(
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print `message` as one line (never wrapped, never read as markup) and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def settings_or_exit() -> Settings:
     try:
         return load_settings()
-    except ValueError as e:  # pydantic's ValidationError is a ValueError
+    except SettingsError as e:  # one line naming each unknown or invalid variable
         raise fail(f"invalid configuration: {e}", EXIT_USAGE) from e
 
 
