@@ -50,6 +50,7 @@ class Answer:
     dropped_sentences: int = 0
     note: str | None = None  # e.g. why the model's answer was not used
     timings: dict[str, float] = field(default_factory=dict)
+    read_as: str | None = None  # a follow-up: the question it was read as (previous question + this one)
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape (`ask --json`); internal fields such as timings are left out."""
@@ -70,4 +71,5 @@ class Answer:
             "answerer": self.answerer,
             "dropped_sentences": self.dropped_sentences,
             "note": self.note,
+            "read_as": self.read_as,
         }

@@ -14,6 +14,7 @@ from retrieval.types import Hit
 SOURCE_LABEL = {"en": "Sources", "de": "Quellen"}
 FIGURES_LABEL = {"en": ("Figure", "Counts", "Attributed to", "Sources"), "de": ("Zahl", "Zählt", "Quelle laut Text", "Belege")}
 NEAR_COPY = {"en": "a near-identical sentence also appears in", "de": "ein fast gleicher Satz steht auch in"}
+READ_AS = {"en": "Read as", "de": "Gelesen als"}
 MODEL_WORDED = {
     "en": "Worded by a language model from the quotes below; each sentence was checked against the quotes it cites.",
     "de": "Von einem Sprachmodell aus den Zitaten unten formuliert; jeder Satz wurde an seinen Zitaten geprüft.",
@@ -32,6 +33,8 @@ def source_line(citation: Citation) -> str:
 
 def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
     lang = answer.language
+    if answer.read_as:
+        console.print(Text(f"{READ_AS[lang]}: {answer.read_as}", style="dim italic"))
     if answer.abstained:
         console.print(Text(answer.answer.split("\n")[0], style="bold yellow"))
         rest = answer.answer.split("\n")[1:2]

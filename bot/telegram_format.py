@@ -32,6 +32,7 @@ LABELS: dict[str, dict[str, str]] = {
         "newest": "Newest articles",
         "undated": "undated",
         "unattributed": "no source named",
+        "read_as": "Read as",
     },
     "de": {
         "sources": "Quellen",
@@ -47,6 +48,7 @@ LABELS: dict[str, dict[str, str]] = {
         "newest": "Neueste Artikel",
         "undated": "ohne Datum",
         "unattributed": "keine Quelle genannt",
+        "read_as": "Gelesen als",
     },
 }
 
@@ -89,6 +91,8 @@ def render_answer(answer: Answer) -> str:
     words = labels(answer.language)
     lines = answer.answer.split("\n")
     blocks: list[str] = []
+    if answer.read_as:
+        blocks.append(f"<i>{words['read_as']}: {escape(answer.read_as)}</i>")
     if answer.abstained:
         head = f"<b>{escape(lines[0])}</b>"
         if answer.citations and len(lines) > 1:

@@ -77,7 +77,7 @@ async def test_start_and_help_explain_usage_in_the_users_language_and_commands_a
     assert "Send me a question" in english_help.text  # languages the bot does not speak get English
     menus = {c.params.get("language_code"): c.params["commands"] for c in api.calls if c.method == "setMyCommands"}
     assert set(menus) == {None, "de"}
-    assert [c["command"] for c in menus[None]] == ["ask", "briefing", "subscribe", "unsubscribe", "sources", "help"]
+    assert [c["command"] for c in menus[None]] == ["ask", "briefing", "subscribe", "unsubscribe", "sources", "new", "help"]
 
 
 async def test_article_text_with_markup_characters_arrives_escaped(api: FakeBotApi, bot_settings, e5_embedder) -> None:
