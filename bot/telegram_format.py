@@ -16,6 +16,9 @@ from answers.briefing import Briefing
 from answers.types import Answer, Citation
 
 MESSAGE_LIMIT = 4096
+# A chat answer shows at most this many quotes (one per figure first); the rest, with every
+# source in full, are behind the Sources button. Issue 16: the flagship answer fits one message.
+QUOTES_SHOWN = 5
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -33,6 +36,8 @@ LABELS: dict[str, dict[str, str]] = {
         "undated": "undated",
         "unattributed": "no source named",
         "read_as": "Read as",
+        "more_quotes": "{n} more quotes under Sources",
+        "one_more_quote": "1 more quote under Sources",
     },
     "de": {
         "sources": "Quellen",
@@ -49,6 +54,8 @@ LABELS: dict[str, dict[str, str]] = {
         "undated": "ohne Datum",
         "unattributed": "keine Quelle genannt",
         "read_as": "Gelesen als",
+        "more_quotes": "{n} weitere Zitate unter Quellen",
+        "one_more_quote": "1 weiteres Zitat unter Quellen",
     },
 }
 
@@ -86,8 +93,42 @@ def _sources_section(citations: list[Citation], language: str) -> str:
     return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
 
 
+def _articles_section(citations: list[Citation], language: str) -> str:
+    """Each article once, after the numbers of all its citations: "[1][3][7] Title — Outlet, date"."""
+    by_article: dict[str, list[Citation]] = {}
+    for citation in citations:
+        by_article.setdefault(citation.doc_id, []).append(citation)
+    lines = [f"<b>{labels(language)['sources']}</b>"]
+    for cited in by_article.values():
+        first = cited[0]
+        meta = ", ".join(escape(part) for part in (first.outlet, first.published) if part)
+        numbers = _markers(tuple(c.n for c in cited))
+        lines.append(f"{numbers} {_link(first.title, first.url)}" + (f" — {meta}" if meta else ""))
+    return "\n".join(lines)
+
+
+def quotes_to_show(answer: Answer, limit: int = QUOTES_SHOWN) -> list[Citation]:
+    """Up to `limit` citations: the first one of each figure in the figures' order, then the rest in order."""
+    by_number = {c.n: c for c in answer.citations}
+    chosen: list[int] = []
+    for figure in answer.figures:
+        first = next((n for n in figure.citations if n in by_number and n not in chosen), None)
+        if first is not None and len(chosen) < limit:
+            chosen.append(first)
+    for citation in answer.citations:
+        if len(chosen) >= limit:
+            break
+        if citation.n not in chosen:
+            chosen.append(citation.n)
+    return [by_number[n] for n in sorted(chosen)]
+
+
 def render_answer(answer: Answer) -> str:
-    """The answer as one HTML text: headline, figures table, quotes as blockquotes, then sources."""
+    """The answer as one chat message: headline, figures, at most `QUOTES_SHOWN` quotes, then each article once.
+
+    The quotes left out are counted in a line pointing to the Sources button, which shows every
+    quote with its source in full (`render_full_sources`); the terminal and `--json` show all.
+    """
     words = labels(answer.language)
     lines = answer.answer.split("\n")
     blocks: list[str] = []
@@ -111,13 +152,17 @@ def render_answer(answer: Answer) -> str:
     if answer.note:
         blocks.append(f"<i>{escape(answer.note)}</i>")
     if answer.citations:
-        blocks.append("\n".join(quote_block(c) for c in answer.citations))
-        blocks.append(_sources_section(answer.citations, answer.language))
+        shown = quotes_to_show(answer)
+        blocks.append("\n".join(quote_block(c) for c in shown))
+        hidden = len(answer.citations) - len(shown)
+        if hidden:
+            blocks.append(f"<i>{words['one_more_quote'] if hidden == 1 else words['more_quotes'].format(n=hidden)}</i>")
+        blocks.append(_articles_section(answer.citations, answer.language))
     return "\n\n".join(blocks)
 
 
 def render_full_sources(citations: list[Citation], language: str) -> str:
-    """Every source of an answer in full: link, outlet, date, article id and the quoted characters."""
+    """Every quote of an answer with its source in full: link, outlet, date, article id and the quoted characters."""
     words = labels(language)
     blocks = [f"<b>{words['full_sources']}</b>"]
     for c in citations:
@@ -125,7 +170,7 @@ def render_full_sources(citations: list[Citation], language: str) -> str:
             [escape(p) for p in (c.outlet, c.published) if p]
             + [f"<code>{escape(c.doc_id)}</code>", f"{words['characters']} {c.start}–{c.end}"]
         )
-        lines = [f"<b>[{c.n}]</b> {_link(c.title, c.url)}", meta]
+        lines = [quote_block(c), f"<b>[{c.n}]</b> {_link(c.title, c.url)}", meta]
         if c.url:
             lines.append(escape(c.url))
         if c.also_reported_by:
