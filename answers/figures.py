@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from answers.sources import source_name
+
 _NUMBER_WORDS = {
     "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10,
     "elf": 11, "zwölf": 12, "zwanzig": 20, "dreißig": 30, "fünfzig": 50, "hundert": 100, "tausend": 1000,
@@ -33,7 +35,7 @@ _ARTICLE = r"(?:der|die|das|des|dem|den|ein|eine|einer|eines|einem)"
 _WHO_WORD = r"[A-ZÄÖÜ][\w.-]*"
 # A noun phrase naming a source: optional article, lower-case adjectives, capitalised words with "aus"/"von" links.
 _SOURCE = (
-    rf"(?:{_ARTICLE}\s+)?(?:[a-zäöüß][\w-]*\s+){{0,3}}{_WHO_WORD}"
+    rf"(?<![\w-])(?:{_ARTICLE}\s+)?(?:[a-zäöüß][\w-]*\s+){{0,3}}{_WHO_WORD}"
     rf"(?:\s+(?:{_WHO_WORD}|aus\s+{_WHO_WORD}|von\s+{_WHO_WORD}|und\s+{_WHO_WORD}|{_ARTICLE}\s+(?:[a-zäöüß][\w-]*\s+)?{_WHO_WORD}))*"
 )
 _SPEECH_VERBS = r"(?:sagte|sagten|kündigte|versicherte|forderte|berichtete|berichteten|teilte|teilten|erklärte|erklärten|meldete|meldeten|schrieb|betonte|warnte|bestätigte|hieß\s+es)"
@@ -106,7 +108,7 @@ def _tidy_source(who: str) -> str | None:
     who = _LEADING_ARTICLE.sub("", who).strip()
     if not who or who in _NOT_SOURCES:
         return None
-    return who
+    return source_name(who)
 
 
 def attributions(sentence: str) -> list[tuple[int, str]]:
@@ -167,4 +169,4 @@ _PERSON = re.compile(
 def _person_in(sentence: str) -> str | None:
     """The named person a following "er"/"sie" most likely refers to: the first titled name."""
     match = _PERSON.search(sentence)
-    return match.group(1) if match else attribution_of(sentence)
+    return source_name(match.group(1)) if match else attribution_of(sentence)

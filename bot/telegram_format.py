@@ -36,6 +36,10 @@ LABELS: dict[str, dict[str, str]] = {
         "undated": "undated",
         "unattributed": "no source named",
         "read_as": "Read as",
+        "top_stories": "Top stories",
+        "story_size": "{articles} articles",
+        "one_article": "1 article",
+        "outlets": "{n} outlets",
         "more_quotes": "{n} more quotes under Sources",
         "one_more_quote": "1 more quote under Sources",
     },
@@ -54,6 +58,10 @@ LABELS: dict[str, dict[str, str]] = {
         "undated": "ohne Datum",
         "unattributed": "keine Quelle genannt",
         "read_as": "Gelesen als",
+        "top_stories": "Die wichtigsten Themen",
+        "story_size": "{articles} Artikel",
+        "one_article": "1 Artikel",
+        "outlets": "{n} Medien",
         "more_quotes": "{n} weitere Zitate unter Quellen",
         "one_more_quote": "1 weiteres Zitat unter Quellen",
     },
@@ -192,6 +200,24 @@ def render_briefing(briefing: Briefing, language: str) -> str:
 
     title = words["briefing_topic"].format(topic=escape(briefing.topic)) if briefing.topic else words["briefing_all"]
     blocks = [f"<b>{title}</b> ({words['drawn_from'].format(n=briefing.articles)})"]
+    if briefing.stories:
+        lines = [f"<b>{words['top_stories']}</b>"]
+        for story in briefing.stories:
+            size = len(story.articles)
+            meta = [words["one_article"] if size == 1 else words["story_size"].format(articles=size)]
+            if len(story.outlets) > 1:
+                meta.append(words["outlets"].format(n=len(story.outlets)))
+            if story.newest:
+                meta.append(escape(story.newest))
+            lines.append(f"• <b>{escape(story.title)}</b> — {', '.join(meta)} [{story.lead}]")
+            lines += quotes((story.lead,))
+            for figure in story.figures:
+                who = escape(figure.attributed_to or words["unattributed"])
+                lines.append(
+                    f"   <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}"
+                )
+                lines += quotes(figure.citations[:1])
+        blocks.append("\n".join(lines))
     if briefing.figures:
         lines = [f"<b>{words['key_figures']}</b>"]
         for figure in briefing.figures:
