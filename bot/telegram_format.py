@@ -13,63 +13,13 @@ import re
 from dataclasses import dataclass
 
 from answers.briefing import Briefing
-from answers.types import Answer, Citation
+from answers.labels import labels
+from answers.types import Answer, Citation, markers
 
 MESSAGE_LIMIT = 4096
 # A chat answer shows at most this many quotes (one per figure first); the rest, with every
 # source in full, are behind the Sources button. Issue 16: the flagship answer fits one message.
 QUOTES_SHOWN = 5
-
-LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "sources": "Sources",
-        "full_sources": "Sources of the last answer",
-        "also": "near-identical sentence also in",
-        "characters": "characters",
-        "briefing_all": "Briefing on all articles",
-        "briefing_topic": "Briefing: {topic}",
-        "drawn_from": "from {n} articles",
-        "key_figures": "Key figures and who reported them",
-        "claims": "Most corroborated",
-        "reported_by": "carried by {n} articles",
-        "newest": "Newest articles",
-        "undated": "undated",
-        "unattributed": "no source named",
-        "read_as": "Read as",
-        "top_stories": "Top stories",
-        "story_size": "{articles} articles",
-        "one_article": "1 article",
-        "outlets": "{n} outlets",
-        "more_quotes": "{n} more quotes under Sources",
-        "one_more_quote": "1 more quote under Sources",
-    },
-    "de": {
-        "sources": "Quellen",
-        "full_sources": "Quellen der letzten Antwort",
-        "also": "fast gleicher Satz auch in",
-        "characters": "Zeichen",
-        "briefing_all": "Überblick über alle Artikel",
-        "briefing_topic": "Überblick: {topic}",
-        "drawn_from": "aus {n} Artikeln",
-        "key_figures": "Wichtige Zahlen und wer sie nennt",
-        "claims": "Am häufigsten berichtet",
-        "reported_by": "in {n} Artikeln",
-        "newest": "Neueste Artikel",
-        "undated": "ohne Datum",
-        "unattributed": "keine Quelle genannt",
-        "read_as": "Gelesen als",
-        "top_stories": "Die wichtigsten Themen",
-        "story_size": "{articles} Artikel",
-        "one_article": "1 Artikel",
-        "outlets": "{n} Medien",
-        "more_quotes": "{n} weitere Zitate unter Quellen",
-        "one_more_quote": "1 weiteres Zitat unter Quellen",
-    },
-}
-
-
-def labels(language: str) -> dict[str, str]:
-    return LABELS["de" if language == "de" else "en"]
 
 
 def escape(text: str) -> str:
@@ -93,10 +43,6 @@ def quote_block(citation: Citation) -> str:
     return f"<blockquote><b>[{citation.n}]</b> {escape(citation.quote)}</blockquote>"
 
 
-def _markers(numbers: tuple[int, ...]) -> str:
-    return "".join(f"[{n}]" for n in numbers)
-
-
 def _sources_section(citations: list[Citation], language: str) -> str:
     return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
 
@@ -110,7 +56,7 @@ def _articles_section(citations: list[Citation], language: str) -> str:
     for cited in by_article.values():
         first = cited[0]
         meta = ", ".join(escape(part) for part in (first.outlet, first.published) if part)
-        numbers = _markers(tuple(c.n for c in cited))
+        numbers = markers(tuple(c.n for c in cited))
         lines.append(f"{numbers} {_link(first.title, first.url)}" + (f" — {meta}" if meta else ""))
     return "\n".join(lines)
 
@@ -132,31 +78,31 @@ def quotes_to_show(answer: Answer, limit: int = QUOTES_SHOWN) -> list[Citation]:
 
 
 def render_answer(answer: Answer) -> str:
-    """The answer as one chat message: headline, figures, at most `QUOTES_SHOWN` quotes, then each article once.
+    """The answer as one chat message: lead, figures or the model's prose, at most `QUOTES_SHOWN` quotes, then
+    each article once.
 
     The quotes left out are counted in a line pointing to the Sources button, which shows every
     quote with its source in full (`render_full_sources`); the terminal and `--json` show all.
     """
     words = labels(answer.language)
-    lines = answer.answer.split("\n")
     blocks: list[str] = []
     if answer.read_as:
         blocks.append(f"<i>{words['read_as']}: {escape(answer.read_as)}</i>")
-    if answer.abstained:
-        head = f"<b>{escape(lines[0])}</b>"
-        if answer.citations and len(lines) > 1:
-            head += f"\n<i>{escape(lines[1])}</i>"
+    if answer.declined:
+        head = f"<b>{escape(answer.lead)}</b>"
+        if answer.citations:
+            head += f"\n<i>{escape(words['nearest'])}</i>"
         blocks.append(head)
-    elif answer.answerer == "llm":
-        blocks.append(escape(answer.answer))
+    elif answer.text is not None:
+        blocks.append(escape(answer.text))
     elif answer.figures:
-        rows = [f"<b>{escape(lines[0])}</b>"]
+        rows = [f"<b>{escape(answer.lead)}</b>"]
         for figure in answer.figures:
             who = escape(figure.attributed_to or words["unattributed"])
-            rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}")
+            rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
         blocks.append("\n".join(rows))
     else:
-        blocks.append(f"<b>{escape(lines[0])}</b>")
+        blocks.append(f"<b>{escape(answer.lead)}</b>")
     if answer.note:
         blocks.append(f"<i>{escape(answer.note)}</i>")
     if answer.citations:
@@ -213,16 +159,14 @@ def render_briefing(briefing: Briefing, language: str) -> str:
             lines += quotes((story.lead,))
             for figure in story.figures:
                 who = escape(figure.attributed_to or words["unattributed"])
-                lines.append(
-                    f"   <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}"
-                )
+                lines.append(f"   <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
                 lines += quotes(figure.citations[:1])
         blocks.append("\n".join(lines))
     if briefing.figures:
         lines = [f"<b>{words['key_figures']}</b>"]
         for figure in briefing.figures:
             who = escape(figure.attributed_to or words["unattributed"])
-            lines.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}")
+            lines.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
             lines += quotes(figure.citations)
         blocks.append("\n".join(lines))
     if briefing.claims:
