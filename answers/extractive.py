@@ -19,6 +19,8 @@ import numpy as np
 
 from answers.figures import attribution_of, find_figures
 from answers.labels import label, language_key
+from answers.stories import story_map
+from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from config.settings import Settings
 from models.embedders import Embedder
@@ -87,8 +89,22 @@ class ExtractiveAnswerer:
         quantity = is_quantity_question(question)
         figure_rows: list[tuple[str, str, str | None, int]] = []  # (value, what, who, sentence_id)
         chosen: list[int] = []
+        groups: list[StoryRows] = []
+        several_stories = False
         if quantity:
             figure_rows = self._figure_rows(result, scored, data)
+            if figure_rows:
+                stories = story_map(data, self.embedder)
+                several_stories = len(stories.stories) > 1
+                floor = self._relevance_floor(result, figure_rows)
+                groups = group_by_story(
+                    figure_rows,
+                    {s.sentence_id: s.score for s in scored},
+                    data,
+                    stories,
+                    lambda sids: self._about_the_question(result, self._rows_of(sids, data), floor),
+                )
+                figure_rows = [row for group in groups for row in group.rows]
             for _, _, _, sid in figure_rows:
                 if sid not in chosen:
                     chosen.append(sid)
@@ -97,7 +113,11 @@ class ExtractiveAnswerer:
         chosen = self._select_quotes(scored, data, chosen, limit)
 
         citations, number_of = self._collapse(chosen, data)
-        figures = self._figure_table(figure_rows, number_of, data) if figure_rows else []
+        figures = [
+            figure
+            for group in groups
+            for figure in self._figure_table(group.rows, number_of, data, group.title if several_stories else None)
+        ]
         answer = Answer(
             question=question,
             language=lang,
@@ -176,12 +196,16 @@ class ExtractiveAnswerer:
         if not with_figures:
             return []
         best = with_figures[0].score
+        near_best = [item.sentence_id for item in with_figures if item.score >= best - FIGURE_MARGIN]
+        rows = self._rows_of(near_best, data)
+        return self._about_the_question(result, rows, self._relevance_floor(result, rows)) if rows else []
+
+    def _rows_of(self, sentence_ids: list[int], data: IndexData) -> list[tuple[str, str, str | None, int]]:
+        """(value, what, who, sentence_id) for every figure in these sentences that says what it counts."""
         rows: list[tuple[str, str, str | None, int]] = []
-        for item in with_figures:
-            if item.score < best - FIGURE_MARGIN:
-                break
-            sentence = data.sentences[item.sentence_id]
-            previous = previous_sentence(data, item.sentence_id)
+        for sid in sentence_ids:
+            sentence = data.sentences[sid]
+            previous = previous_sentence(data, sid)
             for figure in find_figures(sentence.text):
                 what = figure.what
                 if what is None and previous is not None:
@@ -190,15 +214,23 @@ class ExtractiveAnswerer:
                 if what is None:
                     continue
                 who = attribution_of(sentence.text, figure.start, previous.text if previous else None)
-                rows.append((figure.value, what, who, item.sentence_id))
+                rows.append((figure.value, what, who, sid))
+        return rows
+
+    def _relevance_floor(self, result: SearchResult, rows: list[tuple[str, str, str | None, int]]) -> float:
+        """How relevant a counted thing must be: about as relevant as the best one, and relevant at all."""
+        relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(what) for _, what, _, _ in rows}))
+        return max(max(relevance.values()) - WHAT_MARGIN, WHAT_MIN)
+
+    def _about_the_question(
+        self, result: SearchResult, rows: list[tuple[str, str, str | None, int]], floor: float
+    ) -> list[tuple[str, str, str | None, int]]:
+        """The rows whose counted thing the question asks about, judged by its head noun
+        ("nordkoreanische Soldaten" counts "Soldaten")."""
         if not rows:
             return []
-        # Judge what a figure counts by its head noun: "nordkoreanische Soldaten" counts "Soldaten".
         relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(what) for _, what, _, _ in rows}))
-        top = max(relevance.values())
-        return [
-            row for row in rows if relevance[head_noun(row[1])] >= max(top - WHAT_MARGIN, WHAT_MIN)
-        ]
+        return [row for row in rows if relevance[head_noun(row[1])] >= floor]
 
     def _phrase_relevance(self, query_vector: np.ndarray, phrases: list[str]) -> dict[str, float]:
         """Cosine of the question to each counted thing ("nordkoreanische Soldaten"), cached per phrase."""
@@ -215,7 +247,11 @@ class ExtractiveAnswerer:
             return {p: float(self._phrase_cache[p] @ query_vector) for p in phrases}
 
     def _figure_table(
-        self, rows: list[tuple[str, str, str | None, int]], number_of: dict[int, int], data: IndexData
+        self,
+        rows: list[tuple[str, str, str | None, int]],
+        number_of: dict[int, int],
+        data: IndexData,
+        story: str | None = None,
     ) -> list[Figure]:
         """One row per distinct value; sources merged; most widely reported first."""
         from answers.figures import normalize_value
@@ -243,6 +279,7 @@ class ExtractiveAnswerer:
                         what=what,
                         attributed_to="; ".join(entry["whos"]) or None,
                         citations=tuple(sorted(entry["citations"])),
+                        story=story,
                     ),
                 )
             )

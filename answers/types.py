@@ -38,6 +38,7 @@ class Figure:
     what: str
     attributed_to: str | None
     citations: tuple[int, ...]
+    story: str | None = None  # the story (its newest article's title) when the collection holds several
 
 
 def markers(numbers: tuple[int, ...] | list[int]) -> str:
@@ -94,7 +95,13 @@ class Answer:
             "answer": self.answer,
             "text": self.text,
             "figures": [
-                {"value": f.value, "what": f.what, "attributed_to": f.attributed_to, "citations": list(f.citations)}
+                {
+                    "value": f.value,
+                    "what": f.what,
+                    "attributed_to": f.attributed_to,
+                    "citations": list(f.citations),
+                    "story": f.story,
+                }
                 for f in self.figures
             ],
             "citations": [
@@ -129,7 +136,12 @@ def plain_text(answer: Answer) -> str:
             lines.append(label(answer.language, "nearest"))
             lines += [quote_line(c) for c in answer.citations]
     elif answer.figures:
-        lines += [figure_line(f, answer.language) for f in answer.figures]
+        story: str | None = None
+        for figure in answer.figures:
+            if figure.story and figure.story != story:
+                story = figure.story
+                lines.append(f"{story}:")
+            lines.append(figure_line(figure, answer.language))
     else:
         lines += [quote_line(c) for c in answer.citations]
     return "\n".join(lines)

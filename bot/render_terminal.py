@@ -37,15 +37,20 @@ def render_answer(console: Console, answer: Answer, full_sources: bool = False) 
         console.print(Text(words["model_worded"], style="dim"))
     elif answer.figures:
         headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
-        table = Table(*headers, title=answer.lead, title_justify="left", show_lines=False)
+        console.print(Text(answer.lead, style="bold"))
+        stories: dict[str | None, list] = {}  # one table per story, in the answer's order
         for figure in answer.figures:
-            table.add_row(
-                Text(figure.value, style="bold"),
-                figure.what,
-                figure.attributed_to or "—",
-                " ".join(f"[{n}]" for n in figure.citations),
-            )
-        console.print(table)
+            stories.setdefault(figure.story, []).append(figure)
+        for story, figures in stories.items():
+            table = Table(*headers, title=story, title_justify="left", show_lines=False)
+            for figure in figures:
+                table.add_row(
+                    Text(figure.value, style="bold"),
+                    figure.what,
+                    figure.attributed_to or "—",
+                    " ".join(f"[{n}]" for n in figure.citations),
+                )
+            console.print(table)
     else:
         console.print(Text(answer.lead, style="bold"))
     if answer.note:

@@ -97,7 +97,11 @@ def render_answer(answer: Answer) -> str:
         blocks.append(escape(answer.text))
     elif answer.figures:
         rows = [f"<b>{escape(answer.lead)}</b>"]
+        story: str | None = None
         for figure in answer.figures:
+            if figure.story and figure.story != story:
+                story = figure.story
+                rows.append(f"<i>{escape(story)}</i>")
             who = escape(figure.attributed_to or words["unattributed"])
             rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
         blocks.append("\n".join(rows))

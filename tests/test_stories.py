@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from answers.answer import answer
 from answers.briefing import FIGURES_PER_STORY, build_briefing
 from answers.figures import find_figures, normalize_value
 from answers.stories import story_map
@@ -73,3 +74,25 @@ def test_a_topic_briefing_over_many_stories_stays_on_its_topic(mixed_settings, m
 
     assert not briefing.stories and briefing.figures
     assert {c.doc_id for c in briefing.citations} <= seeds
+
+
+def test_flagship_figures_are_grouped_by_story_the_story_asked_about_first(mixed_settings, mixed_retriever) -> None:
+    result = answer("How many soldiers were reported and by whom?", mixed_settings, mixed_retriever)
+    seeds = seeds_of(mixed_retriever)
+    by_number = {c.n: c for c in result.citations}
+
+    first_story = result.figures[0].story
+    first = [f for f in result.figures if f.story == first_story]
+    assert {"1500", "3000", "10000", "12000"} <= {normalize_value(f.value) for f in first}
+    for figure in first:  # every figure of the first group is the seed story's, with source and quote
+        assert figure.attributed_to
+        assert all(by_number[n].doc_id in seeds for n in figure.citations)
+        assert any(normalize_value(figure.value) in {x.normalized for x in find_figures(by_number[n].quote)} for n in figure.citations)
+    others = [f for f in result.figures if f.story != first_story]
+    assert others, "the soldiers of the other stories are listed, each under its own story"
+    for figure in others:
+        assert not any(by_number[n].doc_id in seeds for n in figure.citations)
+    stories_in_order = list(dict.fromkeys(f.story for f in result.figures))
+    assert [f.story for f in result.figures] == sorted(
+        (f.story for f in result.figures), key=stories_in_order.index
+    )  # each story's figures together
