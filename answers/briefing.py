@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from answers.answer import validate_question
 from answers.extractive import citation_for_sentence, head_noun, previous_sentence
 from answers.figures import attribution_of, find_figures, normalize_value
-from answers.stories import Story, StoryMap, story_map
+from answers.stories import Story, StoryMap, short_title, story_map
 from answers.types import Citation, Figure
 from config.settings import Settings
 from retrieval.search import Retriever
@@ -166,7 +166,7 @@ def _top_stories(data: IndexData, stories: StoryMap, citations: _Citations) -> l
         figures = _key_figures(data, sids, {}, citations, limit=FIGURES_PER_STORY)
         digests.append(
             StoryDigest(
-                title=data.articles[story.articles[0]].title,
+                title=short_title(data.articles[story.articles[0]].title),
                 articles=story.articles,
                 outlets=story.outlets,
                 newest=story.newest,

@@ -35,6 +35,17 @@ STORY_SIMILARITY = 0.885
 BOILERPLATE_MIN_ARTICLES = 3
 
 
+TITLE_CHARS = 90
+
+
+def short_title(title: str) -> str:
+    """A title to head a group: files without a title line give their whole first paragraph."""
+    if len(title) <= TITLE_CHARS:
+        return title
+    cut = title.rfind(" ", 0, TITLE_CHARS)
+    return title[: cut if cut > 0 else TITLE_CHARS].rstrip(" ,;:–-") + " …"
+
+
 @dataclass(frozen=True)
 class Story:
     """Articles reporting the same event; `articles` newest first (undated last)."""

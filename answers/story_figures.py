@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from answers.stories import StoryMap
+from answers.stories import StoryMap, short_title
 from retrieval.store import IndexData
 
 FigureRow = tuple[str, str, str | None, int]  # (value, what, who, sentence_id), as extractive builds them
@@ -26,17 +26,6 @@ class StoryRows:
     story: int
     title: str
     rows: list[FigureRow]
-
-
-TITLE_CHARS = 90
-
-
-def short_title(title: str) -> str:
-    """A title to head a group: files without a title line give their whole first paragraph."""
-    if len(title) <= TITLE_CHARS:
-        return title
-    cut = title.rfind(" ", 0, TITLE_CHARS)
-    return title[: cut if cut > 0 else TITLE_CHARS].rstrip(" ,;:–-") + " …"
 
 
 def story_sentences(data: IndexData, stories: StoryMap, story: int) -> list[int]:

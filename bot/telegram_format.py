@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from answers.briefing import Briefing
 from answers.labels import labels
+from answers.stories import short_title
 from answers.types import Answer, Citation, markers
 
 MESSAGE_LIMIT = 4096
@@ -28,6 +29,7 @@ def escape(text: str) -> str:
 
 
 def _link(title: str, url: str | None) -> str:
+    title = short_title(title)  # articles without a title line are titled by their whole first paragraph
     if url and url.startswith(("http://", "https://")):
         return f'<a href="{html.escape(url, quote=True)}">{escape(title)}</a>'
     return escape(title)
