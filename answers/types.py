@@ -41,6 +41,17 @@ class Figure:
     story: str | None = None  # the story (its newest article's title) when the collection holds several
 
 
+@dataclass(frozen=True)
+class DroppedSentence:
+    """A sentence a model wrote that failed a check, and why (`ask --json` lists them).
+
+    The sentence is as the model wrote it after Markdown was written out as plain text
+    ("[text](url)" → "text (url)"), with its original citation numbers."""
+
+    sentence: str
+    reason: str
+
+
 def markers(numbers: tuple[int, ...] | list[int]) -> str:
     """Citation markers as written after a line: "[1][3]"."""
     return "".join(f"[{n}]" for n in numbers)
@@ -69,6 +80,7 @@ class Answer:
     note: str | None = None  # e.g. why the model's answer was not used
     timings: dict[str, float] = field(default_factory=dict)
     read_as: str | None = None  # a follow-up: the question it was read as (previous question + this one)
+    dropped: list[DroppedSentence] = field(default_factory=list)  # the model's sentences that failed a check
 
     @property
     def declined(self) -> bool:
@@ -113,6 +125,7 @@ class Answer:
             "dropped_sentences": self.dropped_sentences,
             "note": self.note,
             "read_as": self.read_as,
+            "dropped": [{"sentence": d.sentence, "reason": d.reason} for d in self.dropped],
         }
 
 

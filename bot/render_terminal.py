@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from answers.labels import labels
-from answers.types import Answer, Citation
+from answers.types import Answer, Citation, Figure
 from retrieval.types import Hit
 
 
@@ -23,6 +23,28 @@ def source_line(citation: Citation) -> str:
     return " ".join(parts)
 
 
+def _figures_tables(answer: Answer) -> list[Table]:
+    """One table per story (titled by it) when the collection holds several, else one untitled table."""
+    stories: dict[str | None, list[Figure]] = {}
+    for figure in answer.figures:
+        stories.setdefault(figure.story, []).append(figure)
+    return [_figures_table(answer, story, figures) for story, figures in stories.items()]
+
+
+def _figures_table(answer: Answer, title: str | None, figures: list[Figure] | None = None) -> Table:
+    words = labels(answer.language)
+    headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
+    table = Table(*headers, title=title, title_justify="left", show_lines=False)
+    for figure in answer.figures if figures is None else figures:
+        table.add_row(
+            Text(figure.value, style="bold"),
+            figure.what,
+            figure.attributed_to or "—",
+            " ".join(f"[{n}]" for n in figure.citations),
+        )
+    return table
+
+
 def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
     """Lead, then the figures table, the model's prose or nothing more, then one panel per quote."""
     words = labels(answer.language)
@@ -33,23 +55,14 @@ def render_answer(console: Console, answer: Answer, full_sources: bool = False) 
         if answer.citations:
             console.print(Text(words["nearest"], style="dim"))
     elif answer.text is not None:
-        console.print(Text(answer.text, style="bold"))
+        console.print(Text(answer.text, style="bold"))  # Text: the model's brackets are never markup
         console.print(Text(words["model_worded"], style="dim"))
+        if answer.figures:  # the complete figures table stays beside the prose
+            for table in _figures_tables(answer):
+                console.print(table)
     elif answer.figures:
-        headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
         console.print(Text(answer.lead, style="bold"))
-        stories: dict[str | None, list] = {}  # one table per story, in the answer's order
-        for figure in answer.figures:
-            stories.setdefault(figure.story, []).append(figure)
-        for story, figures in stories.items():
-            table = Table(*headers, title=story, title_justify="left", show_lines=False)
-            for figure in figures:
-                table.add_row(
-                    Text(figure.value, style="bold"),
-                    figure.what,
-                    figure.attributed_to or "—",
-                    " ".join(f"[{n}]" for n in figure.citations),
-                )
+        for table in _figures_tables(answer):
             console.print(table)
     else:
         console.print(Text(answer.lead, style="bold"))

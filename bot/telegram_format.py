@@ -79,6 +79,21 @@ def quotes_to_show(answer: Answer, limit: int = QUOTES_SHOWN) -> list[Citation]:
     return [by_number[n] for n in sorted(chosen)]
 
 
+def _figure_rows(answer: Answer, words: dict[str, str]) -> list[str]:
+    """One line per figure; when the collection holds several stories, each story's title heads its figures."""
+    rows: list[str] = []
+    story: str | None = None
+    for f in answer.figures:
+        if f.story and f.story != story:
+            story = f.story
+            rows.append(f"<i>{escape(story)}</i>")
+        rows.append(
+            f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} "
+            f"{markers(f.citations)}"
+        )
+    return rows
+
+
 def render_answer(answer: Answer) -> str:
     """The answer as one chat message: lead, figures or the model's prose, at most `QUOTES_SHOWN` quotes, then
     each article once.
@@ -96,17 +111,13 @@ def render_answer(answer: Answer) -> str:
             head += f"\n<i>{escape(words['nearest'])}</i>"
         blocks.append(head)
     elif answer.text is not None:
-        blocks.append(escape(answer.text))
+        # Escaped, so "[text](url)" or "<a href>" in model text stays text (the checks also drop any
+        # sentence linking where no quote does); the table keeps every figure beside the prose.
+        blocks.append(escape(answer.text) + f"\n<i>{escape(words['model_worded'])}</i>")
+        if answer.figures:
+            blocks.append("\n".join(_figure_rows(answer, words)))
     elif answer.figures:
-        rows = [f"<b>{escape(answer.lead)}</b>"]
-        story: str | None = None
-        for figure in answer.figures:
-            if figure.story and figure.story != story:
-                story = figure.story
-                rows.append(f"<i>{escape(story)}</i>")
-            who = escape(figure.attributed_to or words["unattributed"])
-            rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
-        blocks.append("\n".join(rows))
+        blocks.append("\n".join([f"<b>{escape(answer.lead)}</b>"] + _figure_rows(answer, words)))
     else:
         blocks.append(f"<b>{escape(answer.lead)}</b>")
     if answer.note:
