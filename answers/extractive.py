@@ -259,7 +259,8 @@ class ExtractiveAnswerer:
         merged: dict[str, dict] = {}
         for value, what, who, sid in rows:
             key = normalize_value(value)
-            entry = merged.setdefault(key, {"value": value, "whats": [], "whos": [], "citations": set(), "docs": set()})
+            entry = merged.setdefault(key, {"values": [], "whats": [], "whos": [], "citations": set(), "docs": set()})
+            entry["values"].append(value)
             entry["whats"].append(what)
             if who and who not in entry["whos"]:
                 entry["whos"].append(who)
@@ -275,7 +276,8 @@ class ExtractiveAnswerer:
                 (
                     len(entry["docs"]),
                     Figure(
-                        value=entry["value"],
+                        # as most articles write it; "1.500" over "1500" when as many do
+                        value=max(entry["values"], key=lambda v: (entry["values"].count(v), "." in v)),
                         what=what,
                         attributed_to="; ".join(entry["whos"]) or None,
                         citations=tuple(sorted(entry["citations"])),
