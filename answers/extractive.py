@@ -40,6 +40,8 @@ from answers.figure_table import (
 )
 from answers.figures import find_figures
 from answers.labels import label, language_key
+from answers.stories import story_map
+from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from config.settings import Settings
 from models.embedders import Embedder
@@ -161,8 +163,22 @@ class ExtractiveAnswerer:
         quantity = is_quantity_question(question)
         figure_rows: list[FigureMention] = []
         chosen: list[int] = []
+        groups: list[StoryRows] = []
+        several_stories = False
         if quantity:
             figure_rows = self._figure_rows(result, scored, data)
+            if figure_rows:
+                stories = story_map(data, self.embedder)
+                several_stories = len(stories.stories) > 1
+                floor = self._relevance_floor(result, figure_rows)
+                groups = group_by_story(
+                    figure_rows,
+                    {s.sentence_id: s.score for s in scored},
+                    data,
+                    stories,
+                    lambda sids: self._about_the_question(result, figure_mentions(data, sids), floor),
+                )
+                figure_rows = [row for group in groups for row in group.rows]
             for row in figure_rows:
                 if row.sentence_id not in chosen:
                     chosen.append(row.sentence_id)
@@ -171,7 +187,11 @@ class ExtractiveAnswerer:
         chosen = self._select_quotes(scored, data, chosen, limit)
 
         citations, number_of = self._collapse(chosen, data)
-        figures = self._figure_table(figure_rows, number_of, data) if figure_rows else []
+        figures = [
+            figure
+            for group in groups
+            for figure in self._figure_table(group.rows, number_of, data, group.title if several_stories else None)
+        ]
         answer = Answer(
             question=question,
             language=lang,
@@ -256,12 +276,20 @@ class ExtractiveAnswerer:
         floor = best - FIGURE_MARGIN if self.scorer == "legacy" else FIGURE_RELATIVE * best
         near_best = takewhile(lambda s: s.score >= floor, with_figures)  # best first
         rows = figure_mentions(data, [s.sentence_id for s in near_best])
+        return self._about_the_question(result, rows, self._relevance_floor(result, rows)) if rows else []
+
+    def _relevance_floor(self, result: SearchResult, rows: list[FigureMention]) -> float:
+        """How relevant a counted thing must be: about as relevant as the best one, and relevant at all."""
+        relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(row.what) for row in rows}))
+        return max(max(relevance.values()) - WHAT_MARGIN, WHAT_MIN)
+
+    def _about_the_question(self, result: SearchResult, rows: list[FigureMention], floor: float) -> list[FigureMention]:
+        """The rows whose counted thing the question asks about, judged by its head noun
+        ("nordkoreanische Soldaten" counts "Soldaten")."""
         if not rows:
             return []
-        # Judge what a figure counts by its head noun: "nordkoreanische Soldaten" counts "Soldaten".
         relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(row.what) for row in rows}))
-        top = max(relevance.values())
-        return [row for row in rows if relevance[head_noun(row.what)] >= max(top - WHAT_MARGIN, WHAT_MIN)]
+        return [row for row in rows if relevance[head_noun(row.what)] >= floor]
 
     def _phrase_relevance(self, query_vector: np.ndarray, phrases: list[str]) -> dict[str, float]:
         """Cosine of the question to each counted thing ("nordkoreanische Soldaten"), cached per phrase."""
@@ -277,7 +305,9 @@ class ExtractiveAnswerer:
         with self._cache_lock:
             return {p: float(self._phrase_cache[p] @ query_vector) for p in phrases}
 
-    def _figure_table(self, rows: list[FigureMention], number_of: dict[int, int], data: IndexData) -> list[Figure]:
+    def _figure_table(
+        self, rows: list[FigureMention], number_of: dict[int, int], data: IndexData, story: str | None = None
+    ) -> list[Figure]:
         """One row per distinct value; sources merged; most widely reported first."""
         figures = [
             (
@@ -287,6 +317,7 @@ class ExtractiveAnswerer:
                     what=group.what,
                     attributed_to="; ".join(group.attributed_to) or None,
                     citations=tuple(sorted({number_of[sid] for sid in group.sentence_ids})),
+                    story=story,
                 ),
             )
             for group in merge_mentions(data, rows, key=by_value)

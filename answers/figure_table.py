@@ -31,7 +31,7 @@ class FigureMention:
 class FigureGroup:
     """All mentions that report one figure, with every source and article that carries it."""
 
-    value: str  # as first written
+    value: str  # as most mentions write it (with a digit-group dot on ties, then the first seen)
     what: str  # the counted thing written most often (the longer on ties, the first seen after that)
     attributed_to: tuple[str, ...]  # distinct sources in order of mention
     sentence_ids: tuple[int, ...]  # distinct sentences in order of mention
@@ -99,6 +99,7 @@ def merge_mentions(
     groups = []
     for members in collected.values():
         whats = [m.what for m in members]
+        values = [m.value for m in members]
         docs: set[str] = set()
         for m in members:
             sentence = data.sentences[m.sentence_id]
@@ -107,7 +108,8 @@ def merge_mentions(
                 docs.update(data.group_docs[sentence.dup_group])
         groups.append(
             FigureGroup(
-                value=members[0].value,
+                # as most mentions write it; "1.500" over "1500" when as many do
+                value=max(dict.fromkeys(values), key=lambda v: (values.count(v), "." in v, -values.index(v))),
                 what=max(dict.fromkeys(whats), key=lambda w: (whats.count(w), len(w), -whats.index(w))),
                 attributed_to=tuple(dict.fromkeys(m.attributed_to for m in members if m.attributed_to)),
                 sentence_ids=tuple(dict.fromkeys(m.sentence_id for m in members)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from answers.sources import source_name
 from retrieval.numbers import DIGIT_GROUPS, join_digit_groups
 
 _NUMBER_WORDS = {
@@ -35,7 +36,7 @@ _ARTICLE = r"(?:der|die|das|des|dem|den|ein|eine|einer|eines|einem)"
 _WHO_WORD = r"[A-ZÄÖÜ][\w.-]*"
 # A noun phrase naming a source: optional article, lower-case adjectives, capitalised words with "aus"/"von" links.
 _SOURCE = (
-    rf"(?:{_ARTICLE}\s+)?(?:[a-zäöüß][\w-]*\s+){{0,3}}{_WHO_WORD}"
+    rf"(?<![\w-])(?:{_ARTICLE}\s+)?(?:[a-zäöüß][\w-]*\s+){{0,3}}{_WHO_WORD}"
     rf"(?:\s+(?:{_WHO_WORD}|aus\s+{_WHO_WORD}|von\s+{_WHO_WORD}|und\s+{_WHO_WORD}|{_ARTICLE}\s+(?:[a-zäöüß][\w-]*\s+)?{_WHO_WORD}))*"
 )
 _SPEECH_VERBS = r"(?:sagte|sagten|kündigte|versicherte|forderte|berichtete|berichteten|teilte|teilten|erklärte|erklärten|meldete|meldeten|schrieb|betonte|warnte|bestätigte|hieß\s+es)"
@@ -110,7 +111,7 @@ def _tidy_source(who: str) -> str | None:
     who = _LEADING_ARTICLE.sub("", who).strip()
     if not who:
         return None
-    return who
+    return source_name(who)
 
 
 def attributions(sentence: str) -> list[tuple[int, str]]:
@@ -173,4 +174,4 @@ _PERSON = re.compile(
 def _person_in(sentence: str) -> str | None:
     """The named person a following "er"/"sie" most likely refers to: the first titled name."""
     match = _PERSON.search(sentence)
-    return match.group(1) if match else attribution_of(sentence)
+    return source_name(match.group(1)) if match else attribution_of(sentence)

@@ -268,12 +268,13 @@ def ask(
 
 @app.command()
 def chat() -> None:
-    """Ask questions interactively (:sources shows the last answer's sources, :quit ends)."""
+    """Ask questions interactively; a short follow-up is read with the previous question (:new starts afresh)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
     from answers.answer import answer
     from answers.errors import QuestionError
+    from answers.followup import Conversation
     from bot.render_terminal import render_answer, render_sources
 
     settings = settings_or_exit()
@@ -284,8 +285,12 @@ def chat() -> None:
     if interactive:
         history_file.parent.mkdir(parents=True, exist_ok=True)
         session = PromptSession(history=FileHistory(str(history_file)) if history_file.parent.is_dir() else InMemoryHistory())
-    console.print("[dim]Ask about the articles. :sources shows the last answer's sources, :help lists commands, :quit ends.[/]")
+    console.print(
+        "[dim]Ask about the articles. :sources shows the last answer's sources, :new starts a new conversation, "
+        ":help lists commands, :quit ends.[/]"
+    )
     last = None
+    conversation = Conversation()
     while True:
         try:
             line = session.prompt("newsbot> ") if session else input()
@@ -297,7 +302,14 @@ def chat() -> None:
         if command in (":quit", ":q", ":exit"):
             break
         if command == ":help":
-            console.print(":sources  full sources of the last answer\n:quit     leave")
+            console.print(
+                ":sources  full sources of the last answer\n"
+                ":new      new conversation (the next question is read on its own)\n:quit     leave"
+            )
+            continue
+        if command == ":new":
+            conversation.reset()
+            console.print("[dim]New conversation.[/]")
             continue
         if command == ":sources":
             if last is None:
@@ -309,10 +321,11 @@ def chat() -> None:
             console.print(f"[yellow]Unknown command {command}; try :help[/]")
             continue
         try:
-            last = answer(command, settings)
+            last = answer(command, settings, previous=conversation.anchor)
         except QuestionError as e:
             console.print(f"[red]{e}[/]")
             continue
+        conversation.remember(conversation.read(command))
         render_answer(console, last)
 
 
