@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from config.settings import Settings, load_settings
 
@@ -63,18 +62,6 @@ def settings_or_exit() -> Settings:
         raise fail(f"invalid configuration: {e}", EXIT_USAGE) from e
 
 
-def embedding_progress(description: str) -> Progress:
-    return Progress(
-        TextColumn(description),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-
-
 def read_question(question: str | None) -> str:
     """The question from the argument, or from stdin when it is "-" or missing and stdin is piped."""
     if question in (None, "-"):
@@ -86,12 +73,12 @@ def read_question(question: str | None) -> str:
 
 def ensure_index_with_progress(settings: Settings) -> None:
     from answers.answer import ensure_index
+    from bot.progress import index_progress
     from retrieval.errors import IndexError_
 
-    with embedding_progress("Building the index from seeds/ (first run)") as progress:
-        task = progress.add_task("embed", total=None)
+    with index_progress(err) as progress:
         try:
-            built = ensure_index(settings, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            built = ensure_index(settings, progress=progress)
         except IndexError_ as e:
             raise fail(str(e)) from e
     if built:
@@ -103,8 +90,12 @@ def index(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (recursive); default: seeds/.")] = None,
     prune: Annotated[bool, typer.Option(help="Drop indexed articles whose files are gone.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
 ) -> None:
-    """Index article files (.txt, .md, .html); unchanged files are not embedded again."""
+    """Index article files (.txt, .md, .html); unchanged files are not embedded again.
+
+    Progress goes to stderr: a bar on a terminal, otherwise a line every few seconds."""
+    from bot.progress import index_progress
     from models.embedders import load_embedder
     from models.errors import EmbeddingModelError
     from retrieval.indexer import build_index
@@ -118,15 +109,8 @@ def index(
         embedder = load_embedder(settings)
     except EmbeddingModelError as e:
         raise fail(str(e)) from e
-    with embedding_progress("Embedding") as progress:
-        task = progress.add_task("embed", total=None)
-        report = build_index(
-            targets,
-            settings,
-            embedder=embedder,
-            prune=prune,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )
+    with index_progress(err, quiet=quiet) as progress:
+        report = build_index(targets, settings, embedder=embedder, prune=prune, progress=progress)
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.reason}", highlight=False)
     if as_json:
@@ -138,6 +122,9 @@ def index(
                 "removed": report.removed,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
                 "texts_embedded": report.texts_embedded,
+                "chunks_encoded": report.chunks_encoded,
+                "precision": report.precision,
+                "sentence_vectors": report.sentence_vectors,
                 "articles": report.total_articles,
                 "chunks": report.total_chunks,
                 "sentences": report.total_sentences,
@@ -149,7 +136,8 @@ def index(
             f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
             f"removed {len(report.removed)}, skipped {len(report.skipped)} — "
             f"{report.total_articles} articles, {report.total_chunks} chunks; "
-            f"embedded {report.texts_embedded} texts in {report.embed_seconds:.1f}s",
+            f"embedded {report.texts_embedded} texts in {report.embed_seconds:.1f}s"
+            + (f" ({report.precision}, {report.sentence_vectors} sentence vectors)" if report.precision else ""),
             highlight=False,
         )
     if not report.indexed_anything:

@@ -65,6 +65,19 @@ class RetrievalSettings(BaseSettings):
         default=100_000, ge=1, description="With index_type=auto, corpora up to this many chunks use exact search."
     )
     max_file_bytes: int = Field(default=5_000_000, ge=1, description="Files larger than this are skipped.")
+    sentence_vectors: Literal["embedded", "late"] = Field(
+        default="embedded",
+        description="How sentence vectors are made: embedded on their own (a second pass over every token), or "
+        "late: the mean of the sentence's token states in its chunk's pass (one pass per chunk; BENCHMARKS.md "
+        "compares both).",
+    )
+    index_batch_articles: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Articles cleaned, split and embedded together while indexing; memory grows with this, "
+        "not with the collection.",
+    )
 
 
 class ModelSettings(BaseSettings):
@@ -107,6 +120,11 @@ class ModelSettings(BaseSettings):
     )
     max_quotes: int = Field(default=5, ge=1, le=20, description="Most quotes in one answer.")
     max_question_chars: int = Field(default=1000, ge=10, le=10000, description="Longer questions are refused.")
+    embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="Number format of the torch engine. auto: bf16 where the CPU has bf16 matrix units (amx_bf16, "
+        "avx512_bf16) or on a GPU, fp32 elsewhere (bf16 is slower without them; BENCHMARKS.md).",
+    )
 
 
 class TelegramSettings(BaseSettings):
