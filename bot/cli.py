@@ -337,7 +337,9 @@ def telegram_bot() -> None:
 
 @app.command()
 def bench(
-    suite: Annotated[str, typer.Option(help="retrieval, latency, ingest, scale or all.")] = "all",
+    suite: Annotated[
+        str, typer.Option(help="retrieval, latency, ingest, scale, all, or gpu (indexing end to end on --device).")
+    ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for results.json, results.md and the plot.")] = Path(
@@ -349,7 +351,13 @@ def bench(
     dev_questions: Annotated[Path, typer.Option(help="Dev questions (JSONL) for the latency suite.")] = Path(
         "../shared/eval/seed_questions.jsonl"
     ),
-    device: Annotated[str, typer.Option(help="cpu, or cuda to add GPU embedding throughput.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, or cuda to add indexing end to end on the GPU.")] = "cpu",
+    corpus: Annotated[
+        Path, typer.Option(help="Articles for the `newsbot index` runs (ingest) and the gpu suite.")
+    ] = Path("../shared/corpora/10kgnad"),
+    index_repeats: Annotated[int, typer.Option(min=1, max=20, help="`newsbot index` runs per variant (median).")] = 3,
+    gpu_chunks: Annotated[int, typer.Option(min=1, help="Repeat the corpus to at least this many chunks (gpu).")] = 100_000,
+    gpu_batch: Annotated[int, typer.Option(min=1, max=8192, help="Chunks per GPU batch (gpu).")] = 512,
     hnsw_1m: Annotated[
         bool, typer.Option("--hnsw-1m", help="Also build float32 HNSW at 1M vectors (>1 GiB, many minutes).")
     ] = False,
@@ -360,15 +368,17 @@ def bench(
     from rich.console import Console as RichConsole
 
     from bench.report import write_results
-    from bench.runner import SUITES, BenchOptions, run_benchmarks
+    from bench.runner import GPU_SUITE, SUITES, BenchOptions, run_benchmarks
     from bench.squad_data import BenchDataError
     from bot.render_terminal import render_answer
     from models.errors import EmbeddingModelError
     from retrieval.errors import IndexError_
 
     suites = SUITES if suite == "all" else tuple(s.strip() for s in suite.split(","))
-    if not suites or any(s not in SUITES for s in suites):
-        raise fail(f"unknown suite {suite!r}; use {', '.join(SUITES)} or all", EXIT_USAGE)
+    if not suites or any(s not in (*SUITES, GPU_SUITE) for s in suites):
+        raise fail(f"unknown suite {suite!r}; use {', '.join((*SUITES, GPU_SUITE))} or all", EXIT_USAGE)
+    if GPU_SUITE in suites and not corpus.is_dir():
+        raise fail(f"no corpus folder {corpus}; pass --corpus PATH", EXIT_USAGE)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise fail(f"unknown device {device!r}; use cpu or cuda", EXIT_USAGE)
     settings = settings_or_exit()
@@ -393,6 +403,10 @@ def bench(
         seeds_dir=Path(seeds),
         dev_questions=dev_questions,
         device=device,
+        corpus=corpus,
+        index_repeats=index_repeats,
+        gpu_chunks=gpu_chunks,
+        gpu_batch_size=gpu_batch,
         command=" ".join(["newsbot", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "newsbot bench",
         hnsw_max_size=None if hnsw_1m else 100_000,
         formatter=render_to_text,

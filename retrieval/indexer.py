@@ -282,6 +282,7 @@ class BatchEmbedder:
         self.report = report
         self.on_chunks = on_chunks
         self.dimension = embedder.dimension
+        self.slice_size = EMBED_SLICE  # texts per embedder call (and progress step); a GPU wants far more
 
     def vectors(
         self, articles: Sequence[Article], segmented: Sequence[tuple[list[Sentence], list[Chunk]]]
@@ -310,8 +311,8 @@ class BatchEmbedder:
         per_chunk: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(chunks)
         order = sorted(range(len(chunks)), key=lambda k: len(chunks[k].text))  # similar lengths pad little
         late = self.embedder.embed_chunks_late  # type: ignore[attr-defined]
-        for begin in range(0, len(order), EMBED_SLICE):
-            ids = order[begin : begin + EMBED_SLICE]
+        for begin in range(0, len(order), self.slice_size):
+            ids = order[begin : begin + self.slice_size]
             vectors, sentence_parts = late([chunks[k].text for k in ids], [spans[k] for k in ids], self.batch_size)
             chunk_vectors[ids] = vectors
             for k, part in zip(ids, sentence_parts):
@@ -344,8 +345,8 @@ class BatchEmbedder:
         wanted = dict.fromkeys(([] if pooled else [c.text for c in chunks]) + [s.text for s in sentences])
         missing = sorted((t for t in wanted if t not in known), key=len)  # similar lengths pad little
         chunk_texts = {c.text for c in chunks}
-        for begin in range(0, len(missing), EMBED_SLICE):
-            texts = missing[begin : begin + EMBED_SLICE]
+        for begin in range(0, len(missing), self.slice_size):
+            texts = missing[begin : begin + self.slice_size]
             known.update(zip(texts, self.embedder.embed_corpus(texts, batch_size=self.batch_size)))
             self.report.texts_embedded += len(texts)
             self.on_chunks(sum(1 for t in texts if t in chunk_texts))
