@@ -325,5 +325,14 @@ def run_ingest(
         )
         profile["sentences_per_chunk"] = round(len(sentence_texts) / max(1, len(chunk_texts)), 2)
         out["profiles"].append(profile)
+    if progress:
+        progress("ingest: numeric paths (fp32, bf16, int8, ONNX Runtime)")
+    from bench.numeric_paths import compare_numeric_paths
+    from models.e5_convert import ensure_default_model
+
+    out["numeric_paths"] = compare_numeric_paths(
+        ensure_default_model(settings.model_cache_dir), chunk_texts[:profile_texts], work_dir / "onnx",
+        batch_size=settings.models.embedding_batch_size,
+    )  # fmt: skip
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

@@ -358,6 +358,21 @@ def render_markdown(results: dict[str, Any]) -> str:
                     for r in runs
                 ],
             )  # fmt: skip
+        numeric = ingest.get("numeric_paths")
+        if numeric:
+            lines += [
+                (f"Numeric paths on this CPU ({numeric['texts']} chunk texts, {numeric['tokens']:,} tokens, batch "
+                f"{numeric['batch_size']}, {numeric['workers']} workers):"),
+                "",
+            ]
+            lines += _table(
+                ["Path", "Texts/s", "Tokens/s", "Cosine to fp32 (min / mean)"],
+                [
+                    [name, v.get("texts_per_s", "–"), v.get("tokens_per_s", "–"),
+                     f"{v['cosine_to_fp32_min']} / {v['cosine_to_fp32_mean']}" if "cosine_to_fp32_min" in v else v.get("error", "")]
+                    for name, v in numeric["paths"].items()
+                ],
+            )  # fmt: skip
         for p in ingest.get("profiles", [ingest["profile"]] if "profile" in ingest else []):
             lines += [
                 f"Where embedding time goes ({p['backend']}; {p['sentences_per_chunk']} sentences per chunk; with embedded chunk vectors each chunk is embedded as well):",

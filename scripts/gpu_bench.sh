@@ -2,7 +2,7 @@
 # Indexing end to end on the lent GPU machine: `newsbot bench --suite gpu --device cuda` over the
 # corpus in .gpu/10kgnad repeated to >= 100,000 chunks, bf16, large batches (bench/gpu.py).
 # Needs .whl/ and .gpu/10kgnad/ from scripts/prepare_gpu_bundle.sh. Results go to $OUT (or .gpu/out).
-# Test it on a CPU with: DEVICE=cpu CHUNKS=300 BATCH=16 scripts/gpu_bench.sh
+# Test it on a CPU with: SKIP_WHEELS=1 DEVICE=cpu CHUNKS=300 BATCH=16 CORPUS=some/folder scripts/gpu_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,10 +10,12 @@ DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-.gpu/out}
 SITE=.gpu/site
 mkdir -p "$OUT"
-if [ ! -d "$SITE" ]; then
-  "$PY" -m pip install --quiet --no-deps --no-index --target "$SITE" .whl/*.whl
+if [ "${SKIP_WHEELS:-0}" = 1 ]; then  # testing where the packages are installed already
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  [ -d "$SITE" ] || "$PY" -m pip install --quiet --no-deps --no-index --target "$SITE" .whl/*.whl
+  export PYTHONPATH="$PWD/$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 fi
-export PYTHONPATH="$PWD/$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 export NEWSBOT_DATA_DIR="$PWD/.gpu/data" NEWSBOT_MODEL_CACHE_DIR="$PWD/.gpu/models"
 "$PY" - <<'PY'
