@@ -258,6 +258,7 @@ def run_ingest(
     progress: Callable[[str], None] | None = None,
     index_corpus: Path | None = None,
     index_repeats: int = 3,
+    numeric_paths: bool = True,
 ) -> dict[str, Any]:
     """The ingest suite: builds per corpus, backend and chunk-vector mode, then an embedding profile of the default backend."""
     from retrieval.chunk import article_sentences, chunk_sentences
@@ -325,14 +326,15 @@ def run_ingest(
         )
         profile["sentences_per_chunk"] = round(len(sentence_texts) / max(1, len(chunk_texts)), 2)
         out["profiles"].append(profile)
-    if progress:
-        progress("ingest: numeric paths (fp32, bf16, int8, ONNX Runtime)")
-    from bench.numeric_paths import compare_numeric_paths
-    from models.e5_convert import ensure_default_model
+    if numeric_paths:
+        if progress:
+            progress("ingest: numeric paths (fp32, bf16, int8, ONNX Runtime)")
+        from bench.numeric_paths import compare_numeric_paths
+        from models.e5_convert import ensure_default_model
 
-    out["numeric_paths"] = compare_numeric_paths(
-        ensure_default_model(settings.model_cache_dir), chunk_texts[:profile_texts], work_dir / "onnx",
-        batch_size=settings.models.embedding_batch_size,
-    )  # fmt: skip
+        out["numeric_paths"] = compare_numeric_paths(
+            ensure_default_model(settings.model_cache_dir), chunk_texts[:profile_texts], work_dir / "onnx",
+            batch_size=settings.models.embedding_batch_size,
+        )  # fmt: skip
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

@@ -18,8 +18,8 @@ from retrieval.indexer import IndexProgress, build_index
 from retrieval.store import load_index
 from tests.conftest import MODEL_CACHE, SEEDS, make_settings
 
-ZEN3_FLAGS = frozenset("fpu sse2 avx avx2 fma sha_ni vaes".split())
-XEON_AMX_FLAGS = frozenset("fpu sse2 avx avx2 avx512f avx512_bf16 amx_bf16 amx_int8 amx_tile".split())
+ZEN3_FLAGS = frozenset(["fpu", "sse2", "avx", "avx2", "fma", "sha_ni", "vaes"])
+XEON_AMX_FLAGS = frozenset(["fpu", "sse2", "avx", "avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile"])
 
 
 # --- the number format ------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_late_sentence_vectors_agree_with_sentences_embedded_on_their_own(late_i
     cosines = np.sum(own * data.sentence_vectors, axis=1)
     assert float(cosines.mean()) >= 0.85 and float(cosines.min()) >= 0.7
     hits = total = 0
-    for doc_id, first in data.sentence_base.items():
+    for doc_id in data.sentence_base:
         rows = [i for i, s in enumerate(data.sentences) if s.doc_id == doc_id]
         similarity = data.sentence_vectors[rows] @ own[rows].T
         hits += int(np.sum(np.argmax(similarity, axis=1) == np.arange(len(rows))))
@@ -143,7 +143,7 @@ def test_progress_lines_say_articles_chunks_rate_and_time_left() -> None:
     now = [0.0]
     stream = io.StringIO()
     lines = LineProgress(stream, interval_s=5.0, clock=lambda: now[0])
-    for second in range(0, 13):
+    for second in range(13):
         now[0] = float(second)
         lines(IndexProgress(articles_done=second * 10, articles_total=120, chunks_done=second * 40, seconds=second + 1.0))
     lines.close()
