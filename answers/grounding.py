@@ -1,8 +1,8 @@
 """The grounding rules, enforced in code: quotes are verbatim, numbers come from quotes.
 
 Every answerer's output passes through `enforce_grounding` before anyone sees it. A quote that is
-not exactly `article.text[start:end]` is a bug and raises; a line of answer text carrying a number
-that no cited quote contains is removed.
+not exactly `article.text[start:end]` is a bug and raises; a figure, or a line of model prose,
+carrying a number that no cited quote contains is removed.
 """
 
 from __future__ import annotations
@@ -67,18 +67,34 @@ def unsupported_numbers(line: str, quotes: list[str]) -> set[str]:
 
 
 def enforce_grounding(answer: Answer, articles: Mapping[str, Article]) -> Answer:
-    """Raise on a non-verbatim quote; drop answer lines whose numbers no cited quote carries."""
+    """Raise on a non-verbatim quote; drop figures and prose lines whose numbers no cited quote carries.
+
+    A figure is checked against the quotes it cites; a line of model prose against the quotes its
+    [n] markers name (all quotes when it names none). Each dropped item counts in `dropped_sentences`.
+    """
     for citation in answer.citations:
         check_citation(citation, articles)
     by_number = {c.n: c.quote for c in answer.citations}
-    kept = []
-    for line in answer.answer.split("\n"):
-        cited = [by_number[int(n)] for n in CITATION_MARKER.findall(line) if int(n) in by_number]
-        missing = unsupported_numbers(line, cited if cited else list(by_number.values()))
+    figures = []
+    for figure in answer.figures:
+        cited = [by_number[n] for n in figure.citations if n in by_number]
+        said = " ".join(part for part in (figure.value, figure.what, figure.attributed_to) if part)
+        missing = unsupported_numbers(said, cited)
         if missing:
-            logger.warning("dropped an answer line with numbers not in its quotes: %s", sorted(missing))
+            logger.warning("dropped a figure with numbers not in its quotes: %s", sorted(missing))
             answer.dropped_sentences += 1
             continue
-        kept.append(line)
-    answer.answer = "\n".join(kept)
+        figures.append(figure)
+    answer.figures = figures
+    if answer.text is not None:
+        kept = []
+        for line in answer.text.split("\n"):
+            cited = [by_number[int(n)] for n in CITATION_MARKER.findall(line) if int(n) in by_number]
+            missing = unsupported_numbers(line, cited if cited else list(by_number.values()))
+            if missing:
+                logger.warning("dropped an answer line with numbers not in its quotes: %s", sorted(missing))
+                answer.dropped_sentences += 1
+                continue
+            kept.append(line)
+        answer.text = "\n".join(kept)
     return answer

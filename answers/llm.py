@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from answers.extractive import ExtractiveAnswerer
+from answers.labels import LABELS
 from answers.types import Answer, Citation
 from answers.verify_llm import E5_UNRELATED_BELOW, SimilarityFn, renumber_figures, verify_reply
 from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
@@ -36,10 +37,7 @@ logger = logging.getLogger(__name__)
 
 MAX_REPLY_BYTES = 256_000  # a chat reply of max_tokens is far smaller; more is a misbehaving server
 
-UNVERIFIED_NOTE = {
-    "en": "The model's answer could not be verified; showing the quotes instead.",
-    "de": "Die Antwort des Modells ließ sich nicht überprüfen; hier stattdessen die Zitate.",
-}
+UNVERIFIED_NOTE = {language: LABELS[language]["model_unverified"] for language in LABELS}
 
 SYSTEM_PROMPT = {
     "en": (
@@ -161,7 +159,7 @@ class LLMAnswerer:
 
         answer = replace(
             base,
-            answer=checked.text,
+            text=checked.text,
             citations=checked.citations,
             figures=renumber_figures(base.figures, checked.renumbered),
             answerer="llm",
