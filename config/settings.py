@@ -40,11 +40,12 @@ class RetrievalSettings(BaseSettings):
     chunk_overlap: int = Field(default=1, ge=0, le=49, description="Sentences shared by neighbouring chunks.")
     chunk_max_chars: int = Field(default=900, ge=200, le=8000, description="Chunks stop growing past this length.")
     chunk_vectors: Literal["embedded", "pooled"] = Field(
-        default="pooled",
-        description="How chunk vectors are made: pooled from their sentences' vectors (every token is encoded "
-        "once, indexing ~2x faster), or embedded on their own (a second pass). With sentence_weight=4.0, pooled "
-        "ranks as well as embedded did at 0.25 (XQuAD hybrid R@1, held-out odd half: de 0.955 vs 0.948, "
-        "en 0.903 vs 0.894; scripts/choose_pooled_sentence_weight.py, BENCHMARKS.md).",
+        default="embedded",
+        description="How chunk vectors are made: embedded on their own, or pooled from their sentences' vectors "
+        "(every token encoded once: indexing ~2x faster). Pooled with sentence_weight=4.0 ranks as well as the "
+        "default on XQuAD (held-out half: hybrid R@1 de 0.955 vs 0.948, en 0.903 vs 0.894; "
+        "scripts/choose_pooled_sentence_weight.py), but the answerer then sees other chunks and its abstention "
+        "threshold, calibrated on the default, lets an unanswerable seed question through; BENCHMARKS.md.",
     )
     top_k: int = Field(default=8, ge=1, le=100, description="Passages retrieved per question.")
     lexical_weight_same_language: float = Field(
@@ -54,12 +55,10 @@ class RetrievalSettings(BaseSettings):
         default=0.1, ge=0.0, le=1.0, description="Weight of BM25 when they differ (BM25 has little signal across languages)."
     )
     sentence_weight: float = Field(
-        default=4.0,
+        default=0.25,
         ge=0.0,
         le=10.0,
-        description="Weight of a chunk's best-matching sentence in its dense score (0: the chunk vector alone). "
-        "4.0 was chosen for pooled chunk vectors on XQuAD's even questions (scripts/choose_pooled_sentence_weight.py); "
-        "with chunk_vectors=embedded, 0.25 (its earlier default, BENCHMARKS.md).",
+        description="Weight of a chunk's best-matching sentence in its dense score (0: the chunk vector alone).",
     )
     index_type: Literal["auto", "flat", "hnsw", "ivf_sq8"] = Field(
         default="auto", description="FAISS index type; auto picks exact search for small corpora, approximate for large."

@@ -78,25 +78,22 @@ def test_a_pooled_index_answers_and_briefs_like_the_default(pooled_data_dir: Pat
 def test_switching_chunk_vectors_never_mistakes_pooled_vectors_for_embeddings(
     writable_seed_index: Path, e5_embedder
 ) -> None:
-    pooled = load_index(make_settings(writable_seed_index).index_dir)
-    assert pooled.info.chunk_vectors == "pooled"  # the default
+    embedded = load_index(make_settings(writable_seed_index).index_dir)
+    assert embedded.info.chunk_vectors == "embedded"  # the default
+
+    pooled_settings = make_settings(writable_seed_index, NEWSBOT_CHUNK_VECTORS="pooled")
+    to_pooled = build_index([SEEDS], pooled_settings, embedder=e5_embedder)
+    pooled = load_index(pooled_settings.index_dir)
+    assert to_pooled.wrote_index and to_pooled.texts_embedded == 0  # every sentence vector is reused
     np.testing.assert_allclose(
         pooled.chunk_vectors, pooled_chunk_vectors(pooled.chunks, pooled.sentences, pooled.sentence_vectors), atol=1e-6
     )
 
-    embedded_settings = make_settings(writable_seed_index, NEWSBOT_CHUNK_VECTORS="embedded")
-    to_embedded = build_index([SEEDS], embedded_settings, embedder=e5_embedder)
-    embedded = load_index(embedded_settings.index_dir)
-    assert to_embedded.wrote_index and embedded.info.chunk_vectors == "embedded"
-    # Only chunk texts that are not also a sentence are embedded; no pooled vector is taken for an embedding.
-    assert to_embedded.texts_embedded == len({c.text for c in embedded.chunks} - {s.text for s in embedded.sentences})
-    own = e5_embedder.embed_corpus([c.text for c in embedded.chunks])
-    np.testing.assert_allclose(embedded.chunk_vectors, own, atol=1e-4)
-
     back = build_index([SEEDS], make_settings(writable_seed_index), embedder=e5_embedder)
     data = load_index(make_settings(writable_seed_index).index_dir)
-    assert back.wrote_index and back.texts_embedded == 0 and data.info.chunk_vectors == "pooled"
-    np.testing.assert_allclose(data.chunk_vectors, pooled.chunk_vectors, atol=1e-5)
+    assert back.wrote_index and data.info.chunk_vectors == "embedded"
+    assert back.texts_embedded == len({c.text for c in data.chunks} - {s.text for s in data.sentences})
+    np.testing.assert_allclose(data.chunk_vectors, embedded.chunk_vectors, atol=1e-4)
 
 
 def test_answering_on_the_default_engine_never_imports_torch(seed_index_dir: Path) -> None:
