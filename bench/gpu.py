@@ -104,6 +104,10 @@ class _Job:
     detect_language: bool
 
 
+def _worker_pid(_: int) -> int:
+    return os.getpid()
+
+
 def _prepare(job: _Job) -> tuple[Any, list[Any], list[Any]] | None:
     """In a worker process: one file read, cleaned and split, as copy `job.copy` (its own article id);
     None for a file the indexer would skip."""
@@ -163,7 +167,7 @@ def run_gpu(
     # Worker processes start before CUDA is touched (a forked CUDA context is unusable).
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
     try:
-        list(pool.map(os.getpid, range(workers)))  # start them now, not on the clock
+        list(pool.map(_worker_pid, range(workers)))  # start them now, not on the clock
         folder, weights = model_folder(settings, work_dir)
         embedder = SentenceTransformerEmbedder(
             str(folder), model_id=DEFAULT_EMBEDDING_MODEL, batch_size=batch_size, precision=precision, device=device
