@@ -29,10 +29,13 @@ TARGET_PEAK_RSS_BYTES = 1_200_000_000
 VECTOR_MODES = (("embedded", "embedded"), ("embedded", "late"), ("pooled", "embedded"))
 # Whole `newsbot index` runs in a fresh process each, by the environment that selects the variant.
 INDEX_VARIANTS: dict[str, dict[str, str]] = {
-    "separate sentences (before)": {"NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded"},
-    "late chunking": {"NEWSBOT_SENTENCE_VECTORS": "late", "NEWSBOT_CHUNK_VECTORS": "embedded"},
-    "pooled chunks": {"NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "pooled"},
-}
+    "default (engine auto)": {"NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded"},
+    "before: torch, separate sentences": {
+        "NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded", "NEWSBOT_INDEX_ENGINE": "torch",
+    },
+    "late chunking (torch)": {"NEWSBOT_SENTENCE_VECTORS": "late", "NEWSBOT_CHUNK_VECTORS": "embedded"},
+    "pooled chunks (engine auto)": {"NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "pooled"},
+}  # fmt: skip
 
 
 class TokenCounter:
@@ -236,7 +239,7 @@ def run_index_commands(
 
     chosen = dict(variants or INDEX_VARIANTS)
     if choose_precision("auto").precision == "bf16":  # show what bf16 gains where it is the default
-        chosen["late chunking, fp32"] = {**chosen["late chunking"], "NEWSBOT_EMBEDDING_PRECISION": "fp32"}
+        chosen["default, fp32"] = {**chosen["default (engine auto)"], "NEWSBOT_EMBEDDING_PRECISION": "fp32"}
     out = []
     for name, env in chosen.items():
         if progress:

