@@ -170,7 +170,11 @@ def run_gpu(
         list(pool.map(_worker_pid, range(workers)))  # start them now, not on the clock
         folder, weights = model_folder(settings, work_dir)
         embedder = SentenceTransformerEmbedder(
-            str(folder), model_id=DEFAULT_EMBEDDING_MODEL, batch_size=batch_size, precision=precision, device=device
+            str(folder),
+            model_id=DEFAULT_EMBEDDING_MODEL,
+            batch_size=batch_size,
+            precision=precision,
+            device=device,
         )
         embedder.embed_chunks_late(["passage warm-up. Zweiter Satz."] * 8, [[(0, 16), (17, 30)]] * 8)
         target = settings.model_copy(deep=True)
@@ -184,7 +188,9 @@ def run_gpu(
         report = IndexReport()
         stages = {"read_clean_split": 0.0, "embed": 0.0, "dedup": 0.0, "write": 0.0}
         plan = VectorPlan(sentence_vectors="late", chunk_vectors="embedded")
-        batcher = BatchEmbedder(embedder, target, plan, ReusableVectors(None, False, target, plan), report, lambda n: None)
+        batcher = BatchEmbedder(
+            embedder, target, plan, ReusableVectors(None, False, target, plan), report, lambda n: None
+        )
         batcher.slice_size = batch_size * 8  # one call sorts and pads a large slice; batches of `batch_size`
         sink = VectorSink(embedder.dimension)
         articles: dict[str, Any] = {}
@@ -199,7 +205,11 @@ def run_gpu(
                 for path in files
             ]
             t0 = time.perf_counter()
-            done = [p for p in pool.map(_prepare, jobs, chunksize=max(1, len(jobs) // (workers * 4))) if p is not None]
+            done = [
+                p
+                for p in pool.map(_prepare, jobs, chunksize=max(1, len(jobs) // (workers * 4)))
+                if p is not None
+            ]
             stages["read_clean_split"] += time.perf_counter() - t0
             return done
 
@@ -218,7 +228,9 @@ def run_gpu(
         per_copy = sum(len(c) for _, _, c in first)
         copies = max(1, math.ceil(min_chunks / max(1, per_copy)))
         embed(first)
-        step = max(1, math.ceil(20_000 / max(1, per_copy)))  # ~20k chunks per round keeps memory flat per round
+        step = max(
+            1, math.ceil(20_000 / max(1, per_copy))
+        )  # ~20k chunks per round keeps memory flat per round
         for begin in range(1, copies, step):
             embed(prepare(range(begin, min(copies, begin + step))))
         if device.startswith("cuda"):
@@ -228,7 +240,17 @@ def run_gpu(
         stages["dedup"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         chunk_vectors, sentence_vectors = sink.arrays()
-        write_index(target, embedder, plan, embedder.precision, articles, sentences, chunks, chunk_vectors, sentence_vectors)
+        write_index(
+            target,
+            embedder,
+            plan,
+            embedder.precision,
+            articles,
+            sentences,
+            chunks,
+            chunk_vectors,
+            sentence_vectors,
+        )
         stages["write"] = time.perf_counter() - t0
         seconds = time.perf_counter() - started
     finally:
@@ -243,7 +265,9 @@ def run_gpu(
         "precision": embedder.precision,
         "batch_size": batch_size,
         "weights": weights,
-        "language_detection": "lingua" if lingua else "skipped (lingua not installed): every copy is German, as 10kGNAD is",
+        "language_detection": "lingua"
+        if lingua
+        else "skipped (lingua not installed): every copy is German, as 10kGNAD is",
         "corpus": str(corpus),
         "copies": copies,
         "articles": len(articles),

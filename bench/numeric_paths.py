@@ -29,7 +29,9 @@ def _torch_path(model: Any, precision: str, workers: int) -> Callable[[list[str]
     return embed
 
 
-def _onnx_path(model_dir: Path, model: Any, work_dir: Path, workers: int) -> Callable[[list[str], int], np.ndarray]:
+def _onnx_path(
+    model_dir: Path, model: Any, work_dir: Path, workers: int
+) -> Callable[[list[str], int], np.ndarray]:
     """The encoder exported to ONNX (torch's TorchScript exporter) and run by ONNX Runtime, mean-pooled."""
     import onnxruntime as ort
     import torch
@@ -62,9 +64,13 @@ def _onnx_path(model_dir: Path, model: Any, work_dir: Path, workers: int) -> Cal
     def embed(texts: list[str], batch_size: int) -> np.ndarray:
         parts = []
         for i in range(0, len(texts), batch_size):
-            encoded = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=512, return_tensors="np")
+            encoded = tokenizer(
+                texts[i : i + batch_size], padding=True, truncation=True, max_length=512, return_tensors="np"
+            )
             mask = encoded["attention_mask"].astype(np.int64)
-            (states,) = session.run(None, {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": mask})
+            (states,) = session.run(
+                None, {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": mask}
+            )
             pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
             parts.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
         return np.concatenate(parts).astype(np.float32)
@@ -87,8 +93,11 @@ def compare_numeric_paths(
         "torch fp32": lambda: _torch_path(model, "fp32", workers),
         "torch bf16 autocast": lambda: _torch_path(model, "bf16", workers),
         "torch int8 dynamic": lambda: _torch_path(
-            torch.ao.quantization.quantize_dynamic(SentenceTransformer(str(model_dir), device="cpu"), {torch.nn.Linear}, dtype=torch.qint8),
-            "fp32", workers,
+            torch.ao.quantization.quantize_dynamic(
+                SentenceTransformer(str(model_dir), device="cpu"), {torch.nn.Linear}, dtype=torch.qint8
+            ),
+            "fp32",
+            workers,
         ),
         "onnxruntime fp32": lambda: _onnx_path(model_dir, model, work_dir, workers),
     }
@@ -101,7 +110,13 @@ def compare_numeric_paths(
             t0 = time.perf_counter()
             vectors = embed(ordered, batch_size)
             seconds = time.perf_counter() - t0
-        except (RuntimeError, ImportError, ValueError, OSError, TypeError) as e:  # a path this platform lacks is a result
+        except (
+            RuntimeError,
+            ImportError,
+            ValueError,
+            OSError,
+            TypeError,
+        ) as e:  # a path this platform lacks is a result
             logger.warning("numeric path %s not measured: %s", name, e)
             rows[name] = {"error": str(e)[:300]}
             continue
@@ -113,4 +128,10 @@ def compare_numeric_paths(
             "cosine_to_fp32_min": round(float(cosine.min()), 6),
             "cosine_to_fp32_mean": round(float(cosine.mean()), 6),
         }
-    return {"texts": len(ordered), "tokens": n_tokens, "batch_size": batch_size, "workers": workers, "paths": rows}
+    return {
+        "texts": len(ordered),
+        "tokens": n_tokens,
+        "batch_size": batch_size,
+        "workers": workers,
+        "paths": rows,
+    }

@@ -35,7 +35,9 @@ def progress_line(status: IndexProgress) -> str:
 class LineProgress:
     """Writes `progress_line` to `stream` at most every `interval_s` seconds, and once at the end."""
 
-    def __init__(self, stream: TextIO, interval_s: float = LINE_INTERVAL_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, stream: TextIO, interval_s: float = LINE_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ):
         self._stream = stream
         self._interval = interval_s
         self._clock = clock
@@ -60,7 +62,9 @@ class LineProgress:
 
 
 @contextlib.contextmanager
-def index_progress(console: Console, quiet: bool = False, stream: TextIO | None = None) -> Iterator[ProgressCallback | None]:
+def index_progress(
+    console: Console, quiet: bool = False, stream: TextIO | None = None
+) -> Iterator[ProgressCallback | None]:
     """The callback to pass to the indexer: a bar when `console` is a terminal, else lines on `stream`."""
     if quiet:
         yield None

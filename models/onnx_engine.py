@@ -82,7 +82,9 @@ class OnnxEmbedder:
     backend = "onnxruntime"
     precision = "fp32"
 
-    def __init__(self, model_dir: Path, model_id: str, batch_size: int = 8, threads: int | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, model_id: str, batch_size: int = 8, threads: int | None = None
+    ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

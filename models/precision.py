@@ -41,7 +41,9 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
-def choose_precision(setting: str, flags: frozenset[str] | None = None, device: str = "cpu") -> PrecisionChoice:
+def choose_precision(
+    setting: str, flags: frozenset[str] | None = None, device: str = "cpu"
+) -> PrecisionChoice:
     """`setting` is auto, fp32 or bf16; auto picks bf16 on a GPU or a CPU with bf16 units (`BF16_FLAGS`)."""
     if setting in ("fp32", "bf16"):
         return PrecisionChoice(setting, f"set by NEWSBOT_EMBEDDING_PRECISION={setting}")  # type: ignore[arg-type]
@@ -53,4 +55,6 @@ def choose_precision(setting: str, flags: frozenset[str] | None = None, device: 
     units = sorted(BF16_FLAGS & flags)
     if units:
         return PrecisionChoice("bf16", f"auto: the CPU has bf16 matrix units ({', '.join(units)})")
-    return PrecisionChoice("fp32", "auto: the CPU has no bf16 matrix units (amx_bf16/avx512_bf16), where bf16 runs slower")
+    return PrecisionChoice(
+        "fp32", "auto: the CPU has no bf16 matrix units (amx_bf16/avx512_bf16), where bf16 runs slower"
+    )

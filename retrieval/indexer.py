@@ -122,11 +122,16 @@ def build_index(
             continue
         if article.doc_id in read:
             report.skipped.append(
-                SkippedFile(str(path), f"{path}: article id {article.doc_id!r} already taken by {read[article.doc_id].source_path}")
+                SkippedFile(
+                    str(path),
+                    f"{path}: article id {article.doc_id!r} already taken by {read[article.doc_id].source_path}",
+                )
             )
             continue
         read[article.doc_id] = article
-    return update_index(read, settings, embedder, previous, report, prune=prune, progress=progress, started=started)
+    return update_index(
+        read, settings, embedder, previous, report, prune=prune, progress=progress, started=started
+    )
 
 
 # --- the steps of an update, in order --------------------------------------------------------------
@@ -168,11 +173,15 @@ def vector_plan(settings: Settings, embedder: Embedder) -> VectorPlan:
     r = settings.retrieval
     late = r.sentence_vectors == "late"
     if late and not supports_late_chunking(embedder):
-        logger.warning("backend %s cannot give late sentence vectors; embedding sentences on their own", embedder.backend)
+        logger.warning(
+            "backend %s cannot give late sentence vectors; embedding sentences on their own", embedder.backend
+        )
         late = False
     if late and r.chunk_vectors == "pooled":
         # The chunk's own vector comes out of the same pass as its sentences', so pooling would save nothing.
-        logger.info("late sentence vectors come with the chunks' own vectors; chunk_vectors=pooled is ignored")
+        logger.info(
+            "late sentence vectors come with the chunks' own vectors; chunk_vectors=pooled is ignored"
+        )
     return VectorPlan("late" if late else "embedded", "embedded" if late else r.chunk_vectors)
 
 
@@ -187,7 +196,9 @@ def chunking_changed(previous: IndexData, settings: Settings, plan: VectorPlan) 
 def mark_near_duplicates(sentences: list[Sentence]) -> list[Sentence]:
     """Step 4: near-identical sentences across articles share a `dup_group` (answers cite one of them)."""
     groups = near_duplicate_groups(sentences)
-    return [Sentence(s.doc_id, s.position, s.start, s.end, s.text, dup_group=g) for s, g in zip(sentences, groups)]
+    return [
+        Sentence(s.doc_id, s.position, s.start, s.end, s.text, dup_group=g) for s, g in zip(sentences, groups)
+    ]
 
 
 class ReusableVectors:
@@ -198,7 +209,9 @@ class ReusableVectors:
     whole articles are reused: an unchanged article under unchanged settings keeps its rows.
     """
 
-    def __init__(self, previous: IndexData | None, same_model: bool, settings: Settings, plan: VectorPlan) -> None:
+    def __init__(
+        self, previous: IndexData | None, same_model: bool, settings: Settings, plan: VectorPlan
+    ) -> None:
         self.by_text: dict[str, np.ndarray] = {}
         self.by_article: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._hashes: dict[str, str] = {}
@@ -303,7 +316,10 @@ class BatchEmbedder:
         todo = [i for i, part in enumerate(parts) if part is None]
         chunks = [c for i in todo for c in segmented[i][1]]
         spans = [
-            [(s.start - c.start, s.end - c.start) for s in segmented[i][0][c.first_sentence : c.last_sentence + 1]]
+            [
+                (s.start - c.start, s.end - c.start)
+                for s in segmented[i][0][c.first_sentence : c.last_sentence + 1]
+            ]
             for i in todo
             for c in segmented[i][1]
         ]
@@ -313,7 +329,9 @@ class BatchEmbedder:
         late = self.embedder.embed_chunks_late  # type: ignore[attr-defined]
         for begin in range(0, len(order), self.slice_size):
             ids = order[begin : begin + self.slice_size]
-            vectors, sentence_parts = late([chunks[k].text for k in ids], [spans[k] for k in ids], self.batch_size)
+            vectors, sentence_parts = late(
+                [chunks[k].text for k in ids], [spans[k] for k in ids], self.batch_size
+            )
             chunk_vectors[ids] = vectors
             for k, part in zip(ids, sentence_parts):
                 per_chunk[k] = part
@@ -337,7 +355,9 @@ class BatchEmbedder:
             np.concatenate([p[1] for p in done]) if done else np.zeros((0, self.dimension), np.float32),
         )
 
-    def _by_text(self, segmented: Sequence[tuple[list[Sentence], list[Chunk]]]) -> tuple[np.ndarray, np.ndarray]:
+    def _by_text(
+        self, segmented: Sequence[tuple[list[Sentence], list[Chunk]]]
+    ) -> tuple[np.ndarray, np.ndarray]:
         known = self.reuse.by_text
         sentences = [s for doc, _ in segmented for s in doc]
         chunks = [c for _, doc in segmented for c in doc]
@@ -351,11 +371,15 @@ class BatchEmbedder:
             self.report.texts_embedded += len(texts)
             self.on_chunks(sum(1 for t in texts if t in chunk_texts))
         dim = self.dimension
-        sentence_vectors = np.stack([known[s.text] for s in sentences]) if sentences else np.zeros((0, dim), np.float32)
+        sentence_vectors = (
+            np.stack([known[s.text] for s in sentences]) if sentences else np.zeros((0, dim), np.float32)
+        )
         if pooled:
             chunk_vectors = pooled_chunk_vectors(chunks, sentences, sentence_vectors)
         else:
-            chunk_vectors = np.stack([known[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
+            chunk_vectors = (
+                np.stack([known[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
+            )
         return chunk_vectors, sentence_vectors
 
 
@@ -381,7 +405,11 @@ def update_index(
     )
     if previous is not None and not same_model:
         report.rebuilt_for_model = embedder.model_id
-        logger.info("index was built with %s; re-embedding everything with %s", previous.info.model_id, embedder.model_id)
+        logger.info(
+            "index was built with %s; re-embedding everything with %s",
+            previous.info.model_id,
+            embedder.model_id,
+        )
     articles = merge_articles(read, previous, prune, report)
     plan = vector_plan(settings, embedder)
     report.sentence_vectors = plan.sentence_vectors
@@ -410,7 +438,15 @@ def update_index(
     def on_chunks(n: int) -> None:
         counts["chunks"] += n
         if progress:
-            progress(IndexProgress(counts["articles"], len(fresh), counts["chunks"], time.perf_counter() - embed_started, precision))
+            progress(
+                IndexProgress(
+                    counts["articles"],
+                    len(fresh),
+                    counts["chunks"],
+                    time.perf_counter() - embed_started,
+                    precision,
+                )
+            )
 
     batcher = BatchEmbedder(embedder, settings, plan, reuse, report, on_chunks)
     sink = VectorSink(embedder.dimension)
@@ -429,7 +465,9 @@ def update_index(
         on_chunks(0)
     sentences = mark_near_duplicates(sentences)
     chunk_vectors, sentence_vectors = sink.arrays()
-    write_index(settings, embedder, plan, precision, articles, sentences, chunks, chunk_vectors, sentence_vectors)
+    write_index(
+        settings, embedder, plan, precision, articles, sentences, chunks, chunk_vectors, sentence_vectors
+    )
     return finish_report(report, articles, chunks, sentences, started)
 
 
@@ -459,11 +497,17 @@ def write_index(
         precision=precision,
         created=time.time(),
     )
-    write_generation(settings.index_dir, IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors))
+    write_generation(
+        settings.index_dir, IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors)
+    )
 
 
 def finish_report(
-    report: IndexReport, articles: dict[str, Article], chunks: list[Chunk], sentences: list[Sentence], started: float
+    report: IndexReport,
+    articles: dict[str, Article],
+    chunks: list[Chunk],
+    sentences: list[Sentence],
+    started: float,
 ) -> IndexReport:
     """Step 8: totals and timings of the run, logged."""
     report.wrote_index = True
@@ -478,7 +522,9 @@ def finish_report(
     return report
 
 
-def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None) -> Article:
+def index_uploaded_article(
+    raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None
+) -> Article:
     """Index an article received as bytes (a chat upload); returns it as indexed.
 
     The file is kept under `<data_dir>/uploads/` so later runs (and `--prune`) see its source.
@@ -492,14 +538,20 @@ def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedd
     name = _re.sub(r"[^\w.-]+", "_", Path(filename).name).strip("._") or "upload.txt"
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise UnsupportedFileError(f"{filename}: unsupported file type {suffix or '(none)'}; send .txt, .md or .html")
+        raise UnsupportedFileError(
+            f"{filename}: unsupported file type {suffix or '(none)'}; send .txt, .md or .html"
+        )
     if len(raw) > settings.retrieval.max_file_bytes:
-        raise IngestError(f"{filename}: {len(raw):,} bytes is larger than the {settings.retrieval.max_file_bytes:,} byte limit")
+        raise IngestError(
+            f"{filename}: {len(raw):,} bytes is larger than the {settings.retrieval.max_file_bytes:,} byte limit"
+        )
     if not raw.strip():
         raise IngestError(f"{filename}: file is empty")
     uploads = settings.retrieval.data_dir / "uploads"
     target = uploads / name
-    article = parse_article(raw, doc_id=target.stem, source_path=str(target), suffix=suffix)  # validates first
+    article = parse_article(
+        raw, doc_id=target.stem, source_path=str(target), suffix=suffix
+    )  # validates first
     uploads.mkdir(parents=True, exist_ok=True)
     staging = uploads / f".{name}.partial"
     staging.write_bytes(raw)
