@@ -459,7 +459,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"{gpu['corpus']} × {gpu['copies']} = {gpu['articles']:,} articles, {gpu['chunks']:,} chunks in "
                 f"{gpu['seconds']} s: **{gpu['chunks_per_s']:,} chunks/s** (target {gpu['target_chunks_per_s']:,}); "
                 f"embedding alone {gpu['embed_chunks_per_s']:,} chunks/s. Weights: {gpu['weights']}. "
-                f"Language detection: {gpu['language_detection']}."),
+                f"Language detection: {gpu['language_detection']}. Near-duplicates: {gpu.get('dedup_scope', 'all')}."),
                 "",
             ]
             lines += _table(["Stage", "Seconds"], [[k, v] for k, v in gpu["stage_seconds"].items()])
