@@ -144,6 +144,23 @@ def target_rows(results: dict[str, Any]) -> list[list[Any]]:
                         build["chunks_per_s"] >= 10,
                     ]
                 )
+    gpu = results.get("gpu") or {}
+    if gpu.get("measured"):
+        rows.append([
+            f"Indexing end to end on {gpu['device']}, {gpu['chunks']:,} chunks (chunks/s)", f"≥ {gpu['target_chunks_per_s']:,}",
+            gpu["chunks_per_s"], gpu["chunks_per_s"] >= gpu["target_chunks_per_s"],
+        ])  # fmt: skip
+    for run in (ingest or {}).get("index_command", []):
+        target = ingest["index_command_targets"]["chunks_per_s"].get(run["precision"] or "fp32", 20.0)
+        rss_target = ingest["index_command_targets"]["peak_rss_bytes"]
+        rows.append([
+            f"`newsbot index` {Path(run['corpus']).name}, {run['variant']} (chunks/s, median)", f"≥ {target:g}",
+            run["chunks_per_s_median"], run["chunks_per_s_median"] >= target,
+        ])  # fmt: skip
+        rows.append([
+            f"`newsbot index` {Path(run['corpus']).name}, {run['variant']} (peak RSS MB)", f"≤ {rss_target / 1e6:g}",
+            round(run["peak_rss_bytes_max"] / 1e6), run["peak_rss_bytes_max"] <= rss_target,
+        ])  # fmt: skip
     scale = results.get("scale")
     if scale:
         for size in scale["sizes"].values():

