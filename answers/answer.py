@@ -20,6 +20,7 @@ from answers.grounding import enforce_grounding
 from answers.types import Answer
 from config.settings import Settings, load_settings
 from models.embedders import load_embedder
+from retrieval.backends import open_retriever
 from retrieval.errors import IndexMissingError
 from retrieval.language import detect_language
 from retrieval.search import Retriever, SearchResult
@@ -53,19 +54,24 @@ _answerers: dict[int, ExtractiveAnswerer] = {}
 _lock = threading.Lock()
 
 
+def _store_key(settings: Settings) -> str:
+    url = settings.retrieval.database_url
+    return url.get_secret_value() if url is not None else str(settings.index_dir.resolve())
+
+
 def get_retriever(settings: Settings) -> Retriever:
     """The process-wide retriever for this index folder and model (loaded on first use)."""
-    key = (str(settings.index_dir.resolve()), settings.models.embedding_model)
+    key = (_store_key(settings), settings.models.embedding_model)
     with _lock:
         if key not in _retrievers:
-            _retrievers[key] = Retriever.load(settings)
+            _retrievers[key] = open_retriever(settings)
         return _retrievers[key]
 
 
 def reload_retriever(settings: Settings) -> Retriever:
     """Load the current index again (after `index` wrote a new generation) and share it."""
-    key = (str(settings.index_dir.resolve()), settings.models.embedding_model)
-    retriever = Retriever.load(settings)
+    key = (_store_key(settings), settings.models.embedding_model)
+    retriever = open_retriever(settings)
     with _lock:
         _retrievers[key] = retriever
     return retriever
@@ -118,14 +124,13 @@ def answer(
 
 def ensure_index(settings: Settings, progress=None) -> bool:  # type: ignore[no-untyped-def]
     """Build the index from the seeds when there is none yet; True when it built one."""
-    from retrieval.indexer import build_index
-    from retrieval.store import current_generation
+    from retrieval.backends import has_collection, index_paths
 
-    if current_generation(settings.index_dir) is not None:
+    if has_collection(settings):
         return False
     seeds = Path(settings.retrieval.seeds_dir)
     if not seeds.is_dir():
         raise IndexMissingError(f"no index in {settings.index_dir} and no seeds folder {seeds}; run `newsbot index PATH`")
     logger.info("no index yet; building it from %s", seeds)
-    build_index([seeds], settings, embedder=load_embedder(settings), progress=progress)
+    index_paths([seeds], settings, embedder=load_embedder(settings), progress=progress)
     return True

@@ -30,6 +30,7 @@ LABELS: dict[Language, dict[str, str]] = {
         # answers worded by a model
         "model_worded": "Worded by a language model from the quotes below; each sentence was checked against the quotes it cites.",
         "model_unverified": "The model's answer could not be verified; showing the quotes instead.",
+        "model_wrong_language": "The model answered in German, not in English; showing the quotes instead.",
         # briefings
         "briefing_all": "Briefing on all articles",
         "briefing_topic": "Briefing: {topic}",
@@ -55,6 +56,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "characters": "Zeichen",
         "model_worded": "Von einem Sprachmodell aus den Zitaten unten formuliert; jeder Satz wurde an seinen Zitaten geprüft.",
         "model_unverified": "Die Antwort des Modells ließ sich nicht überprüfen; hier stattdessen die Zitate.",
+        "model_wrong_language": "Das Modell antwortete auf Englisch statt auf Deutsch; hier stattdessen die Zitate.",
         "briefing_all": "Überblick über alle Artikel",
         "briefing_topic": "Überblick: {topic}",
         "drawn_from": "aus {n} Artikeln",

@@ -40,6 +40,17 @@ class Figure:
     citations: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class DroppedSentence:
+    """A sentence a model wrote that failed a check, and why (`ask --json` lists them).
+
+    The sentence is as the model wrote it after Markdown was written out as plain text
+    ("[text](url)" → "text (url)"), with its original citation numbers."""
+
+    sentence: str
+    reason: str
+
+
 def markers(numbers: tuple[int, ...] | list[int]) -> str:
     """Citation markers as written after a line: "[1][3]"."""
     return "".join(f"[{n}]" for n in numbers)
@@ -67,6 +78,7 @@ class Answer:
     dropped_sentences: int = 0
     note: str | None = None  # e.g. why the model's answer was not used
     timings: dict[str, float] = field(default_factory=dict)
+    dropped: list[DroppedSentence] = field(default_factory=list)  # the model's sentences that failed a check
 
     @property
     def declined(self) -> bool:
@@ -104,6 +116,7 @@ class Answer:
             "answerer": self.answerer,
             "dropped_sentences": self.dropped_sentences,
             "note": self.note,
+            "dropped": [{"sentence": d.sentence, "reason": d.reason} for d in self.dropped],
         }
 
 

@@ -20,7 +20,7 @@ from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SUITES = ("retrieval", "latency", "ingest", "scale")
+SUITES = ("retrieval", "latency", "ingest", "scale", "pg")
 GPU_SUITE = "gpu"  # indexing end to end on --device (bench/gpu.py); not part of "all" on a CPU
 
 
@@ -44,6 +44,7 @@ class BenchOptions:
     hnsw_max_size: int | None = (
         100_000  # past this, float32 graph indexes (over the RAM target anyway) are skipped
     )
+    pg_scale_sizes: Sequence[int] | None = None  # None: (100k,), or (20k,) when quick; 1M: bench/pg_scale.py
     formatter: Callable[[Answer], str] | None = None
     progress: Callable[[str], None] | None = field(default=None, repr=False)
 
@@ -74,7 +75,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     }
 
     embedder = None
-    if {"retrieval", "latency"} & set(options.suites):
+    if {"retrieval", "latency", "pg"} & set(options.suites):
         from models.embedders import load_embedder
 
         t0 = time.perf_counter()
@@ -134,6 +135,26 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             index_repeats=options.index_repeats,
         )
         results["ingest"]["load_average"] = {"start": load_before, "end": _load_average()}
+    if "pg" in options.suites:
+        from bench.pg_bench import run_pg_retrieval
+        from bench.pg_scale import PostgresUnavailableForBench, run_pg_scale
+
+        assert embedder is not None
+        load_before = _load_average()
+        try:
+            results["pg"] = {
+                "xquad": run_pg_retrieval(
+                    settings, options.xquad_dir, work_dir, embedder,
+                    max_paragraphs=30 if quick else None, progress=options.progress,
+                ),
+                "scale": run_pg_scale(
+                    tuple(options.pg_scale_sizes or ((20_000,) if quick else (100_000,))),
+                    n_queries=50 if quick else 200, progress=options.progress,
+                ),
+            }  # fmt: skip
+        except PostgresUnavailableForBench as e:
+            results["pg"] = {"skipped": str(e)}
+        results["pg"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "scale" in options.suites:
         from bench.scale import run_scale
 

@@ -98,7 +98,8 @@ def index(
     from bot.progress import index_progress
     from models.embedders import load_embedder
     from models.errors import EmbeddingModelError
-    from retrieval.indexer import build_index
+    from retrieval.backends import index_paths
+    from retrieval.errors import IndexError_
 
     settings = settings_or_exit()
     targets = paths or [settings.retrieval.seeds_dir]
@@ -110,7 +111,10 @@ def index(
     except EmbeddingModelError as e:
         raise fail(str(e)) from e
     with index_progress(err, quiet=quiet) as progress:
-        report = build_index(targets, settings, embedder=embedder, prune=prune, progress=progress)
+        try:
+            report = index_paths(targets, settings, embedder=embedder, prune=prune, progress=progress)
+        except IndexError_ as e:
+            raise fail(str(e)) from e
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.reason}", highlight=False)
     if as_json:
@@ -142,6 +146,27 @@ def index(
         )
     if not report.indexed_anything:
         raise fail("nothing could be indexed")
+
+
+@app.command()
+def migrate() -> None:
+    """Copy the embedded index (in NEWSBOT_DATA_DIR) into the PostgreSQL database in NEWSBOT_DATABASE_URL,
+    vectors included: nothing is embedded again. Articles already there unchanged are skipped."""
+    from retrieval.errors import IndexError_
+    from retrieval.pg_index import migrate_embedded
+
+    settings = settings_or_exit()
+    if settings.retrieval.database_url is None:
+        raise fail("set NEWSBOT_DATABASE_URL=postgresql://... to the database to copy into", EXIT_USAGE)
+    try:
+        report = migrate_embedded(settings)
+    except IndexError_ as e:
+        raise fail(str(e)) from e
+    console.print(
+        f"copied {len(report.added)} new and {len(report.updated)} changed articles, {len(report.unchanged)} "
+        f"already there — {report.total_articles} articles, {report.total_chunks} chunks in {report.seconds:.1f}s",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -338,7 +363,11 @@ def telegram_bot() -> None:
 @app.command()
 def bench(
     suite: Annotated[
-        str, typer.Option(help="retrieval, latency, ingest, scale, all, or gpu (indexing end to end on --device).")
+        str,
+        typer.Option(
+            help="retrieval, latency, ingest, scale, pg (PostgreSQL beside the embedded store), all, "
+            "or gpu (indexing end to end on --device)."
+        ),
     ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
@@ -383,7 +412,7 @@ def bench(
         raise fail(f"unknown device {device!r}; use cpu or cuda", EXIT_USAGE)
     settings = settings_or_exit()
     seeds = settings.retrieval.seeds_dir
-    if "retrieval" in suites and not (xquad / "xquad.de.json").is_file():
+    if {"retrieval", "pg"} & set(suites) and not (xquad / "xquad.de.json").is_file():
         raise fail(f"no XQuAD data in {xquad}; pass --xquad PATH", EXIT_USAGE)
     if {"latency", "ingest"} & set(suites) and not Path(seeds).is_dir():
         raise fail(f"no seeds folder {seeds}; set NEWSBOT_SEEDS_DIR", EXIT_USAGE)

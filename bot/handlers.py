@@ -26,8 +26,8 @@ from bot.messages import language_of, say
 from bot.state import LAST_SOURCES_KEY, LastSources, bot_state
 from bot.subscriptions import Subscription, SubscriptionError, format_time, parse_time
 from bot.telegram_format import escape, render_answer, render_briefing, render_full_sources
+from retrieval.backends import index_uploaded_article
 from retrieval.errors import IngestError
-from retrieval.indexer import index_uploaded_article
 
 logger = logging.getLogger(__name__)
 

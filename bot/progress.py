@@ -26,8 +26,9 @@ def format_duration(seconds: float | None) -> str:
 
 def progress_line(status: IndexProgress) -> str:
     """One line of plain text: 'indexing: 120/509 articles, 1,820 chunks, 21.3 chunks/s, 4m05s left (fp32)'."""
+    articles = f"{status.articles_done:,}/{status.articles_total:,} articles, " if status.articles_total else ""
     return (
-        f"indexing: {status.articles_done:,}/{status.articles_total:,} articles, {status.chunks_done:,} chunks, "
+        f"indexing: {articles}{status.chunks_done:,} chunks, "
         f"{status.chunks_per_s:.1f} chunks/s, {format_duration(status.eta_s)} left ({status.precision})"
     )
 

@@ -23,6 +23,20 @@ def source_line(citation: Citation) -> str:
     return " ".join(parts)
 
 
+def _figures_table(answer: Answer, title: str | None) -> Table:
+    words = labels(answer.language)
+    headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
+    table = Table(*headers, title=title, title_justify="left", show_lines=False)
+    for figure in answer.figures:
+        table.add_row(
+            Text(figure.value, style="bold"),
+            figure.what,
+            figure.attributed_to or "—",
+            " ".join(f"[{n}]" for n in figure.citations),
+        )
+    return table
+
+
 def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
     """Lead, then the figures table, the model's prose or nothing more, then one panel per quote."""
     words = labels(answer.language)
@@ -31,19 +45,12 @@ def render_answer(console: Console, answer: Answer, full_sources: bool = False) 
         if answer.citations:
             console.print(Text(words["nearest"], style="dim"))
     elif answer.text is not None:
-        console.print(Text(answer.text, style="bold"))
+        console.print(Text(answer.text, style="bold"))  # Text: the model's brackets are never markup
         console.print(Text(words["model_worded"], style="dim"))
+        if answer.figures:  # the complete figures table stays beside the prose
+            console.print(_figures_table(answer, title=None))
     elif answer.figures:
-        headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
-        table = Table(*headers, title=answer.lead, title_justify="left", show_lines=False)
-        for figure in answer.figures:
-            table.add_row(
-                Text(figure.value, style="bold"),
-                figure.what,
-                figure.attributed_to or "—",
-                " ".join(f"[{n}]" for n in figure.citations),
-            )
-        console.print(table)
+        console.print(_figures_table(answer, title=answer.lead))
     else:
         console.print(Text(answer.lead, style="bold"))
     if answer.note:

@@ -43,6 +43,14 @@ def _sources_section(citations: list[Citation], language: str) -> str:
     return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
 
 
+def _figure_rows(answer: Answer, words: dict[str, str]) -> list[str]:
+    return [
+        f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} "
+        f"{markers(f.citations)}"
+        for f in answer.figures
+    ]
+
+
 def render_answer(answer: Answer) -> str:
     """The answer as one HTML text: lead, figures or the model's prose, quotes as blockquotes, sources."""
     words = labels(answer.language)
@@ -53,13 +61,13 @@ def render_answer(answer: Answer) -> str:
             head += f"\n<i>{escape(words['nearest'])}</i>"
         blocks.append(head)
     elif answer.text is not None:
-        blocks.append(escape(answer.text))
+        # Escaped, so "[text](url)" or "<a href>" in model text stays text (the checks also drop any
+        # sentence linking where no quote does); the table keeps every figure beside the prose.
+        blocks.append(escape(answer.text) + f"\n<i>{escape(words['model_worded'])}</i>")
+        if answer.figures:
+            blocks.append("\n".join(_figure_rows(answer, words)))
     elif answer.figures:
-        rows = [f"<b>{escape(answer.lead)}</b>"]
-        for figure in answer.figures:
-            who = escape(figure.attributed_to or words["unattributed"])
-            rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
-        blocks.append("\n".join(rows))
+        blocks.append("\n".join([f"<b>{escape(answer.lead)}</b>"] + _figure_rows(answer, words)))
     else:
         blocks.append(f"<b>{escape(answer.lead)}</b>")
     if answer.note:

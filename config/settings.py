@@ -67,6 +67,11 @@ class RetrievalSettings(BaseSettings):
         default=100_000, ge=1, description="With index_type=auto, corpora up to this many chunks use exact search."
     )
     max_file_bytes: int = Field(default=5_000_000, ge=1, description="Files larger than this are skipped.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host/db: keep the collection in PostgreSQL + pgvector (shared by "
+        "many bot and ingest processes) instead of the embedded index in data_dir. docs/deploy.md.",
+    )
     sentence_vectors: Literal["embedded", "late"] = Field(
         default="embedded",
         description="How sentence vectors are made: embedded on their own (a second pass over every token), or "
@@ -174,6 +179,9 @@ class LLMSettings(BaseSettings):
     api_key: SecretStr | None = Field(default=None, description="Bearer token, if the server wants one.")
     timeout_s: float = Field(default=30.0, gt=0, le=600, description="Seconds before falling back to the extractive answer.")
     max_tokens: int = Field(default=600, ge=16, le=8192, description="Most tokens the model may write.")
+    max_retries: int = Field(
+        default=0, ge=0, le=5, description="Retries after a failed call (the openai client's backoff); each may take timeout_s again."
+    )
 
     @property
     def enabled(self) -> bool:

@@ -26,3 +26,7 @@ class IngestError(ValueError):
 
 class UnsupportedFileError(IngestError):
     """The file type is not an article format newsbot reads."""
+
+
+class StoreUnavailableError(IndexError_):
+    """The configured database cannot be reached, or its client libraries are not installed."""

@@ -94,6 +94,22 @@ def segment(article: Article, settings: Settings) -> tuple[list[Sentence], list[
     return sentences, chunks
 
 
+def embed_passages_with_progress(
+    embedder: Embedder, texts: Sequence[str], batch_size: int, progress: ProgressCallback | None = None
+) -> np.ndarray:
+    """Embed `texts` in length-sorted slices, reporting the texts done as chunks after each slice
+    (for callers that embed outside `update_index`, e.g. the PostgreSQL store)."""
+    vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    started = time.perf_counter()
+    for begin in range(0, len(order), EMBED_SLICE):
+        ids = order[begin : begin + EMBED_SLICE]
+        vectors[ids] = embedder.embed_corpus([texts[i] for i in ids], batch_size=batch_size)
+        if progress:
+            progress(IndexProgress(0, 0, begin + len(ids), time.perf_counter() - started))
+    return vectors
+
+
 def build_index(
     paths: Iterable[Path],
     settings: Settings,

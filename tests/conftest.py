@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,28 @@ def writable_seed_index(tmp_path: Path, seed_index_dir: Path) -> Path:
     target = tmp_path / "seed-copy"
     shutil.copytree(seed_index_dir, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory):
+    """A real PostgreSQL + pgvector server for the session (tests/pg_server.py); skips with the reason."""
+    from tests.pg_server import PostgresUnavailable, start_server
+
+    # Not under tmp_path_factory: its folders are private to root, and the server runs as its own user.
+    data_dir = Path(tempfile.mkdtemp(prefix="newsbot-pg-"))
+    try:
+        server = start_server(data_dir)
+    except PostgresUnavailable as e:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        pytest.skip(str(e))
+    yield server
+    server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh empty database on the session's server."""
+    from tests.pg_server import fresh_database
+
+    return fresh_database(pg_server)

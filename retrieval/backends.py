@@ -1,0 +1,63 @@
+"""Which store a process talks to: the embedded index in `data_dir` (default, no server) or the
+PostgreSQL collection named by NEWSBOT_DATABASE_URL. The one place that chooses; everything above
+gets a `Retriever` and an `IndexReport` either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from config.settings import Settings
+from models.embedders import Embedder
+from retrieval import indexer
+from retrieval.indexer import IndexReport, ProgressCallback, build_index
+from retrieval.search import Retriever
+from retrieval.store import current_generation
+from retrieval.types import Article
+
+
+def uses_database(settings: Settings) -> bool:
+    return settings.retrieval.database_url is not None
+
+
+def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
+    """The retriever of the configured store (model and index loaded once; share it)."""
+    if uses_database(settings):
+        from retrieval.pg_search import PgRetriever
+
+        return PgRetriever.load(settings, embedder)
+    return Retriever.load(settings, embedder)
+
+
+def index_paths(
+    paths: Iterable[Path],
+    settings: Settings,
+    embedder: Embedder | None = None,
+    prune: bool = False,
+    progress: ProgressCallback | None = None,
+) -> IndexReport:
+    """`newsbot index` into the configured store."""
+    if uses_database(settings):
+        from retrieval.pg_index import build_pg_index
+
+        return build_pg_index(paths, settings, embedder=embedder, prune=prune, progress=progress)
+    return build_index(paths, settings, embedder=embedder, prune=prune, progress=progress)
+
+
+def has_collection(settings: Settings) -> bool:
+    """Whether the configured store already holds an index."""
+    if uses_database(settings):
+        from retrieval.pg_index import store_for
+
+        return store_for(settings).read_build_info() is not None
+    return current_generation(settings.index_dir) is not None
+
+
+def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None) -> Article:
+    """A chat upload into the configured store (see `indexer.index_uploaded_article`)."""
+    if uses_database(settings):
+        from retrieval.pg_index import index_uploaded_article_pg
+
+        return index_uploaded_article_pg(raw, filename, settings, embedder)
+    return indexer.index_uploaded_article(raw, filename, settings, embedder)

@@ -1,0 +1,513 @@
+"""PostgreSQL + pgvector store: articles, sentences, chunks, vectors and German full text in one
+database that many bot processes and ingest workers share.
+
+Transactions replace the embedded store's generation folders: an article is written (or replaced)
+with all its sentences and chunks in one transaction, so a reader sees all of it or none of it.
+Writers take one advisory lock per batch (the near-duplicate groups and the BM25 statistics are
+collection-wide); readers never wait for it.
+
+Sentence ids are `article_no << 16 | position`: the answerer addresses sentences by integer id and
+by "the article's first sentence + position" (`sentence_base`), and a replaced article gets a new
+`article_no`, so ids a reader already holds never point at another article's text.
+
+Vectors are stored as `halfvec` (16-bit floats): half the memory of `vector`, and XQuAD hybrid R@1
+does not move (`newsbot bench --suite pg`, BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from retrieval.dedup import near_duplicate_groups
+from retrieval.errors import IndexCorruptError, IndexMissingError, ModelMismatchError, StoreUnavailableError
+from retrieval.store import BuildInfo
+from retrieval.types import Article, Chunk, Sentence
+
+logger = logging.getLogger(__name__)
+
+SENTENCE_BITS = 16
+MAX_SENTENCES = 1 << SENTENCE_BITS
+WRITER_LOCK = 0x6E657773  # pg_advisory_xact_lock key ("news") held by every writing transaction
+TEXT_CONFIG = "german"
+# BM25 parameters of bm25s (retrieval/lexical.py), so the lexical scores rank like the embedded store's.
+BM25_K1 = 1.5
+BM25_B = 0.75
+REBUILD_HINT = "run `newsbot index` (or `newsbot migrate`) with NEWSBOT_DATABASE_URL set"
+_DIGIT_GROUPS = re.compile(r"(?<=\d)[.,](?=\d{3}\b)")
+
+
+def full_text_input(text: str) -> str:
+    """Text as the full-text index sees it: digit groups joined ("1.500" → "1500"), like BM25's tokenizer."""
+    return _DIGIT_GROUPS.sub("", text)
+
+
+def connect(url: str, autocommit: bool = False) -> Any:
+    """A psycopg 3 connection with pgvector's types registered (the extension is created if missing)."""
+    try:
+        import psycopg
+        from pgvector.psycopg import register_vector
+    except ImportError as e:
+        raise StoreUnavailableError(
+            "NEWSBOT_DATABASE_URL is set but psycopg/pgvector are not installed; pip install 'newsbot[postgres]'"
+        ) from e
+    try:
+        connection = psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as e:
+        raise StoreUnavailableError(f"cannot connect to the database in NEWSBOT_DATABASE_URL: {e}".strip()) from e
+    try:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+        pass  # another process created it at the same moment
+    register_vector(connection)
+    connection.autocommit = autocommit
+    return connection
+
+
+def _schema(dimension: int) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS build_info (key TEXT PRIMARY KEY, value JSONB NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    no BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
+    source_path TEXT NOT NULL, published TEXT, url TEXT, outlet TEXT, language TEXT NOT NULL,
+    indexed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS sentences (
+    article_no BIGINT NOT NULL REFERENCES articles(no) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, dup_group BIGINT,
+    embedding HALFVEC({dimension}) NOT NULL,
+    PRIMARY KEY (article_no, position)
+);
+CREATE INDEX IF NOT EXISTS sentences_group ON sentences (dup_group) WHERE dup_group IS NOT NULL;
+CREATE TABLE IF NOT EXISTS chunks (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    article_no BIGINT NOT NULL REFERENCES articles(no) ON DELETE CASCADE,
+    position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL,
+    published TEXT, outlet TEXT, language TEXT NOT NULL,
+    embedding HALFVEC({dimension}) NOT NULL,
+    tsv TSVECTOR NOT NULL, tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks (article_no, position);
+CREATE INDEX IF NOT EXISTS chunks_published ON chunks (published);
+CREATE INDEX IF NOT EXISTS chunks_outlet ON chunks (outlet);
+CREATE INDEX IF NOT EXISTS chunks_tsv ON chunks USING gin (tsv);
+CREATE INDEX IF NOT EXISTS chunks_embedding ON chunks USING hnsw (embedding halfvec_ip_ops);
+CREATE TABLE IF NOT EXISTS lexemes (lexeme TEXT PRIMARY KEY, chunks INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS corpus_stats (
+    id INTEGER PRIMARY KEY CHECK (id = 1), chunks BIGINT NOT NULL, tokens BIGINT NOT NULL
+);
+INSERT INTO corpus_stats VALUES (1, 0, 0) ON CONFLICT DO NOTHING;
+"""
+
+
+@dataclass(frozen=True)
+class ArticleRows:
+    """One article ready to write: its sentences and chunks with their vectors (row-aligned)."""
+
+    article: Article
+    sentences: list[Sentence]
+    chunks: list[Chunk]
+    sentence_vectors: np.ndarray
+    chunk_vectors: np.ndarray
+
+
+def sentence_id(article_no: int, position: int) -> int:
+    return (article_no << SENTENCE_BITS) | position
+
+
+class PgStore:
+    """Reads and transactional writes of one newsbot collection in PostgreSQL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def connection(self, autocommit: bool = True) -> Any:
+        return connect(self.url, autocommit=autocommit)
+
+    # -- build info ----------------------------------------------------------------------------
+
+    def read_build_info(self) -> BuildInfo | None:
+        """The collection's build info, or None when nothing was ever indexed into this database."""
+        with self.connection() as conn:
+            exists = conn.execute("SELECT to_regclass('build_info') IS NOT NULL").fetchone()[0]
+            if not exists:
+                return None
+            rows = conn.execute("SELECT key, value FROM build_info").fetchall()
+        if not rows:
+            return None
+        try:
+            return BuildInfo(**{key: value for key, value in rows})
+        except TypeError as e:
+            raise IndexCorruptError(f"build info in the database is incomplete ({e}); {REBUILD_HINT}") from e
+
+    def require_build_info(self) -> BuildInfo:
+        info = self.read_build_info()
+        if info is None:
+            raise IndexMissingError(f"the database holds no articles yet; {REBUILD_HINT}")
+        return info
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def known_articles(self) -> dict[str, tuple[str, str]]:
+        """doc_id → (content_hash, source_path) of every stored article."""
+        with self.connection() as conn:
+            if not conn.execute("SELECT to_regclass('articles') IS NOT NULL").fetchone()[0]:
+                return {}
+            return {d: (h, p) for d, h, p in conn.execute("SELECT doc_id, content_hash, source_path FROM articles")}
+
+    def counts(self) -> tuple[int, int, int]:
+        """(articles, chunks, sentences) stored."""
+        with self.connection() as conn:
+            if not conn.execute("SELECT to_regclass('articles') IS NOT NULL").fetchone()[0]:
+                return 0, 0, 0
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM articles), (SELECT count(*) FROM chunks), (SELECT count(*) FROM sentences)"
+            ).fetchone()
+            return int(row[0]), int(row[1]), int(row[2])
+
+    def known_vectors(self, doc_ids: Iterable[str]) -> dict[str, np.ndarray]:
+        """Sentence and chunk vectors of stored articles keyed by their text (re-indexing reuses them)."""
+        ids = list(doc_ids)
+        if not ids:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        with self.connection() as conn:
+            for table in ("sentences", "chunks"):
+                rows = conn.execute(
+                    f'SELECT substr(a.text, t.start + 1, t."end" - t.start), t.embedding FROM {table} t '
+                    "JOIN articles a ON a.no = t.article_no WHERE a.doc_id = ANY(%s)",
+                    (ids,),
+                    binary=True,
+                )
+                for text, vector in rows:
+                    out.setdefault(text, vector.to_numpy().astype(np.float32))
+        return out
+
+    def write(self, info: BuildInfo, items: Sequence[ArticleRows], removed: Sequence[str] = ()) -> None:
+        """Replace or add `items` and delete `removed` in one transaction.
+
+        Refuses a collection built with another model (`ModelMismatchError`), like the embedded store.
+        """
+        for item in items:
+            if len(item.sentences) >= MAX_SENTENCES:
+                raise IndexCorruptError(f"{item.article.doc_id}: more than {MAX_SENTENCES - 1} sentences")
+        with self.connection(autocommit=False) as conn:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                conn.execute(_schema(info.dimension))
+                self._check_or_store_info(conn, info)
+                replaced = [i.article.doc_id for i in items] + list(removed)
+                self._delete(conn, replaced)
+                for item in items:
+                    self._insert(conn, item)
+                self._refresh_duplicate_groups(conn)
+            conn.commit()
+
+    def _check_or_store_info(self, conn: Any, info: BuildInfo) -> None:
+        rows = dict(conn.execute("SELECT key, value FROM build_info").fetchall())
+        if rows:
+            stored = BuildInfo(**rows)
+            mine = (info.model_id, info.dimension, info.chunk_sentences, info.chunk_overlap, info.chunk_max_chars, info.chunk_vectors)
+            theirs = (stored.model_id, stored.dimension, stored.chunk_sentences, stored.chunk_overlap, stored.chunk_max_chars, stored.chunk_vectors)
+            if mine != theirs:
+                raise ModelMismatchError(
+                    f"the database was built with {stored.model_id} ({stored.dimension} dimensions, chunks of "
+                    f"{stored.chunk_sentences}/{stored.chunk_overlap}/{stored.chunk_max_chars}, {stored.chunk_vectors}) "
+                    f"but this run uses {info.model_id} ({info.dimension}, {info.chunk_sentences}/{info.chunk_overlap}/"
+                    f"{info.chunk_max_chars}, {info.chunk_vectors}); use a new database or configure the same model"
+                )
+            return
+        from psycopg.types.json import Jsonb
+
+        conn.cursor().executemany(
+            "INSERT INTO build_info VALUES (%s, %s)", [(k, Jsonb(v)) for k, v in asdict(info).items()]
+        )
+
+    def _delete(self, conn: Any, doc_ids: Sequence[str]) -> None:
+        if not doc_ids:
+            return
+        # BM25 statistics lose the deleted chunks' lexemes before the rows go.
+        conn.execute(
+            "UPDATE lexemes l SET chunks = l.chunks - s.n FROM ("
+            "  SELECT u.lexeme, count(*) AS n FROM chunks c JOIN articles a ON a.no = c.article_no,"
+            "  unnest(c.tsv) u WHERE a.doc_id = ANY(%s) GROUP BY u.lexeme) s WHERE l.lexeme = s.lexeme",
+            (list(doc_ids),),
+        )
+        conn.execute(
+            "UPDATE corpus_stats SET chunks = corpus_stats.chunks - s.n, tokens = corpus_stats.tokens - s.t FROM ("
+            "  SELECT count(*) AS n, coalesce(sum(c.tokens), 0) AS t FROM chunks c JOIN articles a ON a.no = c.article_no"
+            "  WHERE a.doc_id = ANY(%s)) s",
+            (list(doc_ids),),
+        )
+        conn.execute("DELETE FROM articles WHERE doc_id = ANY(%s)", (list(doc_ids),))
+
+    def _insert(self, conn: Any, item: ArticleRows) -> None:
+        a = item.article
+        article_no = conn.execute(
+            "INSERT INTO articles (doc_id, title, text, content_hash, source_path, published, url, outlet, language) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING no",
+            (a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, a.language),
+        ).fetchone()[0]
+        with conn.cursor().copy(
+            'COPY sentences (article_no, position, start, "end", embedding) FROM STDIN WITH (FORMAT BINARY)'
+        ) as copy:
+            copy.set_types(["int8", "int4", "int4", "int4", "halfvec"])
+            for s, v in zip(item.sentences, item.sentence_vectors):
+                copy.write_row((article_no, s.position, s.start, s.end, _halfvec(v)))
+        conn.cursor().executemany(
+            "INSERT INTO chunks (article_no, position, start, \"end\", first_sentence, last_sentence, published, "
+            "outlet, language, embedding, tsv, tokens) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            f"to_tsvector('{TEXT_CONFIG}', %s), 0)",
+            [
+                (article_no, c.position, c.start, c.end, c.first_sentence, c.last_sentence, a.published, a.outlet,
+                 a.language, _halfvec(v), full_text_input(c.text))
+                for c, v in zip(item.chunks, item.chunk_vectors)
+            ],
+        )  # fmt: skip
+        conn.execute(
+            "UPDATE chunks SET tokens = (SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(tsv) u) "
+            "WHERE article_no = %s",
+            (article_no,),
+        )
+        conn.execute(
+            "INSERT INTO lexemes SELECT u.lexeme, count(*) FROM chunks c, unnest(c.tsv) u WHERE c.article_no = %s "
+            "GROUP BY u.lexeme ON CONFLICT (lexeme) DO UPDATE SET chunks = lexemes.chunks + excluded.chunks",
+            (article_no,),
+        )
+        conn.execute(
+            "UPDATE corpus_stats SET chunks = corpus_stats.chunks + s.n, tokens = corpus_stats.tokens + s.t FROM ("
+            "  SELECT count(*) AS n, coalesce(sum(tokens), 0) AS t FROM chunks WHERE article_no = %s) s",
+            (article_no,),
+        )
+
+    def _refresh_duplicate_groups(self, conn: Any) -> None:
+        """Recompute near-duplicate groups over the whole collection (retrieval/dedup.py, as the embedded
+        store does). A group's id is its smallest sentence id, so ids stay put when membership does.
+
+        This reads every sentence once per write batch: fine to hundreds of thousands of sentences; past
+        that the candidates should come from the database (pg_trgm) instead. The writer lock is held.
+        """
+        rows = conn.execute(
+            'SELECT s.article_no, s.position, a.doc_id, substr(a.text, s.start + 1, s."end" - s.start), s.dup_group '
+            "FROM sentences s JOIN articles a ON a.no = s.article_no ORDER BY s.article_no, s.position"
+        ).fetchall()
+        sentences = [Sentence(doc_id=d, position=p, start=0, end=0, text=t) for _, p, d, t, _ in rows]
+        groups = near_duplicate_groups(sentences)
+        first: dict[int, int] = {}
+        for (no, position, *_), group in zip(rows, groups):
+            if group is not None:
+                sid = sentence_id(no, position)
+                first[group] = min(first.get(group, sid), sid)
+        changes = [
+            (first[g] if g is not None else None, no, position)
+            for (no, position, _, _, old), g in zip(rows, groups)
+            if (first[g] if g is not None else None) != old
+        ]
+        if changes:
+            conn.cursor().executemany(
+                "UPDATE sentences SET dup_group = %s WHERE article_no = %s AND position = %s", changes
+            )
+
+
+def _halfvec(vector: np.ndarray) -> Any:
+    from pgvector import HalfVector
+
+    return HalfVector(np.asarray(vector, dtype=np.float32))
+
+
+# -- the reading side: a lazy view with the shape of `IndexData` ---------------------------------
+
+
+@dataclass(frozen=True)
+class _LoadedArticle:
+    no: int
+    article: Article
+    sentences: list[Sentence]
+    vectors: np.ndarray
+
+
+_ABSENT = Sentence(doc_id="", position=-1, start=0, end=0, text="")
+
+_ARTICLE_QUERY = (
+    "SELECT a.no, a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, "
+    'a.language, array_agg(s.position ORDER BY s.position), array_agg(s.start ORDER BY s.position), '
+    'array_agg(s."end" ORDER BY s.position), array_agg(s.dup_group ORDER BY s.position), '
+    "array_agg(s.embedding ORDER BY s.position) "
+    "FROM articles a LEFT JOIN sentences s ON s.article_no = a.no WHERE {where} GROUP BY a.no"
+)
+
+
+class PgCorpus:
+    """What the answerer reads (articles, sentences by id, their vectors, duplicate groups), fetched
+    from the database on first use and cached for the life of this view (one question).
+
+    An article comes with all its sentences in one statement, so a view never holds half an article.
+    """
+
+    def __init__(self, conn: Any, info: BuildInfo) -> None:
+        self._conn = conn
+        self.info = info
+        self._by_no: dict[int, _LoadedArticle | None] = {}
+        self._no_of: dict[str, int | None] = {}
+        self._groups: dict[int, tuple[str, ...]] = {}
+        self.articles = _Articles(self)
+        self.sentences = _Sentences(self)
+        self.sentence_vectors = _SentenceVectors(self)
+        self.sentence_base = _SentenceBase(self)
+        self.group_docs = _GroupDocs(self)
+
+    def load(self, *, nos: Iterable[int] = (), doc_ids: Iterable[str] = ()) -> None:
+        """Fetch the articles not cached yet (one statement for all of them)."""
+        nos = [n for n in set(nos) if n not in self._by_no]
+        doc_ids = [d for d in set(doc_ids) if d not in self._no_of]
+        if not nos and not doc_ids:
+            return
+        rows = self._conn.execute(  # binary: vectors arrive as bytes, 10x faster than parsing their text
+            _ARTICLE_QUERY.format(where="a.no = ANY(%s) OR a.doc_id = ANY(%s)"), (nos, doc_ids), binary=True
+        ).fetchall()
+        for row in rows:
+            self._remember(row)
+        for n in nos:
+            self._by_no.setdefault(n, None)
+        for d in doc_ids:
+            self._no_of.setdefault(d, None)
+
+    def _remember(self, row: tuple) -> None:
+        no, *fields = row[:10]
+        article = Article(*fields)
+        positions, starts, ends, groups, vectors = row[10:]
+        sentences: list[Sentence] = []
+        matrix = np.zeros((0, self.info.dimension), dtype=np.float32)
+        if positions and positions[0] is not None:
+            sentences = [
+                Sentence(article.doc_id, p, s, e, article.text[s:e], g)
+                for p, s, e, g in zip(positions, starts, ends, groups)
+            ]
+            matrix = np.stack([v.to_numpy() for v in vectors]).astype(np.float32)
+        self._by_no[no] = _LoadedArticle(no, article, sentences, matrix)
+        self._no_of[article.doc_id] = no
+
+    def article_no(self, doc_id: str) -> int | None:
+        self.load(doc_ids=[doc_id])
+        return self._no_of.get(doc_id)
+
+    def loaded(self, no: int) -> _LoadedArticle | None:
+        self.load(nos=[no])
+        return self._by_no.get(no)
+
+    def group(self, group: int) -> tuple[str, ...]:
+        if group not in self._groups:
+            rows = self._conn.execute(
+                "SELECT DISTINCT a.doc_id FROM sentences s JOIN articles a ON a.no = s.article_no "
+                "WHERE s.dup_group = %s ORDER BY 1",
+                (group,),
+            ).fetchall()
+            self._groups[group] = tuple(r[0] for r in rows)
+        return self._groups[group]
+
+
+class _Articles(Mapping[str, Article]):
+    def __init__(self, corpus: PgCorpus) -> None:
+        self._c = corpus
+
+    def __getitem__(self, doc_id: str) -> Article:
+        no = self._c.article_no(doc_id)
+        loaded = self._c.loaded(no) if no is not None else None
+        if loaded is None:
+            raise KeyError(doc_id)
+        return loaded.article
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._c._conn.execute("SELECT doc_id FROM articles ORDER BY doc_id")])
+
+    def __len__(self) -> int:
+        return int(self._c._conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+
+
+class _Sentences(Sequence[Sentence]):
+    """Sentences by id; an id between two articles reads as an empty sentence of no article (the
+    answerer asks for `sid - 1` to find a previous sentence and compares doc ids)."""
+
+    def __init__(self, corpus: PgCorpus) -> None:
+        self._c = corpus
+
+    def __getitem__(self, sid: Any) -> Any:
+        sid = int(sid)
+        loaded = self._c.loaded(sid >> SENTENCE_BITS)
+        position = sid & (MAX_SENTENCES - 1)
+        if loaded is None or position >= len(loaded.sentences):
+            return _ABSENT
+        return loaded.sentences[position]
+
+    def __len__(self) -> int:
+        top = self._c._conn.execute("SELECT coalesce(max(no), 0) FROM articles").fetchone()[0]
+        return (int(top) + 1) << SENTENCE_BITS
+
+
+class _SentenceVectors:
+    def __init__(self, corpus: PgCorpus) -> None:
+        self._c = corpus
+
+    def __getitem__(self, ids: Any) -> np.ndarray:
+        if isinstance(ids, (int, np.integer)):
+            return self._row(int(ids))
+        sids = [int(i) for i in np.asarray(ids).ravel()]
+        self._c.load(nos=[s >> SENTENCE_BITS for s in sids])
+        if not sids:
+            return np.zeros((0, self._c.info.dimension), dtype=np.float32)
+        return np.stack([self._row(s) for s in sids])
+
+    def _row(self, sid: int) -> np.ndarray:
+        loaded = self._c.loaded(sid >> SENTENCE_BITS)
+        position = sid & (MAX_SENTENCES - 1)
+        if loaded is None or position >= len(loaded.sentences):
+            raise KeyError(f"no sentence {sid}")
+        return loaded.vectors[position]
+
+
+class _SentenceBase(Mapping[str, int]):
+    def __init__(self, corpus: PgCorpus) -> None:
+        self._c = corpus
+
+    def __getitem__(self, doc_id: str) -> int:
+        no = self._c.article_no(doc_id)
+        if no is None:
+            raise KeyError(doc_id)
+        return sentence_id(no, 0)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._c.articles)
+
+    def __len__(self) -> int:
+        return len(self._c.articles)
+
+
+class _GroupDocs(Mapping[int, tuple[str, ...]]):
+    def __init__(self, corpus: PgCorpus) -> None:
+        self._c = corpus
+
+    def __getitem__(self, group: int) -> tuple[str, ...]:
+        return self._c.group(int(group))
+
+    def get(self, group: Any, default: Any = None) -> Any:
+        docs = self._c.group(int(group))
+        return docs if docs else default
+
+    def __iter__(self) -> Iterator[int]:
+        rows = self._c._conn.execute("SELECT DISTINCT dup_group FROM sentences WHERE dup_group IS NOT NULL")
+        return iter([r[0] for r in rows])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def info_json(info: BuildInfo) -> str:
+    return json.dumps(asdict(info))
