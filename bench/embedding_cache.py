@@ -60,6 +60,30 @@ class EmbeddingCache:
             return np.zeros((0, self.embedder.dimension), dtype=np.float32)
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
 
+    def get_late(
+        self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Late-chunked vectors (`LateChunkingEmbedder.embed_chunks_late`), cached per chunk text and span."""
+        keys = [_key("late", t) for t in chunks]
+        missing = [i for i, k in enumerate(keys) if k not in self._vectors]
+        if missing:
+            order = sorted(missing, key=lambda i: len(chunks[i]))
+            fresh, parts = self.embedder.embed_chunks_late(  # type: ignore[attr-defined]
+                [chunks[i] for i in order], [sentence_spans[i] for i in order], batch_size
+            )
+            for i, vector, part in zip(order, fresh, parts):
+                self._vectors[keys[i]] = vector
+                for span, sentence_vector in zip(sentence_spans[i], part):
+                    self._vectors[_key("late", f"{chunks[i]}\0{span[0]}:{span[1]}")] = sentence_vector
+            self._dirty = True
+        dim = self.embedder.dimension
+        chunk_vectors = np.stack([self._vectors[k] for k in keys]) if keys else np.zeros((0, dim), np.float32)
+        sentence_vectors = [
+            np.stack([self._vectors[_key("late", f"{t}\0{a}:{b}")] for a, b in spans]) if spans else np.zeros((0, dim), np.float32)
+            for t, spans in zip(chunks, sentence_spans)
+        ]
+        return chunk_vectors.astype(np.float32), sentence_vectors
+
     def save(self) -> None:
         if self.path is None or not self._dirty:
             return
@@ -89,3 +113,12 @@ class CachedEmbedder:
 
     def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._cache.get("corpus", texts, batch_size)
+
+    def embed_chunks_late(
+        self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self._cache.get_late(chunks, sentence_spans, batch_size)
+
+    @property
+    def precision(self) -> str:
+        return str(getattr(self._cache.embedder, "precision", "fp32"))

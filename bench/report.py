@@ -40,6 +40,12 @@ def machine_info() -> dict[str, Any]:
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+    from models.precision import BF16_FLAGS, choose_precision, cpu_flags
+
+    flags = cpu_flags()
+    info["cpu_flags"] = sorted(f for f in flags if f.startswith(("avx", "amx", "fma", "f16c")))
+    info["bf16_units"] = sorted(BF16_FLAGS & flags)
+    info["precision_auto"] = choose_precision("auto", flags).precision
     try:
         import faiss
 
@@ -139,6 +145,23 @@ def target_rows(results: dict[str, Any]) -> list[list[Any]]:
                         build["chunks_per_s"] >= 10,
                     ]
                 )
+    gpu = results.get("gpu") or {}
+    if gpu.get("measured"):
+        rows.append([
+            f"Indexing end to end on {gpu['device']}, {gpu['chunks']:,} chunks (chunks/s)", f"≥ {gpu['target_chunks_per_s']:,}",
+            gpu["chunks_per_s"], gpu["chunks_per_s"] >= gpu["target_chunks_per_s"],
+        ])  # fmt: skip
+    for run in (ingest or {}).get("index_command", []):
+        target = ingest["index_command_targets"]["chunks_per_s"].get(run["precision"] or "fp32", 20.0)
+        rss_target = ingest["index_command_targets"]["peak_rss_bytes"]
+        rows.append([
+            f"`newsbot index` {Path(run['corpus']).name}, {run['variant']} (chunks/s, median)", f"≥ {target:g}",
+            run["chunks_per_s_median"], run["chunks_per_s_median"] >= target,
+        ])  # fmt: skip
+        rows.append([
+            f"`newsbot index` {Path(run['corpus']).name}, {run['variant']} (peak RSS MB)", f"≤ {rss_target / 1e6:g}",
+            round(run["peak_rss_bytes_max"] / 1e6), run["peak_rss_bytes_max"] <= rss_target,
+        ])  # fmt: skip
     scale = results.get("scale")
     if scale:
         for size in scale["sizes"].values():
@@ -328,11 +351,18 @@ def render_markdown(results: dict[str, Any]) -> str:
             ]
             langs = [lang for lang in ("de", "en") if lang in retrieval["variants"][0]]
             lines += _table(
-                ["Chunk vectors", "Best-sentence weight"]
-                + [f"{lang} {m} R@1" for lang in langs for m in ("dense", "hybrid")],
+                ["Chunk vectors", "Sentence vectors", "Best-sentence weight"]
+                + [f"{lang} {m} R@1" for lang in langs for m in ("dense", "hybrid")]
+                + [f"{lang} answers top1 / top3 / abstained" for lang in langs],
                 [
-                    [v["chunk_vectors"], v["sentence_weight"]]
+                    [v["chunk_vectors"], v.get("sentence_vectors", "embedded"), v["sentence_weight"]]
                     + [v[lang][m]["r1"] for lang in langs for m in ("dense", "hybrid")]
+                    + [
+                        "{top1_quote:.3f} / {top3_quotes:.3f} / {abstained:.3f}".format(**v[lang]["answers"])
+                        if "answers" in v[lang]
+                        else "–"
+                        for lang in langs
+                    ]
                     for v in retrieval["variants"]
                 ],
             )
@@ -397,16 +427,49 @@ def render_markdown(results: dict[str, Any]) -> str:
     if ingest:
         lines += ["## Indexing throughput", "", _load_note(ingest), ""]
         lines += _table(
-            ["Corpus", "Backend", "Chunk vectors", "Batch", "Chunks", "Sentences", "Tokens", "Seconds (embedding + rest)", "Chunks/s", "Tokens/s", "Re-index unchanged s"],
+            ["Corpus", "Backend", "Chunk vectors", "Sentence vectors", "Batch", "Chunks", "Sentences", "Tokens", "Seconds (embedding + rest)", "Chunks/s", "Tokens/s", "Re-index unchanged s"],
             [
                 [
-                    b["corpus"], b["backend"], b.get("chunk_vectors", "embedded"), b.get("batch_size"), b["chunks"], b["sentences"], b["tokens"],
+                    b["corpus"], b["backend"], b.get("chunk_vectors", "embedded"), b.get("sentence_vectors", "embedded"), b.get("batch_size"), b["chunks"], b["sentences"], b["tokens"],
                     f"{b['seconds']:.2f} ({b['embed_seconds']:.2f} + {b.get('other_seconds', 0):.2f})",
                     b["chunks_per_s"], b["tokens_per_s"], b["reindex_unchanged_s"],
                 ]
                 for b in ingest["builds"]
             ],
         )  # fmt: skip
+        if ingest.get("index_command"):
+            runs = ingest["index_command"]
+            lines += [
+                (f"`newsbot index {runs[0]['corpus']}` from a fresh data folder, a fresh process per run "
+                f"(wall clock incl. imports and model load; median of {len(runs[0]['runs'])}, min–max):"),
+                "",
+            ]
+            lines += _table(
+                ["Variant", "Sentence vectors", "Precision", "Chunks", "Seconds (median)", "Chunks/s median", "Chunks/s min–max", "Peak RSS MiB"],
+                [
+                    [
+                        r["variant"], r["sentence_vectors"], r["precision"], r["chunks"], r["seconds_median"],
+                        r["chunks_per_s_median"], f"{r['chunks_per_s_min']}–{r['chunks_per_s_max']}",
+                        round(r["peak_rss_bytes_max"] / MiB),
+                    ]
+                    for r in runs
+                ],
+            )  # fmt: skip
+        numeric = ingest.get("numeric_paths")
+        if numeric:
+            lines += [
+                (f"Numeric paths on this CPU ({numeric['texts']} chunk texts, {numeric['tokens']:,} tokens, batch "
+                f"{numeric['batch_size']}, {numeric['workers']} workers):"),
+                "",
+            ]
+            lines += _table(
+                ["Path", "Texts/s", "Tokens/s", "Cosine to fp32 (min / mean)"],
+                [
+                    [name, v.get("texts_per_s", "–"), v.get("tokens_per_s", "–"),
+                     f"{v['cosine_to_fp32_min']} / {v['cosine_to_fp32_mean']}" if "cosine_to_fp32_min" in v else v.get("error", "")]
+                    for name, v in numeric["paths"].items()
+                ],
+            )  # fmt: skip
         for p in ingest.get("profiles", [ingest["profile"]] if "profile" in ingest else []):
             lines += [
                 f"Where embedding time goes ({p['backend']}; {p['sentences_per_chunk']} sentences per chunk; with embedded chunk vectors each chunk is embedded as well):",
@@ -488,10 +551,15 @@ def render_markdown(results: dict[str, Any]) -> str:
     if gpu is not None:
         lines += ["## GPU", ""]
         if gpu.get("measured"):
-            lines += _table(
-                ["Batch", "Sequence length", "Texts/s", "Tokens/s"],
-                [[r["batch"], r["seq_len"], r["texts_per_s"], r["tokens_per_s"]] for r in gpu["encoder"]],
-            )
+            lines += [
+                (f"Indexing end to end on {gpu['device']} ({gpu['precision']}, batch {gpu['batch_size']}): "
+                f"{gpu['corpus']} × {gpu['copies']} = {gpu['articles']:,} articles, {gpu['chunks']:,} chunks in "
+                f"{gpu['seconds']} s: **{gpu['chunks_per_s']:,} chunks/s** (target {gpu['target_chunks_per_s']:,}); "
+                f"embedding alone {gpu['embed_chunks_per_s']:,} chunks/s. Weights: {gpu['weights']}. "
+                f"Language detection: {gpu['language_detection']}. Near-duplicates: {gpu.get('dedup_scope', 'all')}."),
+                "",
+            ]
+            lines += _table(["Stage", "Seconds"], [[k, v] for k, v in gpu["stage_seconds"].items()])
         else:
             lines += [f"Not measured: {gpu.get('reason')}", ""]
     return "\n".join(lines).rstrip() + "\n"

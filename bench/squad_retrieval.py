@@ -174,41 +174,65 @@ def evaluate_language(
     return out
 
 
-# Other ways to make and blend chunk vectors, measured in the same run as the defaults:
-# (chunk_vectors, sentence_weight); the default is ("embedded", 0.25).
-VARIANTS = (("embedded", 0.25), ("embedded", 0.5), ("pooled", 0.25), ("pooled", 0.5), ("pooled", 1.0))
+# Other ways to make vectors and blend them, measured in the same run as the defaults:
+# (chunk_vectors, sentence_weight, sentence_vectors); the default is ("embedded", 0.25, "embedded").
+# pooled at 4.0 is the weight scripts/choose_pooled_sentence_weight.py chose on the even questions (issue 11).
+VARIANTS = (
+    ("embedded", 0.25, "embedded"),
+    ("embedded", 0.5, "embedded"),
+    ("embedded", 0.25, "late"),
+    ("embedded", 4.0, "late"),
+    ("pooled", 0.5, "embedded"),
+    ("pooled", 1.0, "embedded"),
+    ("pooled", 4.0, "embedded"),
+)
+
+# Variants whose answers are measured too: they change the sentences the answerer scores or sees.
+ANSWER_VARIANTS = {("embedded", 0.25, "embedded"), ("embedded", 0.25, "late"), ("pooled", 4.0, "embedded")}
 
 
 def evaluate_variants(
-    xquad: XQuAD, settings: Settings, work_dir: Path, embedder: Embedder, query_vectors: dict[str, np.ndarray]
+    xquad: XQuAD,
+    settings: Settings,
+    work_dir: Path,
+    embedder: Embedder,
+    query_vectors: dict[str, np.ndarray],
+    answer_questions: int | None = None,
 ) -> list[dict[str, Any]]:
     """Dense and hybrid R@1/R@5/MRR@10 per language for each of `VARIANTS` other than the settings'.
 
-    Each chunk-vector mode gets its own index, built through the real indexer (sentence vectors come
-    from the same cache, so a mode costs only what it embeds beyond them).
+    Each way of making vectors gets its own index, built through the real indexer (vectors come from
+    the same cache, so a mode costs only what it embeds beyond them). A variant whose sentence
+    vectors differ from the settings' also gets the answer figures: the answerer scores sentence vectors.
     """
     from retrieval.store import load_index
 
-    current = (settings.retrieval.chunk_vectors, settings.retrieval.sentence_weight)
+    r = settings.retrieval
+    current = (r.chunk_vectors, r.sentence_weight, r.sentence_vectors)
     out: list[dict[str, Any]] = []
-    retrievers: dict[str, Retriever] = {}
-    for mode, weight in VARIANTS:
-        if (mode, weight) == current:
+    retrievers: dict[tuple[str, str], Retriever] = {}
+    for mode, weight, sentence_mode in VARIANTS:
+        if (mode, weight, sentence_mode) == current:
             continue
-        variant = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}-{mode}")
+        build = (mode, sentence_mode)
+        variant = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}-{mode}-{sentence_mode}")
         variant.retrieval.chunk_vectors = mode  # type: ignore[assignment]
         variant.retrieval.sentence_weight = weight
-        if mode not in retrievers:
+        variant.retrieval.sentence_vectors = sentence_mode  # type: ignore[assignment]
+        if build not in retrievers:
             build_corpus_index(xquad.articles, variant, embedder)
-            retrievers[mode] = Retriever(load_index(variant.index_dir), embedder, variant)
-        retriever = Retriever(retrievers[mode].data, embedder, variant)
-        row: dict[str, Any] = {"chunk_vectors": mode, "sentence_weight": weight}
+            retrievers[build] = Retriever(load_index(variant.index_dir), embedder, variant)
+        retriever = Retriever(retrievers[build].data, embedder, variant)
+        row: dict[str, Any] = {"chunk_vectors": mode, "sentence_weight": weight, "sentence_vectors": sentence_mode}
         for language, questions in xquad.questions.items():
             gold = [q.doc_id for q in questions]
             row[language] = {
                 mode_: rank_metrics(_rankings(retriever, questions, query_vectors[language], mode_)[0], gold)
                 for mode_ in ("dense", "hybrid")
             }
+            if (mode, weight, sentence_mode) in ANSWER_VARIANTS:
+                subset = questions[:answer_questions] if answer_questions else questions
+                row[language]["answers"] = _answer_accuracy(retriever, variant, embedder, subset)
         out.append(row)
     return out
 
@@ -254,6 +278,7 @@ def run_retrieval(
             "chunk_overlap": bench.retrieval.chunk_overlap,
             "chunk_max_chars": bench.retrieval.chunk_max_chars,
             "chunk_vectors": bench.retrieval.chunk_vectors,
+            "sentence_vectors": bench.retrieval.sentence_vectors,
         },
         "baselines_r1": BASELINES,
         "targets_hybrid_r1": HYBRID_R1_TARGETS,
@@ -270,7 +295,7 @@ def run_retrieval(
         cache.save()
     if progress:
         progress("retrieval: chunk-vector variants")
-    out["variants"] = evaluate_variants(xquad, bench, work_dir, cached, query_vectors)
+    out["variants"] = evaluate_variants(xquad, bench, work_dir, cached, query_vectors, answer_questions)
     cache.save()
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

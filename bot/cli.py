@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from config.errors import SettingsError
 from config.settings import Settings, load_settings
@@ -66,18 +65,6 @@ def settings_or_exit() -> Settings:
         raise fail(f"invalid configuration: {e}", EXIT_USAGE) from e
 
 
-def embedding_progress(description: str) -> Progress:
-    return Progress(
-        TextColumn(description),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
-
-
 def read_question(question: str | None) -> str:
     """The question from the argument, or from stdin when it is "-" or missing and stdin is piped."""
     if question in (None, "-"):
@@ -89,12 +76,12 @@ def read_question(question: str | None) -> str:
 
 def ensure_index_with_progress(settings: Settings) -> None:
     from answers.answer import ensure_index
+    from bot.progress import index_progress
     from retrieval.errors import IndexError_
 
-    with embedding_progress("Building the index from seeds/ (first run)") as progress:
-        task = progress.add_task("embed", total=None)
+    with index_progress(err) as progress:
         try:
-            built = ensure_index(settings, progress=lambda done, total: progress.update(task, completed=done, total=total))
+            built = ensure_index(settings, progress=progress)
         except IndexError_ as e:
             raise fail(str(e)) from e
     if built:
@@ -106,8 +93,12 @@ def index(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (recursive); default: seeds/.")] = None,
     prune: Annotated[bool, typer.Option(help="Drop indexed articles whose files are gone.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
 ) -> None:
-    """Index article files (.txt, .md, .html); unchanged files are not embedded again."""
+    """Index article files (.txt, .md, .html); unchanged files are not embedded again.
+
+    Progress goes to stderr: a bar on a terminal, otherwise a line every few seconds."""
+    from bot.progress import index_progress
     from models.embedders import load_embedder
     from models.errors import EmbeddingModelError
     from retrieval.backends import index_paths
@@ -122,16 +113,9 @@ def index(
         embedder = load_embedder(settings)
     except EmbeddingModelError as e:
         raise fail(str(e)) from e
-    with embedding_progress("Embedding") as progress:
-        task = progress.add_task("embed", total=None)
+    with index_progress(err, quiet=quiet) as progress:
         try:
-            report = index_paths(
-                targets,
-                settings,
-                embedder=embedder,
-                prune=prune,
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
-            )
+            report = index_paths(targets, settings, embedder=embedder, prune=prune, progress=progress)
         except IndexError_ as e:
             raise fail(str(e)) from e
     for skipped in report.skipped:
@@ -145,6 +129,9 @@ def index(
                 "removed": report.removed,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
                 "texts_embedded": report.texts_embedded,
+                "chunks_encoded": report.chunks_encoded,
+                "precision": report.precision,
+                "sentence_vectors": report.sentence_vectors,
                 "articles": report.total_articles,
                 "chunks": report.total_chunks,
                 "sentences": report.total_sentences,
@@ -156,7 +143,8 @@ def index(
             f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
             f"removed {len(report.removed)}, skipped {len(report.skipped)} — "
             f"{report.total_articles} articles, {report.total_chunks} chunks; "
-            f"embedded {report.texts_embedded} texts in {report.embed_seconds:.1f}s",
+            f"embedded {report.texts_embedded} texts in {report.embed_seconds:.1f}s"
+            + (f" ({report.precision}, {report.sentence_vectors} sentence vectors)" if report.precision else ""),
             highlight=False,
         )
     if not report.indexed_anything:
@@ -392,7 +380,10 @@ def telegram_bot() -> None:
 def bench(
     suite: Annotated[
         str,
-        typer.Option(help="retrieval, answers, latency, ingest, scale, pg (PostgreSQL beside the embedded store) or all."),
+        typer.Option(
+            help="retrieval, answers, latency, ingest, scale, pg (PostgreSQL beside the embedded store), all, "
+            "or gpu (indexing end to end on --device)."
+        ),
     ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as one JSON object.")] = False,
@@ -408,7 +399,13 @@ def bench(
     gnad: Annotated[Path, typer.Option(help="Folder of distractor news articles (10kGNAD) for the answers suite.")] = Path(
         "../shared/corpora/10kgnad"
     ),
-    device: Annotated[str, typer.Option(help="cpu, or cuda to add GPU embedding throughput.")] = "cpu",
+    device: Annotated[str, typer.Option(help="cpu, or cuda to add indexing end to end on the GPU.")] = "cpu",
+    corpus: Annotated[
+        Path, typer.Option(help="Articles for the `newsbot index` runs (ingest) and the gpu suite.")
+    ] = Path("../shared/corpora/10kgnad"),
+    index_repeats: Annotated[int, typer.Option(min=1, max=20, help="`newsbot index` runs per variant (median).")] = 3,
+    gpu_chunks: Annotated[int, typer.Option(min=1, help="Repeat the corpus to at least this many chunks (gpu).")] = 100_000,
+    gpu_batch: Annotated[int, typer.Option(min=1, max=8192, help="Chunks per GPU batch (gpu).")] = 512,
     hnsw_1m: Annotated[
         bool, typer.Option("--hnsw-1m", help="Also build float32 HNSW at 1M vectors (>1 GiB, many minutes).")
     ] = False,
@@ -419,15 +416,17 @@ def bench(
     from rich.console import Console as RichConsole
 
     from bench.report import write_results
-    from bench.runner import SUITES, BenchOptions, run_benchmarks
+    from bench.runner import GPU_SUITE, SUITES, BenchOptions, run_benchmarks
     from bench.squad_data import BenchDataError
     from bot.render_terminal import render_answer
     from models.errors import EmbeddingModelError
     from retrieval.errors import IndexError_
 
     suites = SUITES if suite == "all" else tuple(s.strip() for s in suite.split(","))
-    if not suites or any(s not in SUITES for s in suites):
-        raise fail(f"unknown suite {suite!r}; use {', '.join(SUITES)} or all", EXIT_USAGE)
+    if not suites or any(s not in (*SUITES, GPU_SUITE) for s in suites):
+        raise fail(f"unknown suite {suite!r}; use {', '.join((*SUITES, GPU_SUITE))} or all", EXIT_USAGE)
+    if GPU_SUITE in suites and not corpus.is_dir():
+        raise fail(f"no corpus folder {corpus}; pass --corpus PATH", EXIT_USAGE)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise fail(f"unknown device {device!r}; use cpu or cuda", EXIT_USAGE)
     settings = settings_or_exit()
@@ -453,6 +452,10 @@ def bench(
         dev_questions=dev_questions,
         gnad_dir=gnad if gnad.is_dir() else None,
         device=device,
+        corpus=corpus,
+        index_repeats=index_repeats,
+        gpu_chunks=gpu_chunks,
+        gpu_batch_size=gpu_batch,
         command=" ".join(["newsbot", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "newsbot bench",
         hnsw_max_size=None if hnsw_1m else 100_000,
         formatter=render_to_text,

@@ -51,9 +51,11 @@ class RetrievalSettings(BaseSettings):
     chunk_max_chars: int = Field(default=900, ge=200, le=8000, description="Chunks stop growing past this length.")
     chunk_vectors: Literal["embedded", "pooled"] = Field(
         default="embedded",
-        description="How chunk vectors are made: embedded on their own, or pooled from their sentences' vectors. "
-        "pooled indexes about twice as fast but ranks a little worse (XQuAD hybrid R@1 -0.7 points with "
-        "sentence_weight=0.5, its best setting); BENCHMARKS.md compares both.",
+        description="How chunk vectors are made: embedded on their own, or pooled from their sentences' vectors "
+        "(every token encoded once: indexing ~2x faster). Pooled with sentence_weight=4.0 ranks as well as the "
+        "default on XQuAD (held-out half: hybrid R@1 de 0.955 vs 0.948, en 0.903 vs 0.894; "
+        "scripts/choose_pooled_sentence_weight.py), but the answerer then sees other chunks and its abstention "
+        "threshold, calibrated on the default, lets an unanswerable seed question through; BENCHMARKS.md.",
     )
     top_k: int = Field(default=8, ge=1, le=100, description="Passages retrieved per question.")
     lexical_weight_same_language: float = Field(
@@ -79,6 +81,19 @@ class RetrievalSettings(BaseSettings):
         default=None,
         description="postgresql://user:password@host/db: keep the collection in PostgreSQL + pgvector (shared by "
         "many bot and ingest processes) instead of the embedded index in data_dir. docs/deploy.md.",
+    )
+    sentence_vectors: Literal["embedded", "late"] = Field(
+        default="embedded",
+        description="How sentence vectors are made: embedded on their own (a second pass over every token), or "
+        "late: the mean of the sentence's token states in its chunk's pass (one pass per chunk; BENCHMARKS.md "
+        "compares both).",
+    )
+    index_batch_articles: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Articles cleaned, split and embedded together while indexing; memory grows with this, "
+        "not with the collection.",
     )
 
 
@@ -129,6 +144,17 @@ class ModelSettings(BaseSettings):
         "scripts/fit_answer_scorer.py; declines far more reliably on large collections, BENCHMARKS.md) or 'legacy' "
         "(hand-set weights and abstain_threshold). Legacy stays the default until the fitted scorer also answers "
         "the seed flagship question (open in issue 12).",
+    )
+    embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description="Number format of the torch engine. auto: bf16 where the CPU has bf16 matrix units (amx_bf16, "
+        "avx512_bf16) or on a GPU, fp32 elsewhere (bf16 is slower without them; BENCHMARKS.md).",
+    )
+    index_engine: Literal["auto", "torch", "onnxruntime"] = Field(
+        default="auto",
+        description="Engine that embeds the default model while indexing (backend auto). auto: torch where it runs "
+        "bf16 (see embedding_precision), else ONNX Runtime fp32, which ran twice as fast as torch fp32 on a Zen 3 "
+        "CPU with the same vectors (BENCHMARKS.md). Late sentence vectors always use torch.",
     )
 
 

@@ -5,22 +5,72 @@ intra-op threads wait on each other between the many small matrix products of a 
 so two threads on two Zen 3 cores reach only ~1.5x one thread. Two workers of one thread each,
 each embedding its own batches, keep both cores busy: 19-20 % more tokens per second in the same
 run (BENCHMARKS.md), with the same vectors (each batch is computed exactly as before).
+
+bf16 autocast is thread-local state in torch: entered around the pool it does nothing in the
+workers (issue 11 measured no gain and fp32-identical vectors), so each worker enters it itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+from models.precision import Precision
+
+Batch = TypeVar("Batch")
+Result = TypeVar("Result")
 
 # torch's thread count is process-wide; two overlapping bulk jobs must not restore each other's value.
 _threads_lock = threading.Lock()
 
 
-def encode_with_workers(model: Any, texts: Sequence[str], batch_size: int, workers: int) -> np.ndarray:
+@contextlib.contextmanager
+def numeric_mode(precision: Precision, device: str = "cpu") -> Iterator[None]:
+    """Inference mode plus, for bf16, autocast; enter it in the thread that runs the model."""
+    import torch
+
+    with torch.inference_mode():
+        if precision == "bf16":
+            with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+
+
+def run_in_workers(
+    batches: Sequence[Batch],
+    work: Callable[[Batch], Result],
+    workers: int,
+    precision: Precision = "fp32",
+    device: str = "cpu",
+) -> list[Result]:
+    """`work(batch)` for every batch, in order, on `workers` threads that each run torch with one thread."""
+    import torch
+
+    def run(batch: Batch) -> Result:
+        with numeric_mode(precision, device):
+            return work(batch)
+
+    if workers < 2 or len(batches) < 2:
+        return [run(b) for b in batches]
+    with _threads_lock:
+        previous = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed") as pool:
+                return list(pool.map(run, batches))
+        finally:
+            torch.set_num_threads(previous)
+
+
+def encode_with_workers(
+    model: Any, texts: Sequence[str], batch_size: int, workers: int, precision: Precision = "fp32"
+) -> np.ndarray:
     """L2-normalised float32 vectors of `texts` from a sentence-transformers `model` on the CPU.
 
     Batches are consecutive slices of `texts` (callers sort by length so batches pad little) and are
@@ -34,16 +84,8 @@ def encode_with_workers(model: Any, texts: Sequence[str], batch_size: int, worke
     def embed(batch: list[str]) -> np.ndarray:
         with tokenizer_lock:  # a fast tokenizer raises "Already borrowed" when two threads call it at once
             features = model.preprocess(batch)
-        with torch.inference_mode():
-            vectors = model.forward(features)["sentence_embedding"]
+        vectors = model.forward(features)["sentence_embedding"]
         return torch.nn.functional.normalize(vectors.float(), dim=-1).numpy()
 
-    with _threads_lock:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embed") as pool:
-                parts = list(pool.map(embed, batches))
-        finally:
-            torch.set_num_threads(previous)
+    parts = run_in_workers(batches, embed, workers, precision)
     return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)

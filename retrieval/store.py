@@ -45,6 +45,8 @@ class BuildInfo:
     chunk_overlap: int
     chunk_max_chars: int
     chunk_vectors: str = "embedded"  # indexes written before the setting existed embedded their chunks
+    sentence_vectors: str = "embedded"  # "late": from the chunks' pass (retrieval.indexer)
+    precision: str = "fp32"  # number format the vectors were computed in (models.precision)
     schema_version: int = SCHEMA_VERSION
     created: float = 0.0
 

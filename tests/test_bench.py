@@ -245,10 +245,14 @@ def test_ingest_suite_measures_a_build_and_an_unchanged_reindex(tmp_path: Path, 
         xquad_dir=None,
         backends=("sentence-transformers",),
         profile_texts=4,
+        numeric_paths=False,
     )
-    embedded, pooled = result["builds"]  # both ways of making chunk vectors, the default first
+    embedded, late, pooled = result["builds"]  # every way of making vectors, the default first
     assert (embedded["chunk_vectors"], pooled["chunk_vectors"]) == ("embedded", "pooled")
-    for build in (embedded, pooled):
+    assert (embedded["sentence_vectors"], late["sentence_vectors"]) == ("embedded", "late")
+    assert late["chunks"] == embedded["chunks"] and late["texts_embedded"] == late["chunks"]  # one pass per chunk
+    assert late["tokens"] < embedded["tokens"]
+    for build in (embedded, late, pooled):
         assert build["articles"] == 1 and build["chunks"] > 0 and build["tokens"] > build["chunks"]
         assert build["chunks_per_s"] > 0 and build["reindex_embedded"] == 0
     assert pooled["chunks"] == embedded["chunks"] and pooled["texts_embedded"] < embedded["texts_embedded"]
@@ -256,6 +260,22 @@ def test_ingest_suite_measures_a_build_and_an_unchanged_reindex(tmp_path: Path, 
     (profile,) = result["profiles"]
     assert {"batch_size", "sentence_batch_size", "threads"} <= set(profile)
     assert any("workers" in name for name in profile["threads"]) == (torch_threads() > 1)
+
+
+@pytest.mark.slow
+def test_index_command_runs_report_wall_clock_and_peak_memory(tmp_path: Path) -> None:
+    from bench.ingest import run_index_commands
+
+    corpus = tmp_path / "articles"
+    corpus.mkdir()
+    shutil.copy(next(SEEDS.glob("004_*.txt")), corpus)
+    settings = make_settings(tmp_path / "data")
+    (row,) = run_index_commands(
+        corpus, settings, tmp_path / "work", repeats=2, variants={"late": {"NEWSBOT_SENTENCE_VECTORS": "late"}}
+    )
+    assert row["variant"] == "late" and row["sentence_vectors"] == "late" and len(row["runs"]) == 2
+    assert row["chunks"] > 0 and row["chunks_per_s_min"] <= row["chunks_per_s_median"] <= row["chunks_per_s_max"]
+    assert 100 * 2**20 < row["peak_rss_bytes_max"] < 8 * 2**30  # a child's own peak, the model included
 
 
 def torch_threads() -> int:
