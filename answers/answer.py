@@ -20,7 +20,7 @@ from answers.grounding import enforce_grounding
 from answers.types import Answer
 from config.settings import Settings, load_settings
 from models.embedders import load_embedder
-from retrieval.errors import IndexMissingError
+from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.language import detect_language
 from retrieval.search import Retriever, SearchResult
 from retrieval.store import IndexData
@@ -41,6 +41,8 @@ def validate_question(question: str, max_chars: int = 1000) -> str:
     text = question.strip()
     if not text:
         raise QuestionError("the question is empty; ask something about the articles")
+    if any("\ud800" <= ch <= "\udfff" for ch in text):  # undecodable bytes, kept by Python as surrogates
+        raise QuestionError("the question is not valid UTF-8 text; send it as UTF-8")
     if len(text) > max_chars:
         raise QuestionError(f"the question is {len(text)} characters long; the limit is {max_chars}")
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
@@ -117,12 +119,20 @@ def answer(
 
 
 def ensure_index(settings: Settings, progress=None) -> bool:  # type: ignore[no-untyped-def]
-    """Build the index from the seeds when there is none yet; True when it built one."""
+    """Build the index from the seeds when there is none yet; True when it built one.
+
+    Only when the index folder holds no generation at all: over a damaged or pointer-less index,
+    building the seeds would replace a larger collection, so that is left to `newsbot index`, which repairs.
+    """
     from retrieval.indexer import build_index
-    from retrieval.store import current_generation
+    from retrieval.store import current_generation, list_generations
 
     if current_generation(settings.index_dir) is not None:
         return False
+    if list_generations(settings.index_dir):
+        raise IndexCorruptError(
+            f"no complete index generation in {settings.index_dir}; run `newsbot index` to repair it"
+        )
     seeds = Path(settings.retrieval.seeds_dir)
     if not seeds.is_dir():
         raise IndexMissingError(f"no index in {settings.index_dir} and no seeds folder {seeds}; run `newsbot index PATH`")

@@ -26,3 +26,7 @@ class IngestError(ValueError):
 
 class UnsupportedFileError(IngestError):
     """The file type is not an article format newsbot reads."""
+
+
+class IndexBusyError(IndexError_):
+    """Another process holds the index's writer lock and the caller chose not to wait."""
