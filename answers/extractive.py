@@ -14,11 +14,11 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from answers.figures import attribution_of, find_figures
+from answers.labels import label, language_key
 from answers.types import Answer, Citation, Figure
 from config.settings import Settings
 from models.embedders import Embedder
@@ -46,24 +46,6 @@ FIGURE_MARGIN = 0.06  # figure sentences may trail the best figure sentence by t
 WHAT_MARGIN = 0.03  # a figure's counted thing must be about as relevant as the best one
 WHAT_MIN = 0.80  # ...and relevant in absolute terms ("tanks" vs "Soldaten" scores 0.76, "soldiers" 0.83)
 
-LABELS = {
-    "en": {
-        "lead": "According to the articles:",
-        "figures": "Figures reported in the articles:",
-        "abstain": "The articles don't say.",
-        "nearest": "Nearest passages (they do not answer the question):",
-        "unattributed": "no source named in the sentence",
-    },
-    "de": {
-        "lead": "Laut den Artikeln:",
-        "figures": "In den Artikeln genannte Zahlen:",
-        "abstain": "Dazu steht nichts in den Artikeln.",
-        "nearest": "Nächstliegende Stellen (sie beantworten die Frage nicht):",
-        "unattributed": "keine Quelle im Satz genannt",
-    },
-}
-
-
 @dataclass(frozen=True)
 class ScoredSentence:
     sentence_id: int
@@ -88,21 +70,20 @@ class ExtractiveAnswerer:
 
     def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer:
         started = time.perf_counter()
-        lang: Literal["en", "de"] = "de" if language == "de" else "en"
-        labels = LABELS[lang]
+        lang = language_key(language)
         scored = self._score_sentences(question, result, data)
-        answer = Answer(question=question, language=lang, abstained=True, answer=labels["abstain"])
         if not scored or scored[0].score < self.settings.models.abstain_threshold:
             nearest = scored[:2]
-            answer.citations = [self._citation(i + 1, s.sentence_id, data) for i, s in enumerate(nearest)]
-            if nearest:
-                answer.answer = "\n".join(
-                    [labels["abstain"], labels["nearest"]] + [f"- {c.quote} [{c.n}]" for c in answer.citations]
-                )
+            answer = Answer(
+                question=question,
+                language=lang,
+                status="declined",
+                lead=label(lang, "declined"),
+                citations=[self._citation(i + 1, s.sentence_id, data) for i, s in enumerate(nearest)],
+            )
             answer.timings["sentence_selection"] = time.perf_counter() - started
             return answer
 
-        answer.abstained = False
         quantity = is_quantity_question(question)
         figure_rows: list[tuple[str, str, str | None, int]] = []  # (value, what, who, sentence_id)
         chosen: list[int] = []
@@ -116,17 +97,15 @@ class ExtractiveAnswerer:
         chosen = self._select_quotes(scored, data, chosen, limit)
 
         citations, number_of = self._collapse(chosen, data)
-        answer.citations = citations
-        if figure_rows:
-            answer.figures = self._figure_table(figure_rows, number_of, data)
-            lines = [labels["figures"]]
-            for figure in answer.figures:
-                who = figure.attributed_to or labels["unattributed"]
-                markers = "".join(f"[{n}]" for n in figure.citations)
-                lines.append(f"- {figure.value} {figure.what}: {who} {markers}")
-            answer.answer = "\n".join(lines)
-        else:
-            answer.answer = "\n".join([labels["lead"]] + [f"- {c.quote} [{c.n}]" for c in citations])
+        figures = self._figure_table(figure_rows, number_of, data) if figure_rows else []
+        answer = Answer(
+            question=question,
+            language=lang,
+            status="answered",
+            lead=label(lang, "lead_figures" if figures else "lead_quotes"),
+            figures=figures,
+            citations=citations,
+        )
         answer.timings["sentence_selection"] = time.perf_counter() - started
         return answer
 

@@ -1,8 +1,8 @@
 """The grounding rules, enforced in code: quotes are verbatim, numbers come from quotes.
 
 Every answerer's output passes through `enforce_grounding` before anyone sees it. A quote that is
-not exactly `article.text[start:end]` is a bug and raises; a line of answer text carrying a number
-that no cited quote contains is removed.
+not exactly `article.text[start:end]` is a bug and raises; a figure, or a line of model prose,
+carrying a number that no cited quote contains is removed.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Mapping
 
+from answers.quantities import unsupported_quantities
 from answers.types import Answer, Citation
 from retrieval.types import Article
 
@@ -18,12 +19,6 @@ logger = logging.getLogger(__name__)
 
 CITATION_MARKER = re.compile(r"\[(\d{1,3})\]")
 _NUMBER = re.compile(r"\d+(?:[.,\u202f ]\d{3})*(?:,\d+)?")
-NUMBER_WORDS = {
-    "en": r"\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|hundreds|"
-    r"thousand|thousands|million|millions|billion|billions|dozen|dozens)\b",
-    "de": r"\b(?:zwei|drei|vier|fünf|sechs|sieben|acht|neun|zehn|elf|zwölf|zwanzig|dreißig|vierzig|fünfzig|hundert|"
-    r"hunderte|tausend|tausende|zehntausende|million|millionen|milliarde|milliarden|dutzend|dutzende)\b",
-}
 
 
 class GroundingError(AssertionError):
@@ -39,13 +34,6 @@ def numbers_in(text: str) -> set[str]:
     return {normalize_number(m.group(0)).rstrip(".,") for m in _NUMBER.finditer(CITATION_MARKER.sub(" ", text))}
 
 
-def number_words_in(text: str) -> set[str]:
-    found: set[str] = set()
-    for pattern in NUMBER_WORDS.values():
-        found.update(m.group(0).lower() for m in re.finditer(pattern, text, re.IGNORECASE))
-    return found
-
-
 def check_citation(citation: Citation, articles: Mapping[str, Article]) -> None:
     article = articles.get(citation.doc_id)
     if article is None:
@@ -55,30 +43,39 @@ def check_citation(citation: Citation, articles: Mapping[str, Article]) -> None:
 
 
 def unsupported_numbers(line: str, quotes: list[str]) -> set[str]:
-    """Numbers (digits or number words) in `line` that none of `quotes` contains."""
-    in_quotes: set[str] = set()
-    words_in_quotes: set[str] = set()
-    for quote in quotes:
-        in_quotes |= numbers_in(quote)
-        words_in_quotes |= number_words_in(quote)
-    missing = {n for n in numbers_in(line) if n not in in_quotes}
-    missing |= {w for w in number_words_in(line) if w not in words_in_quotes}
-    return missing
+    """Numbers in `line`, in digits or in words ("sixty", "zwölftausend"), that none of `quotes` states."""
+    return {q.text for q in unsupported_quantities(CITATION_MARKER.sub(" ", line), quotes)}
 
 
 def enforce_grounding(answer: Answer, articles: Mapping[str, Article]) -> Answer:
-    """Raise on a non-verbatim quote; drop answer lines whose numbers no cited quote carries."""
+    """Raise on a non-verbatim quote; drop figures and prose lines whose numbers no cited quote carries.
+
+    A figure is checked against the quotes it cites; a line of model prose against the quotes its
+    [n] markers name (all quotes when it names none). Each dropped item counts in `dropped_sentences`.
+    """
     for citation in answer.citations:
         check_citation(citation, articles)
     by_number = {c.n: c.quote for c in answer.citations}
-    kept = []
-    for line in answer.answer.split("\n"):
-        cited = [by_number[int(n)] for n in CITATION_MARKER.findall(line) if int(n) in by_number]
-        missing = unsupported_numbers(line, cited if cited else list(by_number.values()))
+    figures = []
+    for figure in answer.figures:
+        cited = [by_number[n] for n in figure.citations if n in by_number]
+        said = " ".join(part for part in (figure.value, figure.what, figure.attributed_to) if part)
+        missing = unsupported_numbers(said, cited)
         if missing:
-            logger.warning("dropped an answer line with numbers not in its quotes: %s", sorted(missing))
+            logger.warning("dropped a figure with numbers not in its quotes: %s", sorted(missing))
             answer.dropped_sentences += 1
             continue
-        kept.append(line)
-    answer.answer = "\n".join(kept)
+        figures.append(figure)
+    answer.figures = figures
+    if answer.text is not None:
+        kept = []
+        for line in answer.text.split("\n"):
+            cited = [by_number[int(n)] for n in CITATION_MARKER.findall(line) if int(n) in by_number]
+            missing = unsupported_numbers(line, cited if cited else list(by_number.values()))
+            if missing:
+                logger.warning("dropped an answer line with numbers not in its quotes: %s", sorted(missing))
+                answer.dropped_sentences += 1
+                continue
+            kept.append(line)
+        answer.text = "\n".join(kept)
     return answer

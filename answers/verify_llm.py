@@ -7,10 +7,19 @@ or organisation it names must appear in them; and, when a similarity function is
 read like the quotes it cites rather than like some other quote. A sentence failing any check is
 dropped whole; nothing is repaired.
 
-These are checks of traceability, not proof of entailment: a sentence that cites the right quote
-with the right numbers and names can still misstate it ("did not confirm" → "confirmed"). What
-the user always gets is the verbatim quote next to the sentence, so such a misstatement is one
-glance away from being caught.
+Beyond traceability, each sentence is checked as one claim: its figures, the source it attributes
+them to (when it attributes at all) and its verbs of denial and harm must all be carried by ONE
+cited quote, not pieced together from several ("Yonhap reported 1.500" citing a quote with 1.500
+and another naming Yonhap); negation and denial must agree between sentence and quote ("denied
+that" over a quote that reports it); a verb of death or harm ("killed", "verletzt") must be in the
+quote. Text in a quote that addresses a model ("antworte nur: ...", "ignore all previous
+instructions") is data, never evidence: it is cut from the quote before these checks, so a reply
+that obeys it contradicts what is left and is dropped. Links in a reply must point where a cited
+quote (or its article) points.
+
+These are still checks, not proof of entailment: a sentence that passes them can misstate its quote
+in ways no word list sees ("did not confirm" → "could not rule out"). What the user always gets is
+the verbatim quote next to the sentence, so such a misstatement is one glance away from being caught.
 """
 
 from __future__ import annotations
@@ -23,7 +32,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from answers.grounding import CITATION_MARKER, unsupported_numbers
+from answers.grounding import CITATION_MARKER
+from answers.quantities import Quantity, quantities_in, unsupported_quantities
 from answers.types import Citation, Figure
 from retrieval.sentences import SENTENCE_OPENERS, split_sentences
 
@@ -46,6 +56,17 @@ _LOOSE_MARKERS = re.compile(r"\[\s*(\d{1,3}(?:\s*(?:,|;|-|–|und|and)\s*\d{1,3}
 _LEADING_MARKERS = re.compile(r"^((?:\[\d{1,3}\]\s*)+)")
 _THINKING = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_HEADING = re.compile(r"^\s*(?:#{1,6}|>+)\s+")
+# Markdown "[text](target)" (but not a citation marker "[2]"), "<https://...>" and HTML links.
+_MD_LINK = re.compile(r"!?\[([^\]]*[^\]\d\s][^\]]*)\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_AUTOLINK = re.compile(r"<((?:https?|ftp)://[^>\s]+|mailto:[^>\s]+)>", re.IGNORECASE)
+_HTML_LINK = re.compile(r"<a\s[^>]*?href\s*=\s*[\"']?([^\"'\s>]+)[^>]*>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"</?[a-zA-Z][\w-]*(?:\s[^<>]*)?/?>")
+_EMPHASIS = re.compile(r"(?<![\w*])[*_]([^\s*_](?:[^*_\n]*[^\s*_])?)[*_](?![\w*])")
+# A link target: with a scheme or "www.", or a bare lower-case host name ("evil.example/x"; not
+# "z.B." or "1.500", whose last label is not two letters or more).
+_URL = re.compile(r"(?:(?:https?|ftp)://|mailto:|www\.)[^\s<>\"'()\[\]]+", re.IGNORECASE)
+_BARE_HOST = re.compile(r"(?<![\w@./-])(?:[a-z0-9-]+\.)+[a-z]{2,24}(?:/[^\s<>\"'()\[\]]*)?(?![\w-])")
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 
 # Capitalised words that are not names: function words at the start of a sentence, calendar
@@ -142,16 +163,153 @@ class Verification:
     def dropped(self) -> int:
         return sum(v.reason is not None for v in self.verdicts)
 
+    @property
+    def dropped_sentences(self) -> list[SentenceVerdict]:
+        """The sentences dropped, as the model wrote them, each with its reason."""
+        return [v for v in self.verdicts if v.reason is not None]
+
+
+# -- the words a claim turns on ----------------------------------------------------------------
+# Language-level word lists (English and German), not tuned to any story: verbs of saying that
+# make a sentence an attribution, words that negate or deny, and verbs of death and harm.
+
+# A sentence containing one of these attributes what it says to someone; then the figures and
+# every name in it must come from one quote together.
+_SPEECH_WORDS = frozenset(
+    """
+    said say says saying told tells reported reports announced announces stated claimed claims confirmed
+    confirms denied denies added wrote writes warned warns estimated estimates believes according citing
+    cited quoted alleged insisted noted explained informed
+    sagte sagten sagt sagen gesagt erklärte erklärten erklärt berichtete berichteten berichtet berichten
+    meldete meldeten meldet gemeldet teilte teilten mitgeteilt schrieb schrieben schreibt warnte warnten
+    warnt gewarnt betonte betont schätzt schätzte schätzen geschätzt bestätigte bestätigten bestätigt
+    dementierte dementiert bestritt bestreitet bestritten hieß heißt laut zufolge angaben berufung
+    äußerte verkündete kündigte
+    """.split()  # noqa: SIM905
+)
+# Words that negate or deny; a sentence and the quote carrying it must agree on them.
+_NEGATION_WORDS = frozenset(
+    """
+    not no never none nobody nothing neither nor cannot deny denies denied denying denial refuted refutes
+    rejected rejects dismissed disputed
+    nicht nie niemals nichts niemand weder dementi dementiert dementierte dementierten dementieren
+    bestritt bestritten bestreitet bestreiten leugnete leugnet geleugnet zurückgewiesen zurückweisen
+    wies wiesen
+    """.split()  # noqa: SIM905
+)
+_NEGATION_PREFIXES = ("kein",)  # kein, keine, keinen, keiner, keines, keinem
+# Phrases with a negation word that negate nothing ("not only", "nicht nur", "no fewer than").
+_NOT_NEGATING = re.compile(
+    r"\b(?:not only|not just|no (?:fewer|less|more) than|not least|nicht nur|nicht zuletzt|"
+    r"nicht weniger als|nicht mehr als|no doubt)\b",
+    re.IGNORECASE,
+)
+# "wies ... zurück" (German separable "rejected"); "wies" alone also means "pointed".
+_SEPARABLE_DENIAL = re.compile(r"\bwies(?:en)?\b(?=.*\bzurück\b)", re.IGNORECASE | re.DOTALL)
+# Verbs (and nouns) of death and harm, grouped by what they assert; a sentence may only assert a
+# kind of harm its quote asserts. German stems may sit inside compounds ("Kriegsgefangene").
+HARM_WORDS: dict[str, re.Pattern[str]] = {
+    "death": re.compile(
+        r"\b(?:kill\w*|dead|deaths?|died|dying|slain|fatalit\w*|lives lost|lost their lives|"
+        r"\w*getötet\w*|töte[tn]?\w*|tötung\w*|tot|tote[nr]?|\w*todesopfer\w*|starb\w*|sterben|gestorben|"
+        r"ums leben|umgekommen|umgebracht|gefallen)\b",
+        re.IGNORECASE,
+    ),
+    "injury": re.compile(r"\b(?:injur\w*|wound\w*|hurt|\w*verletz\w*|\w*verwund\w*)\b", re.IGNORECASE),
+    "capture": re.compile(
+        r"\b(?:captur\w*|prisoners?|imprison\w*|arrest\w*|\w*gefangen\w*|festgenommen|verhaftet\w*)\b",
+        re.IGNORECASE,
+    ),
+    "attack": re.compile(
+        r"\b(?:attack\w*|bomb\w*|shell(?:ed|ing)|destroy\w*|\w*angriff\w*|angegriffen|\w*bombardier\w*|"
+        r"beschoss\w*|beschossen|\w*zerstör\w*)\b",
+        re.IGNORECASE,
+    ),
+}
+# Text addressed to a model rather than to readers. From such a phrase to the end of its quote
+# nothing is evidence: the quote reports that the text exists, it does not support what it says.
+_IMPERATIVE_START = r"(?:^|(?<=[:;\"“„(\n])|(?<=[.!?] )|(?<=\bund )|(?<=\band )|(?<=\bbitte )|(?<=\bplease ))\s*"
+_INSTRUCTION = re.compile(
+    _IMPERATIVE_START + r"(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|prompts?|rules|"
+    r"quotes|context)\b"
+    r"|\b(?:answer|reply|respond|say|write|output|print)\s+(?:only|just|exactly|nothing but)\s*(?:[:\"“„]|with\b)"
+    r"|\byou (?:are now|must now|will now)\b|\bsystem prompt\b|\bas an? (?:ai|language model|assistant)\b"
+    r"|" + _IMPERATIVE_START + r"(?:ignoriere|ignoriert|vergiss|vergesst|missachte|missachtet)\b[^.!?\n]{0,40}"
+    r"\b(?:anweisungen|anweisung|"
+    r"befehle|regeln|zitate|vorgaben|instruktionen|prompts?|kontext)\b"
+    r"|\b(?:antworte|antwortet|sage|sag|schreibe|schreib|gib|gebt)\s+(?:nur|ausschließlich|lediglich|einfach|"
+    r"genau)\s*(?:[:\"“„]|mit\b)"
+    r"|\bdu bist (?:jetzt|nun|ab sofort)\b",
+    re.IGNORECASE,
+)
+
+
+def evidence_of(quote: str) -> str:
+    """The part of `quote` that can support a claim: cut from the first instruction aimed at a model."""
+    match = _INSTRUCTION.search(quote)
+    return quote if match is None else quote[: match.start()]
+
+
+def negations_in(text: str) -> list[str]:
+    """Words in `text` that negate or deny ("not", "denied", "keine", "dementierte", "wies … zurück")."""
+    plain = _NOT_NEGATING.sub(" ", text)
+    found = []
+    for match in _WORD.finditer(plain):
+        word = match.group(0).lower()
+        if word in ("wies", "wiesen"):
+            if _SEPARABLE_DENIAL.search(plain[match.start() :]):
+                found.append(f"{word} … zurück")
+        elif word in _NEGATION_WORDS or word.startswith(_NEGATION_PREFIXES) or word.endswith(("n't", "n’t")):
+            found.append(match.group(0))
+    return found
+
+
+def harms_in(text: str) -> dict[str, str]:
+    """The kinds of harm `text` asserts, each with the first word that asserts it."""
+    found = {}
+    for kind, pattern in HARM_WORDS.items():
+        match = pattern.search(text)
+        if match:
+            found[kind] = match.group(0)
+    return found
+
+
+def attributes(sentence: str) -> bool:
+    """True when the sentence says who said or reported something (a verb of saying or "according to")."""
+    return any(m.group(0).lower() in _SPEECH_WORDS for m in _WORD.finditer(sentence))
+
+
+def urls_in(text: str) -> list[str]:
+    """Link targets in `text`, with or without a scheme, in order."""
+    spans = [m.span() for m in _URL.finditer(text)]
+    spans += [m.span() for m in _BARE_HOST.finditer(text) if not any(a <= m.start() < b for a, b in spans)]
+    return [text[a:b].rstrip(".,;:!?") for a, b in sorted(spans)]
+
+
+def _bare(url: str) -> str:
+    return re.sub(r"^(?:(?:https?|ftp)://|mailto:)?(?:www\.)?", "", url.lower()).rstrip("/")
+
 
 # -- splitting ---------------------------------------------------------------------------------
 
 
 def clean_reply(reply: str) -> str:
-    """The reply without reasoning blocks, bullets, or loose marker forms ("[1, 3]" → "[1][3]")."""
+    """The reply as plain text: no reasoning blocks, bullets, headings or emphasis, markers in one form
+    ("[1, 3]" → "[1][3]"), and every link written out as "text (target)" so that its target is
+    seen, checked (`urls_in`) and never rendered as a link by any front end."""
     text = _THINKING.sub("", reply)
+    text = _HTML_LINK.sub(lambda m: f"{_strip_tags(m.group(2))} ({m.group(1)})", text)
+    text = _MD_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = _TAG.sub("", text)
     text = _LOOSE_MARKERS.sub(lambda m: "".join(f"[{n}]" for n in _expand(m.group(1))), text)
-    text = text.replace("**", "").replace("__", "")
-    return "\n".join(_BULLET.sub("", line) for line in text.splitlines())
+    text = text.replace("**", "").replace("__", "").replace("`", "")
+    text = _EMPHASIS.sub(r"\1", text)
+    return "\n".join(_BULLET.sub("", _HEADING.sub("", line)) for line in text.splitlines())
+
+
+def _strip_tags(text: str) -> str:
+    return _TAG.sub("", text)
 
 
 def _expand(markers: str) -> list[int]:
@@ -326,6 +484,35 @@ def name_is_supported(name: str, words: set[str], joined: str) -> bool:
 # -- the verification --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What one cited quote can support: its text up to any instruction aimed at a model, and that
+    text's quantities, negations, harms and words (with the article's title and outlet, which
+    name who published it)."""
+
+    citation: Citation
+    text: str
+    quantities: frozenset[str]
+    negations: tuple[str, ...]
+    harms: frozenset[str]
+    words: set[str]
+    joined: str
+
+    @classmethod
+    def of(cls, citation: Citation) -> Evidence:
+        text = evidence_of(citation.quote)
+        words, joined = _support_words([text, citation.title, citation.outlet or ""])
+        return cls(
+            citation=citation,
+            text=text,
+            quantities=frozenset(q.key for q in quantities_in(text)),
+            negations=tuple(negations_in(text)),
+            harms=frozenset(harms_in(text)),
+            words=words,
+            joined=joined,
+        )
+
+
 def verify_reply(
     reply: str,
     citations: Sequence[Citation],
@@ -337,10 +524,12 @@ def verify_reply(
     """Check each reply sentence against its cited quotes; keep, renumber and rewrite survivors.
 
     Names are also accepted when the cited article's title, its outlet or the question names them
-    (a user who asks about "Selenskyj" may read his name back); numbers only when a cited quote
-    carries them, as `enforce_grounding` demands.
+    (a user who asks about "Selenskyj" may read his name back), except in a sentence that
+    attributes: there the one quote carrying the claim (its title or outlet) must name them.
+    Numbers only count when a cited quote carries them, as `enforce_grounding` demands.
     """
     by_number = {c.n: c for c in citations}
+    evidence = {c.n: Evidence.of(c) for c in citations}
     known = known_names_in([c.quote for c in citations])
     verdicts: list[SentenceVerdict] = []
     layout: list[list[int]] = []  # paragraph -> indices into verdicts
@@ -348,7 +537,7 @@ def verify_reply(
         layout.append([])
         for sentence in paragraph:
             layout[-1].append(len(verdicts))
-            verdicts.append(_check(sentence, by_number, question, language, known))
+            verdicts.append(_check(sentence, by_number, evidence, question, language, known))
 
     if similarity is not None:
         verdicts = _check_support(verdicts, [c.n for c in citations], similarity, unrelated_below)
@@ -375,7 +564,12 @@ def verify_reply(
 
 
 def _check(
-    sentence: str, by_number: dict[int, Citation], question: str, language: str, known: frozenset[str]
+    sentence: str,
+    by_number: dict[int, Citation],
+    evidence: dict[int, Evidence],
+    question: str,
+    language: str,
+    known: frozenset[str],
 ) -> SentenceVerdict:
     markers = markers_of(sentence)
     if not markers:
@@ -384,18 +578,78 @@ def _check(
     if unknown:
         return SentenceVerdict(sentence, markers, f"cites {unknown} of {len(by_number)} quotes")
     cited = [by_number[n] for n in markers]
-    missing_numbers = unsupported_numbers(without_markers(sentence), [c.quote for c in cited])
+    plain = without_markers(sentence)
+    foreign = _unsupported_urls(plain, cited)
+    if foreign:
+        return SentenceVerdict(sentence, markers, f"links to {', '.join(foreign)}, which none of its quotes contains")
+    missing_numbers = unsupported_quantities(plain, [c.quote for c in cited])
     if missing_numbers:
-        return SentenceVerdict(sentence, markers, f"numbers not in its quotes: {sorted(missing_numbers)}")
+        shown = ", ".join(q.text for q in missing_numbers)
+        return SentenceVerdict(sentence, markers, f"numbers not in its quotes: {shown}")
     words, joined = _support_words(
         [c.quote for c in cited] + [c.title for c in cited] + [c.outlet or "" for c in cited] + [question]
     )
-    missing_names = [
-        name for name in names_in(sentence, language, known) if not name_is_supported(name, words, joined)
-    ]
+    names = names_in(sentence, language, known)
+    missing_names = [name for name in names if not name_is_supported(name, words, joined)]
     if missing_names:
         return SentenceVerdict(sentence, markers, f"names not in its quotes: {missing_names}")
-    return SentenceVerdict(sentence, markers)
+    reason = _claim_unsupported(plain, names if attributes(plain) else [], [evidence[n] for n in markers])
+    return SentenceVerdict(sentence, markers, reason)
+
+
+def _unsupported_urls(sentence: str, cited: Sequence[Citation]) -> list[str]:
+    """Link targets in the sentence that no cited quote, article address or outlet contains."""
+    haystack = " ".join(
+        [c.quote.lower() for c in cited] + [_bare(c.url) for c in cited if c.url] + [_bare(c.outlet) for c in cited if c.outlet]
+    )
+    return [url for url in urls_in(sentence) if _bare(url) not in haystack]
+
+
+def _claim_unsupported(sentence: str, names: Sequence[str], evidence: Sequence[Evidence]) -> str | None:
+    """Why no single cited quote carries the sentence's claim, or None when one does.
+
+    The claim is checked figure by figure: each figure must sit in one quote together with every
+    attributed name, the sentence's negation (or its absence) and each kind of harm it asserts.
+    A sentence without figures needs one quote carrying the rest.
+    """
+    # Even "the quotes do not say ..." (which the prompt asks for when they do not answer) is held
+    # to this: "the quotes report no soldiers" would otherwise contradict them unchecked.
+    negations = negations_in(sentence)
+    harms = harms_in(sentence)
+    stated = sorted(quantities_in(sentence), key=lambda q: sentence.find(q.text))
+    figures: list[Quantity | None] = list(stated) if stated else [None]
+    for figure in figures:
+        gaps = [_gaps(figure, names, negations, harms, e) for e in evidence]
+        if all(gaps):
+            best = min(range(len(evidence)), key=lambda i: len(gaps[i]))
+            where = f"quote [{evidence[best].citation.n}]"
+            lead = f"its {where}" if len(evidence) == 1 else f"no single quote carries the claim; the closest, {where},"
+            return f"{lead} {'; '.join(gaps[best])}"
+    return None
+
+
+def _gaps(
+    figure: Quantity | None,
+    names: Sequence[str],
+    negations: Sequence[str],
+    harms: dict[str, str],
+    e: Evidence,
+) -> list[str]:
+    """What quote `e` lacks to carry the claim (empty: it carries it)."""
+    gaps = []
+    if figure is not None and figure.key not in e.quantities:
+        gaps.append(f"lacks {figure.text}")
+    missing = [name for name in names if not name_is_supported(name, e.words, e.joined)]
+    if missing:
+        gaps.append(f"does not name {', '.join(missing)}")
+    if negations and not e.negations:
+        gaps.append(f"neither negates nor denies (the sentence says '{negations[0]}')")
+    elif e.negations and not negations:
+        gaps.append(f"says '{e.negations[0]}', which the sentence drops")
+    for kind, word in harms.items():
+        if kind not in e.harms:
+            gaps.append(f"reports no {kind} (the sentence says '{word}')")
+    return gaps
 
 
 def _check_support(

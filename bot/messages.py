@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from telegram import BotCommand, User
 
+from answers.labels import LABELS
+
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
         "help": (
@@ -21,7 +23,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "rate_limited": "You're asking faster than I can answer (at most {limit} per minute). Please try again in {seconds} s.",
         "not_allowed": "Sorry, this bot is private and not available in this chat.",
         "no_answer_yet": "There is no answer in this chat yet; ask a question first.",
-        "sources_button": "Sources",
+        "sources_button": LABELS["en"]["sources"],
         "apology": "Sorry, something went wrong on my side. Please try again in a moment.",
         "nothing_on_topic": "The articles say nothing about “{topic}”.",
         "subscribe_usage": "Use /subscribe HH:MM [topic], for example /subscribe 07:30 Nordkorea.",
@@ -52,7 +54,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "rate_limited": "Du fragst schneller, als ich antworten kann (höchstens {limit} pro Minute). Bitte versuch es in {seconds} s noch einmal.",
         "not_allowed": "Dieser Bot ist privat und in diesem Chat leider nicht verfügbar.",
         "no_answer_yet": "In diesem Chat gibt es noch keine Antwort; stell zuerst eine Frage.",
-        "sources_button": "Quellen",
+        "sources_button": LABELS["de"]["sources"],
         "apology": "Entschuldigung, bei mir ist etwas schiefgegangen. Bitte versuch es gleich noch einmal.",
         "nothing_on_topic": "Zu „{topic}“ steht nichts in den Artikeln.",
         "subscribe_usage": "So geht's: /subscribe HH:MM [Thema], zum Beispiel /subscribe 07:30 Nordkorea.",

@@ -8,16 +8,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from answers.labels import labels
 from answers.types import Answer, Citation
 from retrieval.types import Hit
-
-SOURCE_LABEL = {"en": "Sources", "de": "Quellen"}
-FIGURES_LABEL = {"en": ("Figure", "Counts", "Attributed to", "Sources"), "de": ("Zahl", "Zählt", "Quelle laut Text", "Belege")}
-NEAR_COPY = {"en": "a near-identical sentence also appears in", "de": "ein fast gleicher Satz steht auch in"}
-MODEL_WORDED = {
-    "en": "Worded by a language model from the quotes below; each sentence was checked against the quotes it cites.",
-    "de": "Von einem Sprachmodell aus den Zitaten unten formuliert; jeder Satz wurde an seinen Zitaten geprüft.",
-}
 
 
 def source_line(citation: Citation) -> str:
@@ -30,29 +23,36 @@ def source_line(citation: Citation) -> str:
     return " ".join(parts)
 
 
+def _figures_table(answer: Answer, title: str | None) -> Table:
+    words = labels(answer.language)
+    headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
+    table = Table(*headers, title=title, title_justify="left", show_lines=False)
+    for figure in answer.figures:
+        table.add_row(
+            Text(figure.value, style="bold"),
+            figure.what,
+            figure.attributed_to or "—",
+            " ".join(f"[{n}]" for n in figure.citations),
+        )
+    return table
+
+
 def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
-    lang = answer.language
-    if answer.abstained:
-        console.print(Text(answer.answer.split("\n")[0], style="bold yellow"))
-        rest = answer.answer.split("\n")[1:2]
-        if rest:
-            console.print(Text(rest[0], style="dim"))
-    elif answer.answerer == "llm":
-        console.print(Text(answer.answer, style="bold"))
-        console.print(Text(MODEL_WORDED[lang], style="dim"))
+    """Lead, then the figures table, the model's prose or nothing more, then one panel per quote."""
+    words = labels(answer.language)
+    if answer.declined:
+        console.print(Text(answer.lead, style="bold yellow"))
+        if answer.citations:
+            console.print(Text(words["nearest"], style="dim"))
+    elif answer.text is not None:
+        console.print(Text(answer.text, style="bold"))  # Text: the model's brackets are never markup
+        console.print(Text(words["model_worded"], style="dim"))
+        if answer.figures:  # the complete figures table stays beside the prose
+            console.print(_figures_table(answer, title=None))
     elif answer.figures:
-        headers = FIGURES_LABEL[lang]
-        table = Table(*headers, title=answer.answer.split("\n")[0], title_justify="left", show_lines=False)
-        for figure in answer.figures:
-            table.add_row(
-                Text(figure.value, style="bold"),
-                figure.what,
-                figure.attributed_to or "—",
-                " ".join(f"[{n}]" for n in figure.citations),
-            )
-        console.print(table)
+        console.print(_figures_table(answer, title=answer.lead))
     else:
-        console.print(Text(answer.answer.split("\n")[0], style="bold"))
+        console.print(Text(answer.lead, style="bold"))
     if answer.note:
         console.print(Text(answer.note, style="italic yellow"))
 
@@ -60,19 +60,20 @@ def render_answer(console: Console, answer: Answer, full_sources: bool = False) 
         quote = Text(f"„{citation.quote}“", style="italic")
         body: list = [quote, Text(source_line(citation), style="dim")]
         if citation.also_reported_by:
-            body.append(Text(f"{NEAR_COPY[lang]}: {', '.join(citation.also_reported_by)}", style="dim cyan"))
+            body.append(Text(f"{words['also']}: {', '.join(citation.also_reported_by)}", style="dim cyan"))
         if full_sources:
             body.append(Text(f"{citation.doc_id} [{citation.start}:{citation.end}]", style="dim"))
         console.print(Panel(Group(*body), title=f"[{citation.n}]", title_align="left", border_style="cyan", expand=True))
 
 
 def render_sources(console: Console, answer: Answer) -> None:
-    console.print(Text(SOURCE_LABEL[answer.language], style="bold"))
+    words = labels(answer.language)
+    console.print(Text(words["sources"], style="bold"))
     for citation in answer.citations:
         console.print(f"[{citation.n}] {escape(source_line(citation))}")
-        console.print(f"    {citation.doc_id} characters {citation.start}–{citation.end}", style="dim")
+        console.print(f"    {citation.doc_id} {words['characters']} {citation.start}–{citation.end}", style="dim")
         if citation.also_reported_by:
-            console.print(f"    {NEAR_COPY[answer.language]}: {', '.join(citation.also_reported_by)}", style="dim")
+            console.print(f"    {words['also']}: {', '.join(citation.also_reported_by)}", style="dim")
 
 
 def render_hits(console: Console, hits: list[Hit]) -> None:

@@ -13,47 +13,10 @@ import re
 from dataclasses import dataclass
 
 from answers.briefing import Briefing
-from answers.types import Answer, Citation
+from answers.labels import labels
+from answers.types import Answer, Citation, markers
 
 MESSAGE_LIMIT = 4096
-
-LABELS: dict[str, dict[str, str]] = {
-    "en": {
-        "sources": "Sources",
-        "full_sources": "Sources of the last answer",
-        "also": "near-identical sentence also in",
-        "characters": "characters",
-        "briefing_all": "Briefing on all articles",
-        "briefing_topic": "Briefing: {topic}",
-        "drawn_from": "from {n} articles",
-        "key_figures": "Key figures and who reported them",
-        "claims": "Most corroborated",
-        "reported_by": "carried by {n} articles",
-        "newest": "Newest articles",
-        "undated": "undated",
-        "unattributed": "no source named",
-    },
-    "de": {
-        "sources": "Quellen",
-        "full_sources": "Quellen der letzten Antwort",
-        "also": "fast gleicher Satz auch in",
-        "characters": "Zeichen",
-        "briefing_all": "Überblick über alle Artikel",
-        "briefing_topic": "Überblick: {topic}",
-        "drawn_from": "aus {n} Artikeln",
-        "key_figures": "Wichtige Zahlen und wer sie nennt",
-        "claims": "Am häufigsten berichtet",
-        "reported_by": "in {n} Artikeln",
-        "newest": "Neueste Artikel",
-        "undated": "ohne Datum",
-        "unattributed": "keine Quelle genannt",
-    },
-}
-
-
-def labels(language: str) -> dict[str, str]:
-    return LABELS["de" if language == "de" else "en"]
-
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # as retrieval/clean.py removes them
 
@@ -80,34 +43,37 @@ def quote_block(citation: Citation) -> str:
     return f"<blockquote><b>[{citation.n}]</b> {escape(citation.quote)}</blockquote>"
 
 
-def _markers(numbers: tuple[int, ...]) -> str:
-    return "".join(f"[{n}]" for n in numbers)
-
-
 def _sources_section(citations: list[Citation], language: str) -> str:
     return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
 
 
+def _figure_rows(answer: Answer, words: dict[str, str]) -> list[str]:
+    return [
+        f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} "
+        f"{markers(f.citations)}"
+        for f in answer.figures
+    ]
+
+
 def render_answer(answer: Answer) -> str:
-    """The answer as one HTML text: headline, figures table, quotes as blockquotes, then sources."""
+    """The answer as one HTML text: lead, figures or the model's prose, quotes as blockquotes, sources."""
     words = labels(answer.language)
-    lines = answer.answer.split("\n")
     blocks: list[str] = []
-    if answer.abstained:
-        head = f"<b>{escape(lines[0])}</b>"
-        if answer.citations and len(lines) > 1:
-            head += f"\n<i>{escape(lines[1])}</i>"
+    if answer.declined:
+        head = f"<b>{escape(answer.lead)}</b>"
+        if answer.citations:
+            head += f"\n<i>{escape(words['nearest'])}</i>"
         blocks.append(head)
-    elif answer.answerer == "llm":
-        blocks.append(escape(answer.answer))
+    elif answer.text is not None:
+        # Escaped, so "[text](url)" or "<a href>" in model text stays text (the checks also drop any
+        # sentence linking where no quote does); the table keeps every figure beside the prose.
+        blocks.append(escape(answer.text) + f"\n<i>{escape(words['model_worded'])}</i>")
+        if answer.figures:
+            blocks.append("\n".join(_figure_rows(answer, words)))
     elif answer.figures:
-        rows = [f"<b>{escape(lines[0])}</b>"]
-        for figure in answer.figures:
-            who = escape(figure.attributed_to or words["unattributed"])
-            rows.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}")
-        blocks.append("\n".join(rows))
+        blocks.append("\n".join([f"<b>{escape(answer.lead)}</b>"] + _figure_rows(answer, words)))
     else:
-        blocks.append(f"<b>{escape(lines[0])}</b>")
+        blocks.append(f"<b>{escape(answer.lead)}</b>")
     if answer.note:
         blocks.append(f"<i>{escape(answer.note)}</i>")
     if answer.citations:
@@ -151,7 +117,7 @@ def render_briefing(briefing: Briefing, language: str) -> str:
         lines = [f"<b>{words['key_figures']}</b>"]
         for figure in briefing.figures:
             who = escape(figure.attributed_to or words["unattributed"])
-            lines.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {_markers(figure.citations)}")
+            lines.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
             lines += quotes(figure.citations)
         blocks.append("\n".join(lines))
     if briefing.claims:

@@ -162,6 +162,9 @@ class LLMSettings(BaseSettings):
     api_key: SecretStr | None = Field(default=None, description="Bearer token, if the server wants one.")
     timeout_s: float = Field(default=30.0, gt=0, le=600, description="Seconds before falling back to the extractive answer.")
     max_tokens: int = Field(default=600, ge=16, le=8192, description="Most tokens the model may write.")
+    max_retries: int = Field(
+        default=0, ge=0, le=5, description="Retries after a failed call (the openai client's backoff); each may take timeout_s again."
+    )
 
     @property
     def enabled(self) -> bool:

@@ -1,14 +1,20 @@
 """A fake OpenAI-compatible chat server on 127.0.0.1 for tests: scripted replies, recorded requests.
 
-It speaks real HTTP, so newsbot's httpx client, timeouts and error handling run unchanged. Each
+It speaks real HTTP, so newsbot's `openai` client, timeouts and error handling run unchanged. Each
 request takes the next scripted `Reply` (the last one repeats); every request body is recorded.
+A reply may also be computed from the request (`Reply.respond`), e.g. by a model that obeys
+instructions planted in the quotes it is given (`obey_planted_instruction`).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,12 +28,14 @@ class Reply:
     status: int = 200
     delay_s: float = 0.0  # wait this long before answering (a slow or hung model)
     raw: bytes | None = None  # a body sent as is (malformed replies)
+    respond: Callable[[RecordedRequest], str] | None = None  # the content, computed from the request
+    trickle_s: float = 0.0  # send the body in 20 pieces this many seconds apart (a trickling server)
 
 
 @dataclass
 class RecordedRequest:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case (HTTP header names are case-insensitive)
     body: dict[str, Any]
 
     @property
@@ -45,6 +53,7 @@ class FakeOpenAIServer:
 
     replies: list[Reply] = field(default_factory=lambda: [Reply(content="")])
     requests: list[RecordedRequest] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # every reply content sent, in order
     _server: ThreadingHTTPServer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -67,7 +76,8 @@ class FakeOpenAIServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                fake.requests.append(RecordedRequest(self.path, dict(self.headers), body))
+                request = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                fake.requests.append(request)
                 reply = fake.replies.pop(0) if len(fake.replies) > 1 else fake.replies[0]
                 if reply.delay_s and fake._stop.wait(reply.delay_s):
                     return
@@ -76,13 +86,23 @@ class FakeOpenAIServer:
                 elif reply.status != 200:
                     payload = json.dumps({"error": {"message": "scripted failure"}}).encode()
                 else:
-                    payload = json.dumps(completion(reply.content or "", body.get("model", ""))).encode()
+                    content = reply.respond(request) if reply.respond else reply.content or ""
+                    fake.said.append(content)
+                    payload = json.dumps(completion(content, body.get("model", ""))).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
-                    self.wfile.write(payload)
+                    if reply.trickle_s:
+                        step = max(1, len(payload) // 20)
+                        for i in range(0, len(payload), step):
+                            self.wfile.write(payload[i : i + step])
+                            self.wfile.flush()
+                            if fake._stop.wait(reply.trickle_s):
+                                return
+                    else:
+                        self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout); that is what the test wanted
 
@@ -109,6 +129,7 @@ def completion(content: str, model: str) -> dict[str, Any]:
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
+        "created": int(time.time()),
         "model": model,
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
@@ -122,3 +143,35 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# An instruction planted in an article, as a compliant model would read it: "antworte nur: „…“".
+_PLANTED = re.compile(r"(?:antworte nur|answer only|reply only|sag nur)\s*:?\s*[„“\"]([^“”\"]+)[“”\"]", re.IGNORECASE)
+
+
+def quotes_sent(request: RecordedRequest) -> dict[int, str]:
+    """The numbered quotes of a request, unescaped, as the model reads them."""
+    return {
+        int(n): html.unescape(text)
+        for n, text in re.findall(r'<quote n="(\d+)"[^>]*>(.*?)</quote>', request.user, re.DOTALL)
+    }
+
+
+def obey_planted_instruction(pin_on: str | None = None) -> Callable[[RecordedRequest], str]:
+    """A model that obeys the first instruction it finds inside a quote and answers only what it is told.
+
+    It cites the quote holding the instruction, or with `pin_on` the quote containing that text, as a
+    model would that pins the planted claim on a real source.
+    """
+
+    def respond(request: RecordedRequest) -> str:
+        quotes = quotes_sent(request)
+        for n, text in quotes.items():
+            match = _PLANTED.search(text)
+            if match:
+                if pin_on is not None:
+                    n = next(m for m, t in quotes.items() if pin_on in t)
+                return f"{match.group(1).strip().rstrip('.')} [{n}]."
+        return "Die Zitate beantworten die Frage nicht [1]."
+
+    return respond

@@ -14,7 +14,7 @@ from answers.answer import answer, validate_question
 from answers.errors import QuestionError
 from answers.evaluation import evaluate, load_questions
 from answers.grounding import GroundingError, enforce_grounding, numbers_in
-from answers.types import Answer, Citation
+from answers.types import Answer, Citation, Figure
 from tests.conftest import REPO, SHARED
 
 pytestmark = pytest.mark.slow
@@ -123,16 +123,29 @@ def test_a_line_with_an_unsupported_number_is_removed(seed_retriever) -> None:
     start = article.text.index("Bis Dezember sollen es demnach 10.000 sein.")
     quote = "Bis Dezember sollen es demnach 10.000 sein."
     citation = Citation(1, article.doc_id, article.title, None, None, None, quote, start, start + len(quote))
-    draft = Answer("q", "en", False, "Figures:\n- 10.000 soldiers [1]\n- 20.000 soldiers [1]", citations=[citation])
+    figures = [Figure("10.000", "soldiers", None, (1,)), Figure("20.000", "soldiers", None, (1,))]
+    draft = Answer("q", "en", "answered", "Figures:", figures=figures, citations=[citation])
     checked = enforce_grounding(draft, seed_retriever.data.articles)
-    assert "10.000" in checked.answer and "20.000" not in checked.answer and checked.dropped_sentences == 1
+    assert [f.value for f in checked.figures] == ["10.000"] and checked.dropped_sentences == 1
+    assert "20.000" not in checked.answer
+
+
+def test_a_model_prose_line_with_an_unsupported_number_is_removed(seed_retriever) -> None:
+    article = seed_retriever.data.articles["004_7cc3b5ee41316440"]
+    start = article.text.index("Bis Dezember sollen es demnach 10.000 sein.")
+    quote = "Bis Dezember sollen es demnach 10.000 sein."
+    citation = Citation(1, article.doc_id, article.title, None, None, None, quote, start, start + len(quote))
+    prose = "By December there should be 10.000 [1].\nLater 20.000 [1]."
+    draft = Answer("q", "en", "answered", "Figures:", citations=[citation], answerer="llm", text=prose)
+    checked = enforce_grounding(draft, seed_retriever.data.articles)
+    assert checked.text == "By December there should be 10.000 [1]." and checked.dropped_sentences == 1
 
 
 def test_a_quote_that_is_not_verbatim_is_a_bug_not_an_answer(seed_retriever) -> None:
     article = seed_retriever.data.articles["004_7cc3b5ee41316440"]
     wrong = Citation(1, article.doc_id, article.title, None, None, None, "Bis Dezember sollen es 20.000 sein.", 0, 35)
     with pytest.raises(GroundingError):
-        enforce_grounding(Answer("q", "en", False, "x [1]", citations=[wrong]), seed_retriever.data.articles)
+        enforce_grounding(Answer("q", "en", "answered", "x", citations=[wrong]), seed_retriever.data.articles)
 
 
 @pytest.mark.parametrize(

@@ -31,8 +31,8 @@ def figures_answer(quotes: list[str]) -> Answer:
     return Answer(
         question="Wie viele Soldaten?",
         language="de",
-        abstained=False,
-        answer="In den Artikeln genannte Zahlen:\n- 1.500 Soldaten: Geheimdienst [1]",
+        status="answered",
+        lead="In den Artikeln genannte Zahlen:",
         figures=[Figure("1.500", "nordkoreanische Soldaten", "südkoreanische Geheimdienst", (1,))],
         citations=cites,
     )
@@ -53,8 +53,8 @@ def test_article_and_user_text_is_escaped_everywhere() -> None:
     answer = Answer(
         question=nasty,
         language="en",
-        abstained=False,
-        answer=f"According to the articles:\n- {nasty} [1]",
+        status="answered",
+        lead="According to the articles:",
         citations=[citation(1, nasty, url='https://example.org/?a=1&b="2"', title="<script>&")],
         note="<i>unclosed",
     )
@@ -70,8 +70,8 @@ def test_a_source_without_a_web_address_is_plain_text_not_a_link() -> None:
     answer = Answer(
         question="q",
         language="en",
-        abstained=False,
-        answer="According to the articles:\n- Ein Satz. [1]",
+        status="answered",
+        lead="According to the articles:",
         citations=[citation(1, "Ein Satz.", url="javascript:alert(1)")],
     )
 
