@@ -22,7 +22,7 @@ from answers.types import Answer
 from config.settings import Settings, load_settings
 from models.embedders import load_embedder
 from retrieval.backends import open_retriever
-from retrieval.errors import IndexMissingError
+from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.language import detect_language
 from retrieval.search import Retriever, SearchResult
 from retrieval.store import IndexData
@@ -43,6 +43,8 @@ def validate_question(question: str, max_chars: int = 1000) -> str:
     text = question.strip()
     if not text:
         raise QuestionError("the question is empty; ask something about the articles")
+    if any("\ud800" <= ch <= "\udfff" for ch in text):  # undecodable bytes, kept by Python as surrogates
+        raise QuestionError("the question is not valid UTF-8 text; send it as UTF-8")
     if len(text) > max_chars:
         raise QuestionError(f"the question is {len(text)} characters long; the limit is {max_chars}")
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
@@ -133,11 +135,20 @@ def answer(
 
 
 def ensure_index(settings: Settings, progress=None) -> bool:  # type: ignore[no-untyped-def]
-    """Build the index from the seeds when there is none yet; True when it built one."""
-    from retrieval.backends import has_collection, index_paths
+    """Build the index from the seeds when there is none yet; True when it built one.
+
+    Only when the index folder holds no generation at all: over a damaged or pointer-less index,
+    building the seeds would replace a larger collection, so that is left to `newsbot index`, which repairs.
+    """
+    from retrieval.backends import has_collection, index_paths, uses_database
+    from retrieval.store import list_generations
 
     if has_collection(settings):
         return False
+    if not uses_database(settings) and list_generations(settings.index_dir):
+        raise IndexCorruptError(
+            f"no complete index generation in {settings.index_dir}; run `newsbot index` to repair it"
+        )
     seeds = Path(settings.retrieval.seeds_dir)
     if not seeds.is_dir():
         raise IndexMissingError(f"no index in {settings.index_dir} and no seeds folder {seeds}; run `newsbot index PATH`")

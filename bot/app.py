@@ -120,6 +120,9 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .base_url(telegram.api_base_url)
         .base_file_url(telegram.api_file_url)
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        # Generous: a send that times out after Telegram processed it is sent again and arrives twice.
+        .read_timeout(telegram.read_timeout_s)
+        .write_timeout(telegram.read_timeout_s)
         .concurrent_updates(True)  # a slow answer must not hold up other chats
         .post_init(post_init)
         .build()

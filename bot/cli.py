@@ -66,11 +66,21 @@ def settings_or_exit() -> Settings:
 
 
 def read_question(question: str | None) -> str:
-    """The question from the argument, or from stdin when it is "-" or missing and stdin is piped."""
+    """The question from the argument, or from stdin when it is "-" or missing and stdin is piped.
+
+    Bytes that are not UTF-8 end the command with exit 2 and a message (argv arrives with them as
+    surrogates, which `validate_question` refuses; stdin is decoded here).
+    """
     if question in (None, "-"):
         if sys.stdin is None or sys.stdin.isatty():
             raise fail("give a question as an argument or on stdin", EXIT_USAGE)
-        return sys.stdin.read()
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            return sys.stdin.read()
+        try:
+            return stream.read().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise fail(f"the question on stdin is not valid UTF-8 text (byte {e.start}); send it as UTF-8", EXIT_USAGE) from e
     return question
 
 
@@ -92,10 +102,23 @@ def ensure_index_with_progress(settings: Settings) -> None:
 def index(
     paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (recursive); default: seeds/.")] = None,
     prune: Annotated[bool, typer.Option(help="Drop indexed articles whose files are gone.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the report as JSON. Article ids (doc_id) are file stems; a file whose stem another "
+            "file already holds gets the stem plus a hash of its path (same-1f3c9a2b). A file is known by its path.",
+        ),
+    ] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Fail at once if another process is writing the index, instead of waiting.")
+    ] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Ignore the current index and build a new one from PATHS only (last resort).")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
 ) -> None:
-    """Index article files (.txt, .md, .html); unchanged files are not embedded again.
+    """Index article files (.txt, .md, .html); unchanged files are not embedded again, damage is repaired.
 
     Progress goes to stderr: a bar on a terminal, otherwise a line every few seconds."""
     from bot.progress import index_progress
@@ -115,11 +138,15 @@ def index(
         raise fail(str(e)) from e
     with index_progress(err, quiet=quiet) as progress:
         try:
-            report = index_paths(targets, settings, embedder=embedder, prune=prune, progress=progress)
+            report = index_paths(
+                targets, settings, embedder=embedder, prune=prune, progress=progress, rebuild=rebuild, wait=not no_wait
+            )
         except IndexError_ as e:
             raise fail(str(e)) from e
+    for problem in report.repaired:
+        err.print(f"[yellow]repaired[/] {escape(problem)}", highlight=False)
     for skipped in report.skipped:
-        err.print(f"[yellow]skipped[/] {skipped.reason}", highlight=False)
+        err.print(f"[yellow]skipped[/] {escape(skipped.reason)}", highlight=False)
     if as_json:
         console.print_json(
             data={
@@ -127,6 +154,7 @@ def index(
                 "updated": report.updated,
                 "unchanged": report.unchanged,
                 "removed": report.removed,
+                "repaired": report.repaired,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
                 "texts_embedded": report.texts_embedded,
                 "chunks_encoded": report.chunks_encoded,
@@ -268,6 +296,9 @@ def chat() -> None:
     settings = settings_or_exit()
     ensure_index_with_progress(settings)
     interactive = sys.stdin.isatty()
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if not interactive and reconfigure is not None:
+        reconfigure(errors="surrogateescape")  # a line that is not UTF-8 is refused, and the session goes on
     history_file = settings.retrieval.data_dir / "chat_history"
     session: PromptSession[str] | None = None
     if interactive:
@@ -286,6 +317,9 @@ def chat() -> None:
             break
         command = line.strip()
         if not command:
+            continue
+        if any("\ud800" <= ch <= "\udfff" for ch in command):
+            console.print("[red]That line is not valid UTF-8 text; type it again as UTF-8.[/]")
             continue
         if command in (":quit", ":q", ":exit"):
             break

@@ -22,7 +22,7 @@ from answers.errors import QuestionError
 from answers.followup import Conversation
 from bot.access import whole_seconds
 from bot.addressing import question_addressed_to
-from bot.delivery import send_html, typing_action, with_network_retries
+from bot.delivery import chat_turn, deliver, send_html, typing_action, with_network_retries
 from bot.messages import language_of, say
 from bot.state import CONVERSATION_KEY, LAST_SOURCES_KEY, LastSources, bot_state
 from bot.subscriptions import Subscription, SubscriptionError, format_time, parse_time
@@ -34,6 +34,12 @@ logger = logging.getLogger(__name__)
 
 SOURCES_CALLBACK = "sources"
 BRIEFING_JOB_PREFIX = "briefing:"
+APOLOGY_WINDOW_S = 60.0  # an apology is worth less than an answer: retried for a minute at most
+
+
+def _window(context: ContextTypes.DEFAULT_TYPE) -> float:
+    """Seconds a message is retried before it is given up (TELEGRAM_DELIVERY_WINDOW_S)."""
+    return bot_state(context).settings.telegram.delivery_window_s
 
 
 def _sources_button(language: str) -> InlineKeyboardMarkup:
@@ -51,7 +57,7 @@ def _reply_target(update: Update) -> int | None:
 async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, markup: str) -> None:
     chat = update.effective_chat
     if chat is not None:
-        await send_html(context.bot, chat.id, markup, reply_to=_reply_target(update))
+        await send_html(context.bot, chat.id, markup, reply_to=_reply_target(update), window_s=_window(context))
 
 
 async def _within_rate_limit(update: Update, context: ContextTypes.DEFAULT_TYPE, language: str) -> bool:
@@ -82,7 +88,7 @@ async def guard_access(update: object, context: ContextTypes.DEFAULT_TYPE) -> No
     logger.info("not serving chat %s (user %s)", chat.id if chat else None, user.id if user else None)
     if chat is not None and chat.type == ChatType.PRIVATE and chat.id not in state.refused_chats:
         state.refused_chats.add(chat.id)
-        await send_html(context.bot, chat.id, say(language_of(user), "not_allowed"))
+        await send_html(context.bot, chat.id, say(language_of(user), "not_allowed"), window_s=_window(context))
     raise ApplicationHandlerStop
 
 
@@ -121,7 +127,17 @@ async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
-    """Validate, rate-limit, answer off the event loop, and send the answer with a Sources button."""
+    """Validate, rate-limit, answer off the event loop, and send the answer with a Sources button.
+
+    The chat's turn is taken before anything else, so answers leave in the order the questions came.
+    """
+    chat = update.effective_chat
+    assert chat is not None
+    async with chat_turn(chat.id):
+        await _answer_in_turn(update, context, question)
+
+
+async def _answer_in_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
     state = bot_state(context)
     chat = update.effective_chat
     assert chat is not None
@@ -143,7 +159,9 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
     if context.chat_data is not None:
         context.chat_data[LAST_SOURCES_KEY] = LastSources(result.language, tuple(result.citations))
     button = _sources_button(language) if result.citations else None
-    sent = await send_html(context.bot, chat.id, markup, reply_to=_reply_target(update), reply_markup=button)
+    sent = await send_html(
+        context.bot, chat.id, markup, reply_to=_reply_target(update), reply_markup=button, window_s=_window(context)
+    )
     logger.info(
         "chat %s: answered a %d-character question in %.0f ms (%d citations, %d messages)",
         chat.id, len(question), (time.perf_counter() - started) * 1000, len(result.citations), len(sent),
@@ -183,10 +201,12 @@ async def on_sources_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if chat is None:
         return
     if not last or not last.citations:
-        await send_html(context.bot, chat.id, say(language_of(update.effective_user), "no_answer_yet"))
+        await send_html(context.bot, chat.id, say(language_of(update.effective_user), "no_answer_yet"), window_s=_window(context))
         return
     reply_to = query.message.message_id if query.message is not None else None
-    await send_html(context.bot, chat.id, render_full_sources(list(last.citations), last.language), reply_to=reply_to)
+    await send_html(
+        context.bot, chat.id, render_full_sources(list(last.citations), last.language), reply_to=reply_to, window_s=_window(context)
+    )
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -219,16 +239,19 @@ async def post_briefing(
 ) -> None:
     """Build the briefing in a thread and send it; it becomes the chat's last answer for /sources."""
     state = bot_state(context)
-    async with typing_action(context.bot, chat_id):
-        briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic)
-    if briefing.empty:
-        await send_html(context.bot, chat_id, say(language, "nothing_on_topic", topic=escape(topic or "")), reply_to=reply_to)
-        return
-    if context.chat_data is not None:
-        context.chat_data[LAST_SOURCES_KEY] = LastSources(language, tuple(briefing.citations))
-    sent = await send_html(
-        context.bot, chat_id, render_briefing(briefing, language), reply_to=reply_to, reply_markup=_sources_button(language)
-    )
+    window = _window(context)
+    async with chat_turn(chat_id):
+        async with typing_action(context.bot, chat_id):
+            briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic)
+        if briefing.empty:
+            nothing = say(language, "nothing_on_topic", topic=escape(topic or ""))
+            await send_html(context.bot, chat_id, nothing, reply_to=reply_to, window_s=window)
+            return
+        if context.chat_data is not None:
+            context.chat_data[LAST_SOURCES_KEY] = LastSources(language, tuple(briefing.citations))
+        markup = render_briefing(briefing, language)
+        button = _sources_button(language)
+        sent = await send_html(context.bot, chat_id, markup, reply_to=reply_to, reply_markup=button, window_s=window)
     logger.info("chat %s: posted a briefing (%d citations, %d messages)", chat_id, len(briefing.citations), len(sent))
 
 
@@ -366,7 +389,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if chat is None or not isinstance(update, Update):
         return
     try:
-        await context.bot.send_message(chat.id, say(language_of(update.effective_user), "apology"))
+        apology = say(language_of(update.effective_user), "apology")
+        await deliver(lambda: context.bot.send_message(chat.id, apology), f"apology to chat {chat.id}", APOLOGY_WINDOW_S)
     except TelegramError as e:
         logger.warning("could not send the apology to chat %s: %s", chat.id, e)
 

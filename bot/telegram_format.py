@@ -23,9 +23,13 @@ MESSAGE_LIMIT = 4096
 QUOTES_SHOWN = 5
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # as retrieval/clean.py removes them
+
+
 def escape(text: str) -> str:
-    """Text for Telegram HTML: only <, > and & need escaping outside attributes."""
-    return html.escape(text, quote=False)
+    """Text for Telegram HTML: only <, > and & need escaping outside attributes; control characters
+    (which cleaning already removes from articles) never reach a chat."""
+    return html.escape(_CONTROL.sub("", text), quote=False)
 
 
 def _link(title: str, url: str | None) -> str:

@@ -183,6 +183,20 @@ class TelegramSettings(BaseSettings):
     webhook_secret: SecretStr | None = Field(default=None, description="Secret token Telegram sends with webhook calls.")
     webhook_listen: str = Field(default="127.0.0.1", description="Address the webhook server listens on.")
     webhook_port: int = Field(default=8443, ge=1, le=65535, description="Port the webhook server listens on.")
+    delivery_window_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=86400,
+        description="Seconds an answer is retried through flood control (429), server and network errors before "
+        "it is given up with a log line.",
+    )
+    read_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Seconds to wait for the Bot API's reply to a send; generous, because a send that times out "
+        "after Telegram processed it is sent again and arrives twice.",
+    )
 
     _split = field_validator("admin_ids", "allowed_chat_ids", "allowed_user_ids", mode="before")(_split_ids)
 

@@ -36,13 +36,16 @@ def index_paths(
     embedder: Embedder | None = None,
     prune: bool = False,
     progress: ProgressCallback | None = None,
+    rebuild: bool = False,
+    wait: bool = True,
 ) -> IndexReport:
-    """`newsbot index` into the configured store."""
+    """`newsbot index` into the configured store. `rebuild` and `wait` concern the embedded store's
+    generations and writer lock; the database serialises writers in its own transactions."""
     if uses_database(settings):
         from retrieval.pg_index import build_pg_index
 
         return build_pg_index(paths, settings, embedder=embedder, prune=prune, progress=progress)
-    return build_index(paths, settings, embedder=embedder, prune=prune, progress=progress)
+    return build_index(paths, settings, embedder=embedder, prune=prune, progress=progress, rebuild=rebuild, wait=wait)
 
 
 def has_collection(settings: Settings) -> bool:

@@ -3,7 +3,8 @@
 Page dumps carry navigation, photo captions and credits, tag lists, login prompts, agency
 sign-offs and lists of other headlines. They are removed line by line (pages put each on a line of
 its own), so what survives is the article's own lines, unchanged: a quote taken from the cleaned
-text is also a verbatim quote of the original page.
+text is also a verbatim quote of the original page. Control characters (NUL, escape sequences,
+C1 codes) are removed first: no reader could see them, and a quote must never carry one.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ _BREADCRUMB = re.compile(r"^[A-ZÄÖÜ][a-zäöüß]+(?:[A-ZÄÖÜ][a-zäöüß]
 _SENTENCE_END = re.compile(r"[.!?…:\"“”»«)]\s*$")
 
 
+# Every Unicode control character (category Cc) except the line structure: tab and newline stay.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_control_characters(text: str) -> str:
+    """`text` without control characters; carriage returns become newlines first (line structure stays)."""
+    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 @dataclass(frozen=True)
 class CleanedLines:
     """The article's own lines, plus the boilerplate that was dropped (for tests and logs)."""
@@ -70,6 +80,7 @@ def clean_lines(lines: list[str]) -> CleanedLines:
     """Drop boilerplate lines; everything after an agency sign-off is page furniture too."""
     kept: list[str] = []
     dropped: list[str] = []
+    lines = [strip_control_characters(line) for line in lines]
     for index, raw in enumerate(lines):
         line = raw.strip()
         if not line:

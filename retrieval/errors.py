@@ -30,3 +30,7 @@ class UnsupportedFileError(IngestError):
 
 class StoreUnavailableError(IndexError_):
     """The configured database cannot be reached, or its client libraries are not installed."""
+
+
+class IndexBusyError(IndexError_):
+    """Another process holds the index's writer lock and the caller chose not to wait."""

@@ -2,7 +2,9 @@
 
 Updates are incremental: vectors of chunk and sentence texts already in the current index are
 reused (keyed by text), so unchanged files embed nothing and a changed file embeds only its new
-text. Nothing is written when nothing changed.
+text. Nothing is written when nothing changed. Every update holds the index's cross-process writer
+lock from reading the current index to switching to the new one, and first repairs what is damaged
+(`store.load_for_update`).
 """
 
 from __future__ import annotations
@@ -20,10 +22,25 @@ from models.embedders import Embedder, load_embedder, supports_late_chunking
 from retrieval.chunk import article_sentences, chunk_sentences
 from retrieval.dedup import near_duplicate_groups
 from retrieval.dense import choose_index_type
-from retrieval.errors import IndexError_, IngestError
-from retrieval.ingest import SkippedFile, iter_article_files, read_article
+from retrieval.errors import IngestError
+from retrieval.ingest import (
+    SkippedFile,
+    assign_doc_ids,
+    display_path,
+    iter_article_files,
+    read_article,
+    source_key,
+)
 from retrieval.pooling import pooled_chunk_vectors
-from retrieval.store import BuildInfo, IndexData, load_index, remove_stale_generations, write_generation
+from retrieval.store import (
+    BuildInfo,
+    IndexData,
+    UpdateBase,
+    index_writer,
+    load_for_update,
+    remove_stale_generations,
+    write_generation,
+)
 from retrieval.types import Article, Chunk, Sentence
 
 logger = logging.getLogger(__name__)
@@ -81,6 +98,7 @@ class IndexReport:
     wrote_index: bool = False
     precision: str | None = None
     sentence_vectors: str | None = None
+    repaired: list[str] = field(default_factory=list)  # damage found in the current index and rebuilt
 
     @property
     def indexed_anything(self) -> bool:
@@ -116,38 +134,35 @@ def build_index(
     embedder: Embedder | None = None,
     prune: bool = False,
     progress: ProgressCallback | None = None,
+    rebuild: bool = False,
+    wait: bool = True,
 ) -> IndexReport:
-    """Index the article files under `paths` into `settings.index_dir`; see module docstring."""
+    """Index the article files under `paths` into `settings.index_dir`; see module docstring.
+
+    `rebuild` ignores the current index (the last resort when it cannot be repaired); `wait=False`
+    raises `IndexBusyError` instead of waiting for another writer.
+    """
     started = time.perf_counter()
     report = IndexReport()
-    index_dir = settings.index_dir
-
-    previous: IndexData | None = None
-    try:
-        previous = load_index(index_dir, with_search_structures=False)
-    except IndexError_ as e:
-        if (index_dir / "CURRENT").exists():
-            logger.warning("previous index unusable, rebuilding from scratch: %s", e)
-
-    read: dict[str, Article] = {}
-    for path in iter_article_files(paths):
-        try:
-            article = read_article(path, settings.retrieval.max_file_bytes)
-        except IngestError as e:
-            report.skipped.append(SkippedFile(str(path), str(e)))
-            continue
-        if article.doc_id in read:
-            report.skipped.append(
-                SkippedFile(
-                    str(path),
-                    f"{path}: article id {article.doc_id!r} already taken by {read[article.doc_id].source_path}",
-                )
-            )
-            continue
-        read[article.doc_id] = article
-    return update_index(
-        read, settings, embedder, previous, report, prune=prune, progress=progress, started=started
-    )
+    with index_writer(settings.index_dir, wait=wait):
+        base = UpdateBase(None) if rebuild else load_for_update(settings.index_dir)
+        report.repaired = base.repaired
+        indexed = base.previous.articles if base.previous else {}
+        fresh: list[Article] = []
+        for path in [*iter_article_files(paths), *(Path(source) for _, source in base.reread)]:
+            try:
+                fresh.append(read_article(path, settings.retrieval.max_file_bytes))
+            except IngestError as e:
+                report.skipped.append(SkippedFile(display_path(path), str(e)))
+        # Articles the damaged generation listed keep their ids (matched by source path).
+        relisted = {source_key(source): doc_id for doc_id, source in base.reread}
+        known = dict(indexed)
+        for article in fresh:
+            doc_id = relisted.get(source_key(article.source_path))
+            if doc_id is not None and doc_id not in known:
+                known[doc_id] = article
+        read = assign_doc_ids(fresh, known)
+        return update_index(read, settings, embedder, base.previous, report, prune=prune, progress=progress, started=started)
 
 
 # --- the steps of an update, in order --------------------------------------------------------------
@@ -430,7 +445,7 @@ def update_index(
     plan = vector_plan(settings, embedder)
     report.sentence_vectors = plan.sentence_vectors
     changed = (
-        bool(report.added or report.updated or report.removed)
+        bool(report.added or report.updated or report.removed or report.repaired)
         or not same_model
         or (previous is not None and chunking_changed(previous, settings, plan))
     )
@@ -565,16 +580,14 @@ def index_uploaded_article(
         raise IngestError(f"{filename}: file is empty")
     uploads = settings.retrieval.data_dir / "uploads"
     target = uploads / name
-    article = parse_article(
-        raw, doc_id=target.stem, source_path=str(target), suffix=suffix
-    )  # validates first
-    uploads.mkdir(parents=True, exist_ok=True)
-    staging = uploads / f".{name}.partial"
-    staging.write_bytes(raw)
-    staging.replace(target)
-    try:
-        previous = load_index(settings.index_dir, with_search_structures=False)
-    except IndexError_:
-        previous = None
-    update_index({article.doc_id: article}, settings, embedder, previous, IndexReport())
-    return article
+    article = parse_article(raw, doc_id=target.stem, source_path=str(target), suffix=suffix)  # validates first
+    with index_writer(settings.index_dir):
+        uploads.mkdir(parents=True, exist_ok=True)
+        staging = uploads / f".{name}.partial"
+        staging.write_bytes(raw)
+        staging.replace(target)
+        base = load_for_update(settings.index_dir)
+        report = IndexReport(repaired=base.repaired)
+        read = assign_doc_ids([article], base.previous.articles if base.previous else {})
+        update_index(read, settings, embedder, base.previous, report)
+    return next(iter(read.values()))

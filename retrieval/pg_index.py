@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from retrieval.errors import IngestError
 from retrieval.indexer import IndexReport, ProgressCallback, embed_passages_with_progress, segment
-from retrieval.ingest import SkippedFile, iter_article_files, read_article
+from retrieval.ingest import SkippedFile, assign_doc_ids, display_path, iter_article_files, read_article
 from retrieval.pg_store import ArticleRows, PgStore
 from retrieval.pooling import pooled_chunk_vectors
 from retrieval.store import BuildInfo, IndexData, load_index
@@ -51,22 +51,24 @@ def build_info_for(embedder: Embedder, settings: Settings, chunks: int) -> Build
     )
 
 
-def read_articles(paths: Iterable[Path], settings: Settings, report: IndexReport) -> dict[str, Article]:
-    """Every readable article under `paths`; unreadable files and id clashes go to `report.skipped`."""
-    read: dict[str, Article] = {}
+def read_articles(
+    paths: Iterable[Path], settings: Settings, report: IndexReport, stored: Mapping[str, tuple[str, str]]
+) -> dict[str, Article]:
+    """Every readable article under `paths`, keyed by an id that cannot collide (`ingest.assign_doc_ids`,
+    as in the embedded store: a stored file keeps its id, a new file whose stem is taken gets the stem
+    plus a hash of its path); unreadable files go to `report.skipped`."""
+    fresh: list[Article] = []
     for path in iter_article_files(paths):
         try:
-            article = read_article(path, settings.retrieval.max_file_bytes)
+            fresh.append(read_article(path, settings.retrieval.max_file_bytes))
         except IngestError as e:
-            report.skipped.append(SkippedFile(str(path), str(e)))
-            continue
-        if article.doc_id in read:
-            report.skipped.append(
-                SkippedFile(str(path), f"{path}: article id {article.doc_id!r} already taken by {read[article.doc_id].source_path}")
-            )
-            continue
-        read[article.doc_id] = article
-    return read
+            report.skipped.append(SkippedFile(display_path(path), str(e)))
+    # Only the id, source path and content hash of stored articles matter for the assignment.
+    indexed = {
+        doc_id: Article(doc_id=doc_id, title="", text="", content_hash=content_hash, source_path=source_path)
+        for doc_id, (content_hash, source_path) in stored.items()
+    }
+    return assign_doc_ids(fresh, indexed)
 
 
 def build_pg_index(
@@ -79,7 +81,7 @@ def build_pg_index(
     """`newsbot index` for a PostgreSQL collection (same report as the embedded indexer)."""
     started = time.perf_counter()
     report = IndexReport()
-    read = read_articles(paths, settings, report)
+    read = read_articles(paths, settings, report, store_for(settings).known_articles())
     return update_pg_index(read, settings, embedder, report, prune=prune, progress=progress, started=started)
 
 

@@ -4,8 +4,10 @@ It speaks HTTP the way api.telegram.org does for the methods newsbot uses: getMe
 polling over a queue the test fills with real update JSON), sendMessage, sendChatAction,
 editMessageText, answerCallbackQuery, setMyCommands, deleteWebhook, setWebhook, getFile and file
 downloads. Every call is recorded. Like Telegram it refuses HTML it cannot parse, messages over
-4096 characters and unknown chats; a test can make the next call of a method fail (429 with
-retry_after, 502, ...).
+4096 characters and unknown chats; a test can make the next calls of a method fail (`fail_next`,
+`flood`: 429 with retry_after, `break_down`: 500), answer late (`delay_next`), or be processed and
+then lose the connection before the reply (`drop_after_processing`), as a send that Telegram
+handled but whose answer never reached the bot.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ApiCall:
     status: int = 200
     at: float = field(default_factory=time.monotonic)
     result: Any = None
+    dropped: bool = False  # processed, but the connection was closed before the reply
 
     @property
     def ok(self) -> bool:
@@ -89,6 +92,8 @@ class FakeBotApi:
         self._message_ids = itertools.count(100)
         self._file_ids = itertools.count(1)
         self._failures: dict[str, list[_Failure]] = defaultdict(list)
+        self._delays: dict[str, list[float]] = defaultdict(list)
+        self._drops: dict[str, int] = defaultdict(int)
         self._changed = asyncio.Event()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -139,6 +144,15 @@ class FakeBotApi:
             call.status = e.status
             return _error(e.status, e.description)
         call.result = result
+        delays = self._delays.get(method)
+        if delays:
+            await asyncio.sleep(delays.pop(0))  # processed at once, answered late
+        if self._drops.get(method):
+            self._drops[method] -= 1
+            call.dropped = True
+            if request.transport is not None:
+                request.transport.abort()  # the client sees the connection close with no reply
+            raise web.HTTPServiceUnavailable()  # never written: the transport is gone
         return web.json_response({"ok": True, "result": result})
 
     async def _answer(self, call: ApiCall) -> Any:
@@ -217,6 +231,35 @@ class FakeBotApi:
     ) -> None:
         """Answer the next `times` calls of `method` ("file" for downloads) with this error."""
         self._failures[method].extend(_Failure(status, description, parameters) for _ in range(times))
+
+    def flood(self, method: str, times: int, retry_after: int = 1) -> None:
+        """Refuse the next `times` calls of `method` with 429 Too Many Requests, retry_after seconds."""
+        self.fail_next(method, 429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}, times)
+
+    def break_down(self, method: str, times: int) -> None:
+        """Answer the next `times` calls of `method` with 500 Internal Server Error."""
+        self.fail_next(method, 500, "Internal Server Error", times=times)
+
+    def heal(self) -> None:
+        """Forget every failure, delay and drop still queued: the server behaves again."""
+        self._failures.clear()
+        self._delays.clear()
+        self._drops.clear()
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Process the next `times` calls of `method` at once but send the reply only after `seconds`."""
+        self._delays[method].extend([seconds] * times)
+
+    def drop_after_processing(self, method: str, times: int = 1) -> None:
+        """Process the next `times` calls of `method` (a message counts as sent), then drop the connection."""
+        self._drops[method] += times
+
+    def delivered(self, chat_id: int | None = None) -> list[ApiCall]:
+        """Messages that reached the chat (`chat_id`), oldest first, whether or not the bot got the reply."""
+        return [
+            c for c in self.calls
+            if c.method == "sendMessage" and c.result is not None and (chat_id is None or c.chat_id == chat_id)
+        ]  # fmt: skip
 
     def enqueue(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue a raw update (an `update_id` is assigned) for the bot's next getUpdates."""
