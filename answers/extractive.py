@@ -167,7 +167,10 @@ class ExtractiveAnswerer:
         several_stories = False
         if quantity:
             figure_rows = self._figure_rows(result, scored, data)
-            if figure_rows:
+            if figure_rows and not isinstance(data, IndexData):
+                # A database corpus is a per-question view: stories are not computed over it (yet).
+                groups = [StoryRows(story=0, title="", rows=figure_rows)]
+            elif figure_rows:
                 stories = story_map(data, self.embedder)
                 several_stories = len(stories.stories) > 1
                 floor = self._relevance_floor(result, figure_rows)
