@@ -8,9 +8,10 @@ without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters
   passages, from evidence a similarity score cannot see: whether the question's salient terms
   (names, numbers, rare words) occur in the sentence and its article, literally or, across
   languages, by the embedding model ("Germany" ~ "Deutschland"); whether the sentence holds the
-  kind of answer asked for (who → names, how many → a new figure, when → a date); and the dense,
-  BM25 and rank evidence of its passage;
-- the answerability model (logistic regression) gives P(the collection answers the question) from the best candidates
+  kind of answer asked for (who → names, how many → a new figure, when → a date); for quantity
+  questions, whether a figure's following words name what is counted ("12.000 Soldaten" for "How
+  many soldiers", literally or by embedding); and the dense, BM25 and rank evidence of its passage;
+- the answerability model (gradient-boosted trees) gives P(the collection answers the question) from the best candidates
   (their sentence scores, the weakest salient term's best match in the top article, the share of
   the question's words the collection has never seen). newsbot declines below a threshold chosen
   on the fit half to meet the answer/decline targets (the JSON records how).
