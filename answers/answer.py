@@ -16,6 +16,7 @@ from typing import Protocol
 
 from answers.errors import QuestionError
 from answers.extractive import ExtractiveAnswerer, is_quantity_question
+from answers.followup import read_in_context
 from answers.grounding import enforce_grounding
 from answers.types import Answer
 from config.settings import Settings, load_settings
@@ -96,17 +97,26 @@ def answer(
     retriever: Retriever | None = None,
     answerer: Answerer | None = None,
     k: int | None = None,
+    previous: str | None = None,
 ) -> Answer:
-    """Answer `question` from the indexed articles with verbatim, attributed quotes."""
+    """Answer `question` from the indexed articles with verbatim, attributed quotes.
+
+    `previous` is the conversation's previous stand-alone question (see answers/followup.py): a
+    follow-up is searched and answered as read together with it, in the follow-up's language,
+    and the answer's `read_as` says how it was read.
+    """
     settings = settings or load_settings()
     question = validate_question(question, settings.models.max_question_chars)
     started = time.perf_counter()
     retriever = retriever or get_retriever(settings)
     answerer = answerer or default_answerer(settings, retriever)
+    read = read_in_context(previous, question)
     language = detect_language(question)
-    k = k or settings.retrieval.top_k * (2 if is_quantity_question(question) else 1)
-    result = retriever.search(question, k=k, language=language)
-    composed = answerer.compose(question, language, result, retriever.data)
+    k = k or settings.retrieval.top_k * (2 if is_quantity_question(read.text) else 1)
+    result = retriever.search(read.text, k=k, language=language)
+    composed = answerer.compose(read.text, language, result, retriever.data)
+    composed.question = question
+    composed.read_as = read.text if read.follow_up else None
     composed = enforce_grounding(composed, retriever.data.articles)
     composed.timings.update(
         query_embedding=result.timings.query_embedding,

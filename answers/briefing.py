@@ -2,7 +2,10 @@
 
 It has three parts, each made only of verbatim sentences with citations: the key figures and who
 reported them, the claims the most articles carry (near-identical sentences, the `dup_group`s the
-indexer found), and the newest articles with their lead sentence. No front end is imported here;
+indexer found), and the newest articles with their lead sentence. Over a collection of several
+stories (answers/stories.py) a briefing without a topic gives the top stories instead of the first
+two parts, each with its own key figures; a sentence repeated across unrelated stories is
+boilerplate and never counts as a figure or a corroborated claim. No front end is imported here;
 the bot only formats a `Briefing`.
 """
 
@@ -13,8 +16,9 @@ import re
 from dataclasses import dataclass, field
 
 from answers.answer import validate_question
-from answers.extractive import citation_for_sentence, head_noun, previous_sentence
-from answers.figures import attribution_of, find_figures, normalize_value
+from answers.extractive import citation_for_sentence
+from answers.figure_table import by_value_and_counted_thing, figure_mentions, merge_mentions
+from answers.stories import Story, StoryMap, short_title, story_map
 from answers.types import Citation, Figure
 from config.settings import Settings
 from retrieval.search import Retriever
@@ -25,6 +29,8 @@ logger = logging.getLogger(__name__)
 MAX_FIGURES = 5
 MAX_CLAIMS = 4
 MAX_NEWEST = 3
+MAX_STORIES = 5
+FIGURES_PER_STORY = 3
 CITATIONS_PER_FIGURE = 2
 # A chunk belongs to a topic when it shares a word with it (BM25 > 0) or its cosine to the topic
 # reaches this, per way of making chunk vectors. Calibrated for multilingual-e5-small on the seeds:
@@ -56,6 +62,18 @@ class RecentArticle:
     citation: int
 
 
+@dataclass(frozen=True)
+class StoryDigest:
+    """One story of the collection: its articles (newest first), outlets, lead sentence and key figures."""
+
+    title: str  # the title of its newest article
+    articles: tuple[str, ...]
+    outlets: tuple[str, ...]
+    newest: str | None
+    lead: int  # citation of the newest article's lead sentence
+    figures: tuple[Figure, ...]
+
+
 @dataclass
 class Briefing:
     """The digest; `figures`, `claims` and `newest` refer to `citations` by number (from 1)."""
@@ -66,6 +84,7 @@ class Briefing:
     claims: list[CorroboratedClaim] = field(default_factory=list)
     newest: list[RecentArticle] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
+    stories: list[StoryDigest] = field(default_factory=list)  # whole-collection briefings of several stories
 
     @property
     def empty(self) -> bool:
@@ -107,16 +126,63 @@ def build_briefing(settings: Settings, retriever: Retriever, topic: str | None =
     briefing = Briefing(topic=topic, articles=len(doc_ids))
     if not sentence_ids:
         return briefing
+    stories = story_map(data, retriever.embedder)
+    sentence_ids = [sid for sid in sentence_ids if data.sentences[sid].dup_group not in stories.boilerplate_groups]
     citations = _Citations(data)
-    briefing.figures = _key_figures(data, sentence_ids, relevance, citations)
-    briefing.claims = _corroborated_claims(data, sentence_ids, relevance, citations)
+    if topic is None and len(stories.stories) > 1:
+        briefing.stories = _top_stories(data, stories, citations)
+    else:
+        briefing.figures = _key_figures(data, sentence_ids, relevance, citations)
+        briefing.claims = _corroborated_claims(data, sentence_ids, relevance, citations)
     briefing.newest = _newest_articles(data, doc_ids, citations)
     briefing.citations = citations.items
     logger.info(
-        "briefing topic=%s: %d articles, %d figures, %d claims, %d newest",
-        "yes" if topic else "no", len(doc_ids), len(briefing.figures), len(briefing.claims), len(briefing.newest),
+        "briefing topic=%s: %d articles, %d stories, %d figures, %d claims, %d newest",
+        "yes" if topic else "no", len(doc_ids), len(briefing.stories), len(briefing.figures), len(briefing.claims),
+        len(briefing.newest),
     )  # fmt: skip
     return briefing
+
+
+def _top_stories(data: IndexData, stories: StoryMap, citations: _Citations) -> list[StoryDigest]:
+    """The stories carried by the most outlets and articles (then the newest), each with its lead and key figures.
+
+    Stories of one article only fill the list when fewer than two stories have several.
+    """
+    several = [s for s in stories.stories if len(s.articles) > 1]
+    chosen: list[Story] = several[:MAX_STORIES] if len(several) >= 2 else list(stories.stories[:MAX_STORIES])
+    digests = []
+    for story in chosen:
+        sids = [
+            sid
+            for doc_id in story.articles
+            for sid in _sentences_of(data, doc_id)
+            if data.sentences[sid].dup_group not in stories.boilerplate_groups
+        ]
+        lead = _lead_sentence(data, story.articles[0])
+        if lead is None:
+            continue
+        lead_number = citations.number(lead)
+        figures = _key_figures(data, sids, {}, citations, limit=FIGURES_PER_STORY)
+        digests.append(
+            StoryDigest(
+                title=short_title(data.articles[story.articles[0]].title),
+                articles=story.articles,
+                outlets=story.outlets,
+                newest=story.newest,
+                lead=lead_number,
+                figures=tuple(figures),
+            )
+        )
+    return digests
+
+
+def _sentences_of(data: IndexData, doc_id: str) -> range:
+    base = data.sentence_base[doc_id]
+    end = base
+    while end < len(data.sentences) and data.sentences[end].doc_id == doc_id:
+        end += 1
+    return range(base, end)
 
 
 def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int], dict[int, float]]:
@@ -135,49 +201,26 @@ def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int
     return ordered, {sid: float(score) for sid, score in zip(ordered, scores)}
 
 
-def _key_figures(data: IndexData, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations) -> list[Figure]:
+def _key_figures(
+    data: IndexData, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations, limit: int = MAX_FIGURES
+) -> list[Figure]:
     """Attributed figures, those reported by the most articles first; one row per value and counted thing."""
-    rows: dict[tuple[str, str], dict] = {}
-    for sid in sentence_ids:
-        sentence = data.sentences[sid]
-        figures = find_figures(sentence.text)
-        if not figures:
-            continue
-        previous = previous_sentence(data, sid)
-        for figure in figures:
-            what = figure.what
-            if what is None and previous is not None:
-                what = next((f.what for f in find_figures(previous.text) if f.what), None)
-            who = attribution_of(sentence.text, figure.start, previous.text if previous else None)
-            if what is None or who is None:
-                continue  # a key figure says what it counts and who reported it
-            key = (normalize_value(figure.value), head_noun(what).lower())
-            row = rows.setdefault(key, {"value": figure.value, "whats": [], "whos": [], "sids": [], "docs": set()})
-            row["whats"].append(what)
-            if who not in row["whos"]:
-                row["whos"].append(who)
-            if sid not in row["sids"]:
-                row["sids"].append(sid)
-            row["docs"].add(sentence.doc_id)
-            if sentence.dup_group is not None:
-                row["docs"].update(data.group_docs[sentence.dup_group])
+    # a key figure says what it counts and who reported it
+    mentions = figure_mentions(data, sentence_ids, require_attribution=True)
+    groups = merge_mentions(data, mentions, key=by_value_and_counted_thing)
     ranked = sorted(
-        rows.values(),
-        key=lambda r: (-len(r["docs"]), -len(r["sids"]), -max(relevance.get(s, 0.0) for s in r["sids"]), r["sids"][0]),
+        groups,
+        key=lambda g: (-len(g.docs), -len(g.sentence_ids), -max(relevance.get(s, 0.0) for s in g.sentence_ids), g.sentence_ids[0]),
     )
-    key_figures: list[Figure] = []
-    for row in ranked[:MAX_FIGURES]:
-        cited = _spread_over_articles(data, row["sids"], CITATIONS_PER_FIGURE)
-        what = max(set(row["whats"]), key=lambda w: (row["whats"].count(w), len(w)))
-        key_figures.append(
-            Figure(
-                value=row["value"],
-                what=what,
-                attributed_to="; ".join(row["whos"]),
-                citations=tuple(citations.number(sid) for sid in cited),
-            )
+    return [
+        Figure(
+            value=group.value,
+            what=group.what,
+            attributed_to="; ".join(group.attributed_to),
+            citations=tuple(citations.number(sid) for sid in _spread_over_articles(data, list(group.sentence_ids), CITATIONS_PER_FIGURE)),
         )
-    return key_figures
+        for group in ranked[:limit]
+    ]
 
 
 def _spread_over_articles(data: IndexData, sids: list[int], limit: int) -> list[int]:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import takewhile
 from typing import Literal
 
 import numpy as np
@@ -29,15 +30,24 @@ from answers.answer_scorer import (
     default_parameters,
     sigmoid,
 )
-from answers.figures import attribution_of, find_figures
+from answers.figure_table import (
+    FigureMention,
+    by_value,
+    figure_mentions,
+    head_noun,
+    merge_mentions,
+    previous_sentence,
+)
+from answers.figures import find_figures
 from answers.labels import label, language_key
+from answers.stories import story_map
+from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from config.settings import Settings
 from models.embedders import Embedder
 from retrieval.lexical import tokenize
 from retrieval.search import SearchResult
 from retrieval.store import IndexData
-from retrieval.types import Sentence
 
 logger = logging.getLogger(__name__)
 
@@ -151,19 +161,37 @@ class ExtractiveAnswerer:
             return answer
 
         quantity = is_quantity_question(question)
-        figure_rows: list[tuple[str, str, str | None, int]] = []  # (value, what, who, sentence_id)
+        figure_rows: list[FigureMention] = []
         chosen: list[int] = []
+        groups: list[StoryRows] = []
+        several_stories = False
         if quantity:
             figure_rows = self._figure_rows(result, scored, data)
-            for _, _, _, sid in figure_rows:
-                if sid not in chosen:
-                    chosen.append(sid)
+            if figure_rows:
+                stories = story_map(data, self.embedder)
+                several_stories = len(stories.stories) > 1
+                floor = self._relevance_floor(result, figure_rows)
+                groups = group_by_story(
+                    figure_rows,
+                    {s.sentence_id: s.score for s in scored},
+                    data,
+                    stories,
+                    lambda sids: self._about_the_question(result, figure_mentions(data, sids), floor),
+                )
+                figure_rows = [row for group in groups for row in group.rows]
+            for row in figure_rows:
+                if row.sentence_id not in chosen:
+                    chosen.append(row.sentence_id)
         # A figures answer cites every figure sentence, plus at most two sentences of context.
         limit = len(chosen) + 2 if chosen else self.settings.models.max_quotes
         chosen = self._select_quotes(scored, data, chosen, limit)
 
         citations, number_of = self._collapse(chosen, data)
-        figures = self._figure_table(figure_rows, number_of, data) if figure_rows else []
+        figures = [
+            figure
+            for group in groups
+            for figure in self._figure_table(group.rows, number_of, data, group.title if several_stories else None)
+        ]
         answer = Answer(
             question=question,
             language=lang,
@@ -239,37 +267,29 @@ class ExtractiveAnswerer:
 
     # -- figures -----------------------------------------------------------------------------
 
-    def _figure_rows(
-        self, result: SearchResult, scored: list[ScoredSentence], data: IndexData
-    ) -> list[tuple[str, str, str | None, int]]:
+    def _figure_rows(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> list[FigureMention]:
+        """Figures of the best figure sentences whose counted thing is about what was asked."""
         with_figures = [s for s in scored if find_figures(data.sentences[s.sentence_id].text)]
         if not with_figures:
             return []
         best = with_figures[0].score
         floor = best - FIGURE_MARGIN if self.scorer == "legacy" else FIGURE_RELATIVE * best
-        rows: list[tuple[str, str, str | None, int]] = []
-        for item in with_figures:
-            if item.score < floor:
-                break
-            sentence = data.sentences[item.sentence_id]
-            previous = previous_sentence(data, item.sentence_id)
-            for figure in find_figures(sentence.text):
-                what = figure.what
-                if what is None and previous is not None:
-                    earlier = find_figures(previous.text)
-                    what = next((f.what for f in earlier if f.what), None)
-                if what is None:
-                    continue
-                who = attribution_of(sentence.text, figure.start, previous.text if previous else None)
-                rows.append((figure.value, what, who, item.sentence_id))
+        near_best = takewhile(lambda s: s.score >= floor, with_figures)  # best first
+        rows = figure_mentions(data, [s.sentence_id for s in near_best])
+        return self._about_the_question(result, rows, self._relevance_floor(result, rows)) if rows else []
+
+    def _relevance_floor(self, result: SearchResult, rows: list[FigureMention]) -> float:
+        """How relevant a counted thing must be: about as relevant as the best one, and relevant at all."""
+        relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(row.what) for row in rows}))
+        return max(max(relevance.values()) - WHAT_MARGIN, WHAT_MIN)
+
+    def _about_the_question(self, result: SearchResult, rows: list[FigureMention], floor: float) -> list[FigureMention]:
+        """The rows whose counted thing the question asks about, judged by its head noun
+        ("nordkoreanische Soldaten" counts "Soldaten")."""
         if not rows:
             return []
-        # Judge what a figure counts by its head noun: "nordkoreanische Soldaten" counts "Soldaten".
-        relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(what) for _, what, _, _ in rows}))
-        top = max(relevance.values())
-        return [
-            row for row in rows if relevance[head_noun(row[1])] >= max(top - WHAT_MARGIN, WHAT_MIN)
-        ]
+        relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(row.what) for row in rows}))
+        return [row for row in rows if relevance[head_noun(row.what)] >= floor]
 
     def _phrase_relevance(self, query_vector: np.ndarray, phrases: list[str]) -> dict[str, float]:
         """Cosine of the question to each counted thing ("nordkoreanische Soldaten"), cached per phrase."""
@@ -286,37 +306,22 @@ class ExtractiveAnswerer:
             return {p: float(self._phrase_cache[p] @ query_vector) for p in phrases}
 
     def _figure_table(
-        self, rows: list[tuple[str, str, str | None, int]], number_of: dict[int, int], data: IndexData
+        self, rows: list[FigureMention], number_of: dict[int, int], data: IndexData, story: str | None = None
     ) -> list[Figure]:
         """One row per distinct value; sources merged; most widely reported first."""
-        from answers.figures import normalize_value
-
-        merged: dict[str, dict] = {}
-        for value, what, who, sid in rows:
-            key = normalize_value(value)
-            entry = merged.setdefault(key, {"value": value, "whats": [], "whos": [], "citations": set(), "docs": set()})
-            entry["whats"].append(what)
-            if who and who not in entry["whos"]:
-                entry["whos"].append(who)
-            entry["citations"].add(number_of[sid])
-            entry["docs"].add(data.sentences[sid].doc_id)
-            group = data.sentences[sid].dup_group
-            if group is not None:
-                entry["docs"].update(data.group_docs[group])
-        figures = []
-        for entry in merged.values():
-            what = max(set(entry["whats"]), key=lambda w: (entry["whats"].count(w), len(w)))
-            figures.append(
-                (
-                    len(entry["docs"]),
-                    Figure(
-                        value=entry["value"],
-                        what=what,
-                        attributed_to="; ".join(entry["whos"]) or None,
-                        citations=tuple(sorted(entry["citations"])),
-                    ),
-                )
+        figures = [
+            (
+                len(group.docs),
+                Figure(
+                    value=group.value,
+                    what=group.what,
+                    attributed_to="; ".join(group.attributed_to) or None,
+                    citations=tuple(sorted({number_of[sid] for sid in group.sentence_ids})),
+                    story=story,
+                ),
             )
+            for group in merge_mentions(data, rows, key=by_value)
+        ]
         figures.sort(key=lambda pair: (-pair[0], min(pair[1].citations)))
         return [figure for _, figure in figures]
 
@@ -361,14 +366,3 @@ def citation_for_sentence(n: int, sid: int, data: IndexData, others: tuple[str, 
         end=sentence.end,
         also_reported_by=others,
     )
-
-
-def head_noun(phrase: str) -> str:
-    return phrase.split()[-1]
-
-
-def previous_sentence(data: IndexData, sid: int) -> Sentence | None:
-    if sid == 0:
-        return None
-    previous = data.sentences[sid - 1]
-    return previous if previous.doc_id == data.sentences[sid].doc_id else None

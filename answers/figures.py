@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from answers.sources import source_name
+from retrieval.numbers import DIGIT_GROUPS, join_digit_groups
+
 _NUMBER_WORDS = {
     "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8, "neun": 9, "zehn": 10,
     "elf": 11, "zwölf": 12, "zwanzig": 20, "dreißig": 30, "fünfzig": 50, "hundert": 100, "tausend": 1000,
 }  # fmt: skip
 _VAGUE = r"(?:mehrere|einige|viele|etliche)\s+(?:hundert|tausend|zehntausend|hunderttausend)|(?:Hunderte|Tausende|Zehntausende|Hunderttausende)"
-_DIGITS = r"\d{1,3}(?:[.,\u202f ]\d{3})+(?:,\d+)?|\d+(?:,\d+)?"
+_DIGITS = rf"{DIGIT_GROUPS}(?:,\d+)?|\d+(?:,\d+)?"
 _SCALE = r"(?:\s+(?:Millionen|Million|Milliarden|Milliarde|Mio\.|Mrd\.))?"
 _QUALIFIER = r"(?:(?:mindestens|rund|etwa|ungefähr|circa|ca\.|bis\s+zu|mehr\s+als|über|knapp|insgesamt|fast|nahezu)\s+)?"
 _WORD_NUMBER = r"(?:" + "|".join(_NUMBER_WORDS) + r")"
@@ -33,7 +36,7 @@ _ARTICLE = r"(?:der|die|das|des|dem|den|ein|eine|einer|eines|einem)"
 _WHO_WORD = r"[A-ZÄÖÜ][\w.-]*"
 # A noun phrase naming a source: optional article, lower-case adjectives, capitalised words with "aus"/"von" links.
 _SOURCE = (
-    rf"(?:{_ARTICLE}\s+)?(?:[a-zäöüß][\w-]*\s+){{0,3}}{_WHO_WORD}"
+    rf"(?<![\w-])(?:{_ARTICLE}\s+)?(?:[a-zäöüß][\w-]*\s+){{0,3}}{_WHO_WORD}"
     rf"(?:\s+(?:{_WHO_WORD}|aus\s+{_WHO_WORD}|von\s+{_WHO_WORD}|und\s+{_WHO_WORD}|{_ARTICLE}\s+(?:[a-zäöüß][\w-]*\s+)?{_WHO_WORD}))*"
 )
 _SPEECH_VERBS = r"(?:sagte|sagten|kündigte|versicherte|forderte|berichtete|berichteten|teilte|teilten|erklärte|erklärten|meldete|meldeten|schrieb|betonte|warnte|bestätigte|hieß\s+es)"
@@ -74,7 +77,7 @@ class FoundFigure:
 
 def normalize_value(value: str) -> str:
     """Comparable form: "1.500" -> "1500", "12 000" -> "12000", "mehrere Tausend" -> "mehrere tausend"."""
-    compact = re.sub(r"(?<=\d)[.\u202f ](?=\d{3}\b)", "", value)
+    compact = join_digit_groups(value)
     return re.sub(r"\s+", " ", compact).lower()
 
 
@@ -108,7 +111,7 @@ def _tidy_source(who: str) -> str | None:
     who = _LEADING_ARTICLE.sub("", who).strip()
     if not who:
         return None
-    return who
+    return source_name(who)
 
 
 def attributions(sentence: str) -> list[tuple[int, str]]:
@@ -171,4 +174,4 @@ _PERSON = re.compile(
 def _person_in(sentence: str) -> str | None:
     """The named person a following "er"/"sie" most likely refers to: the first titled name."""
     match = _PERSON.search(sentence)
-    return match.group(1) if match else attribution_of(sentence)
+    return source_name(match.group(1)) if match else attribution_of(sentence)

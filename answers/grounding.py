@@ -13,25 +13,22 @@ from collections.abc import Mapping
 
 from answers.quantities import unsupported_quantities
 from answers.types import Answer, Citation
+from retrieval.numbers import join_digit_groups
 from retrieval.types import Article
 
 logger = logging.getLogger(__name__)
 
 CITATION_MARKER = re.compile(r"\[(\d{1,3})\]")
-_NUMBER = re.compile(r"\d+(?:[.,\u202f ]\d{3})*(?:,\d+)?")
+_NUMBER = re.compile(r"\d+(?:,\d+)?")  # matched after digit groups are joined
 
 
 class GroundingError(AssertionError):
     """A quote that is not verbatim in its article: a bug, never shown to a user."""
 
 
-def normalize_number(text: str) -> str:
-    return re.sub(r"(?<=\d)[.,\u202f ](?=\d{3}\b)", "", text)
-
-
 def numbers_in(text: str) -> set[str]:
     """Normalised digit numbers in `text`, citation markers ([3]) excluded."""
-    return {normalize_number(m.group(0)).rstrip(".,") for m in _NUMBER.finditer(CITATION_MARKER.sub(" ", text))}
+    return {m.group(0) for m in _NUMBER.finditer(join_digit_groups(CITATION_MARKER.sub(" ", text)))}
 
 
 def check_citation(citation: Citation, articles: Mapping[str, Article]) -> None:

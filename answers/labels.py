@@ -40,6 +40,14 @@ LABELS: dict[Language, dict[str, str]] = {
         "reported_by": "carried by {n} articles",
         "newest": "Newest articles",
         "undated": "undated",
+        # follow-ups, chat answers and stories
+        "read_as": "Read as",
+        "more_quotes": "{n} more quotes under Sources",
+        "one_more_quote": "1 more quote under Sources",
+        "top_stories": "Top stories",
+        "story_size": "{articles} articles",
+        "one_article": "1 article",
+        "outlets": "{n} outlets",
     },
     "de": {
         "lead_quotes": "Laut den Artikeln:",
@@ -65,6 +73,13 @@ LABELS: dict[Language, dict[str, str]] = {
         "reported_by": "in {n} Artikeln",
         "newest": "Neueste Artikel",
         "undated": "ohne Datum",
+        "read_as": "Gelesen als",
+        "more_quotes": "{n} weitere Zitate unter Quellen",
+        "one_more_quote": "1 weiteres Zitat unter Quellen",
+        "top_stories": "Die wichtigsten Themen",
+        "story_size": "{articles} Artikel",
+        "one_article": "1 Artikel",
+        "outlets": "{n} Medien",
     },
 }
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-_TOKEN = re.compile(r"\d+(?:[.,\u202f\u00a0 ]\d{3})*(?:[.,]\d+)?|[^\W\d_]+|[^\w\s]")
-_THOUSANDS_SEPARATOR = re.compile(r"[.,\u202f\u00a0 ](?=\d{3}(?!\d))")
+from retrieval.numbers import DIGIT_GROUPS, join_digit_groups
+
+# Digit groups ("12.000", "12 000") are one token and read by the one normaliser, retrieval/numbers.py.
+_TOKEN = re.compile(rf"{DIGIT_GROUPS}(?:[.,]\d+)?|\d+(?:[.,]\d+)?|[^\W\d_]+|[^\w\s]")
 
 SCALES: dict[str, int] = {
     "hundred": 100, "hundert": 100,
@@ -66,7 +68,7 @@ def _key(value: Decimal) -> str:
 def digit_value(text: str) -> Decimal | None:
     """ "1.500" and "1,500" → 1500 (a separator before exactly three digits groups thousands);
     "1,5" and "1.5" → 1.5."""
-    plain = _THOUSANDS_SEPARATOR.sub("", text).replace(",", ".")
+    plain = join_digit_groups(text).replace(",", ".")
     try:
         return Decimal(plain)
     except InvalidOperation:

@@ -38,6 +38,7 @@ class Figure:
     what: str
     attributed_to: str | None
     citations: tuple[int, ...]
+    story: str | None = None  # the story (its newest article's title) when the collection holds several
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Answer:
     dropped_sentences: int = 0
     note: str | None = None  # e.g. why the model's answer was not used
     timings: dict[str, float] = field(default_factory=dict)
+    read_as: str | None = None  # a follow-up: the question it was read as (previous question + this one)
     dropped: list[DroppedSentence] = field(default_factory=list)  # the model's sentences that failed a check
 
     @property
@@ -105,7 +107,13 @@ class Answer:
             "answer": self.answer,
             "text": self.text,
             "figures": [
-                {"value": f.value, "what": f.what, "attributed_to": f.attributed_to, "citations": list(f.citations)}
+                {
+                    "value": f.value,
+                    "what": f.what,
+                    "attributed_to": f.attributed_to,
+                    "citations": list(f.citations),
+                    "story": f.story,
+                }
                 for f in self.figures
             ],
             "citations": [
@@ -116,6 +124,7 @@ class Answer:
             "answerer": self.answerer,
             "dropped_sentences": self.dropped_sentences,
             "note": self.note,
+            "read_as": self.read_as,
             "dropped": [{"sentence": d.sentence, "reason": d.reason} for d in self.dropped],
         }
 
@@ -140,7 +149,12 @@ def plain_text(answer: Answer) -> str:
             lines.append(label(answer.language, "nearest"))
             lines += [quote_line(c) for c in answer.citations]
     elif answer.figures:
-        lines += [figure_line(f, answer.language) for f in answer.figures]
+        story: str | None = None
+        for figure in answer.figures:
+            if figure.story and figure.story != story:
+                story = figure.story
+                lines.append(f"{story}:")
+            lines.append(figure_line(figure, answer.language))
     else:
         lines += [quote_line(c) for c in answer.citations]
     return "\n".join(lines)

@@ -14,8 +14,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from config.errors import SettingsError
 from config.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -52,14 +54,15 @@ def main_options(
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print `message` as one line (never wrapped, never read as markup) and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
 def settings_or_exit() -> Settings:
     try:
         return load_settings()
-    except ValueError as e:  # pydantic's ValidationError is a ValueError
+    except SettingsError as e:  # one line naming each unknown or invalid variable
         raise fail(f"invalid configuration: {e}", EXIT_USAGE) from e
 
 
@@ -265,12 +268,13 @@ def ask(
 
 @app.command()
 def chat() -> None:
-    """Ask questions interactively (:sources shows the last answer's sources, :quit ends)."""
+    """Ask questions interactively; a short follow-up is read with the previous question (:new starts afresh)."""
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
     from answers.answer import answer
     from answers.errors import QuestionError
+    from answers.followup import Conversation
     from bot.render_terminal import render_answer, render_sources
 
     settings = settings_or_exit()
@@ -281,8 +285,12 @@ def chat() -> None:
     if interactive:
         history_file.parent.mkdir(parents=True, exist_ok=True)
         session = PromptSession(history=FileHistory(str(history_file)) if history_file.parent.is_dir() else InMemoryHistory())
-    console.print("[dim]Ask about the articles. :sources shows the last answer's sources, :help lists commands, :quit ends.[/]")
+    console.print(
+        "[dim]Ask about the articles. :sources shows the last answer's sources, :new starts a new conversation, "
+        ":help lists commands, :quit ends.[/]"
+    )
     last = None
+    conversation = Conversation()
     while True:
         try:
             line = session.prompt("newsbot> ") if session else input()
@@ -294,7 +302,14 @@ def chat() -> None:
         if command in (":quit", ":q", ":exit"):
             break
         if command == ":help":
-            console.print(":sources  full sources of the last answer\n:quit     leave")
+            console.print(
+                ":sources  full sources of the last answer\n"
+                ":new      new conversation (the next question is read on its own)\n:quit     leave"
+            )
+            continue
+        if command == ":new":
+            conversation.reset()
+            console.print("[dim]New conversation.[/]")
             continue
         if command == ":sources":
             if last is None:
@@ -306,10 +321,11 @@ def chat() -> None:
             console.print(f"[yellow]Unknown command {command}; try :help[/]")
             continue
         try:
-            last = answer(command, settings)
+            last = answer(command, settings, previous=conversation.anchor)
         except QuestionError as e:
             console.print(f"[red]{e}[/]")
             continue
+        conversation.remember(conversation.read(command))
         render_answer(console, last)
 
 

@@ -19,11 +19,12 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes, JobQueue
 from answers.answer import answer, reload_retriever, validate_question
 from answers.briefing import build_briefing
 from answers.errors import QuestionError
+from answers.followup import Conversation
 from bot.access import whole_seconds
 from bot.addressing import question_addressed_to
 from bot.delivery import send_html, typing_action, with_network_retries
 from bot.messages import language_of, say
-from bot.state import LAST_SOURCES_KEY, LastSources, bot_state
+from bot.state import CONVERSATION_KEY, LAST_SOURCES_KEY, LastSources, bot_state
 from bot.subscriptions import Subscription, SubscriptionError, format_time, parse_time
 from bot.telegram_format import escape, render_answer, render_briefing, render_full_sources
 from retrieval.backends import index_uploaded_article
@@ -133,8 +134,11 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
     if not await _within_rate_limit(update, context, language):
         return
     started = time.perf_counter()
+    conversation = _conversation(context)
+    previous = conversation.anchor
+    conversation.remember(conversation.read(question))  # now, so a question sent meanwhile reads this one
     async with typing_action(context.bot, chat.id):
-        result = await asyncio.to_thread(answer, question, state.settings, state.retriever)
+        result = await asyncio.to_thread(answer, question, state.settings, state.retriever, previous=previous)
     markup = render_answer(result)
     if context.chat_data is not None:
         context.chat_data[LAST_SOURCES_KEY] = LastSources(result.language, tuple(result.citations))
@@ -144,6 +148,19 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
         "chat %s: answered a %d-character question in %.0f ms (%d citations, %d messages)",
         chat.id, len(question), (time.perf_counter() - started) * 1000, len(result.citations), len(sent),
     )  # fmt: skip
+
+
+def _conversation(context: ContextTypes.DEFAULT_TYPE) -> Conversation:
+    """This chat's conversation (PTB keeps `chat_data` per chat, so chats never share one)."""
+    if context.chat_data is None:
+        return Conversation()
+    return context.chat_data.setdefault(CONVERSATION_KEY, Conversation())
+
+
+async def on_new_conversation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Start afresh (/new): the next question is read on its own."""
+    _conversation(context).reset()
+    await _say(update, context, say(language_of(update.effective_user), "new_conversation"))
 
 
 async def on_sources(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -15,7 +15,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "/briefing [topic] — key figures, most corroborated claims and newest articles\n"
             "/subscribe HH:MM [topic] — a daily briefing in this chat ({timezone} time)\n"
             "/unsubscribe — stop the daily briefing\n"
-            "/sources — full sources of the last answer\n\n"
+            "/sources — full sources of the last answer\n"
+            "/new — start a new conversation (a short follow-up such as <i>and Kursk?</i> is read with your previous question)\n\n"
             "Admins can add an article by sending me a .txt, .md or .html file."
         ),
         "ask_usage": "Ask like this: /ask How many soldiers were reported?",
@@ -37,6 +38,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_done": "Indexed “{title}” ({date}{outlet}). It can be quoted from now on; {articles} articles in the index.",
         "no_date": "no date found",
         "unknown_command": "I don't know that command. /help lists what I can do.",
+        "new_conversation": "New conversation: your next question is read on its own.",
     },
     "de": {
         "help": (
@@ -46,7 +48,8 @@ TEXTS: dict[str, dict[str, str]] = {
             "/briefing [Thema] — wichtige Zahlen, am häufigsten berichtete Aussagen, neueste Artikel\n"
             "/subscribe HH:MM [Thema] — täglicher Überblick in diesem Chat (Zeitzone {timezone})\n"
             "/unsubscribe — täglichen Überblick beenden\n"
-            "/sources — alle Quellen der letzten Antwort\n\n"
+            "/sources — alle Quellen der letzten Antwort\n"
+            "/new — neues Gespräch (eine kurze Nachfrage wie <i>und Kursk?</i> wird mit deiner vorigen Frage gelesen)\n\n"
             "Admins können einen Artikel als .txt-, .md- oder .html-Datei schicken."
         ),
         "ask_usage": "Frag so: /ask Wie viele Soldaten wurden gemeldet?",
@@ -68,6 +71,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_done": "Indexiert: „{title}“ ({date}{outlet}). Ab jetzt zitierbar; {articles} Artikel im Index.",
         "no_date": "kein Datum gefunden",
         "unknown_command": "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann.",
+        "new_conversation": "Neues Gespräch: deine nächste Frage wird für sich gelesen.",
     },
 }
 
@@ -78,6 +82,7 @@ COMMANDS: dict[str, list[BotCommand]] = {
         BotCommand("subscribe", "Daily briefing here: /subscribe HH:MM [topic]"),
         BotCommand("unsubscribe", "Stop the daily briefing"),
         BotCommand("sources", "Full sources of the last answer"),
+        BotCommand("new", "Start a new conversation"),
         BotCommand("help", "How to use this bot"),
     ],
     "de": [
@@ -86,6 +91,7 @@ COMMANDS: dict[str, list[BotCommand]] = {
         BotCommand("subscribe", "Täglicher Überblick: /subscribe HH:MM [Thema]"),
         BotCommand("unsubscribe", "Täglichen Überblick beenden"),
         BotCommand("sources", "Alle Quellen der letzten Antwort"),
+        BotCommand("new", "Neues Gespräch beginnen"),
         BotCommand("help", "So funktioniert der Bot"),
     ],
 }

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from answers.labels import labels
-from answers.types import Answer, Citation
+from answers.types import Answer, Citation, Figure
 from retrieval.types import Hit
 
 
@@ -23,11 +23,19 @@ def source_line(citation: Citation) -> str:
     return " ".join(parts)
 
 
-def _figures_table(answer: Answer, title: str | None) -> Table:
+def _figures_tables(answer: Answer) -> list[Table]:
+    """One table per story (titled by it) when the collection holds several, else one untitled table."""
+    stories: dict[str | None, list[Figure]] = {}
+    for figure in answer.figures:
+        stories.setdefault(figure.story, []).append(figure)
+    return [_figures_table(answer, story, figures) for story, figures in stories.items()]
+
+
+def _figures_table(answer: Answer, title: str | None, figures: list[Figure] | None = None) -> Table:
     words = labels(answer.language)
     headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
     table = Table(*headers, title=title, title_justify="left", show_lines=False)
-    for figure in answer.figures:
+    for figure in answer.figures if figures is None else figures:
         table.add_row(
             Text(figure.value, style="bold"),
             figure.what,
@@ -40,6 +48,8 @@ def _figures_table(answer: Answer, title: str | None) -> Table:
 def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
     """Lead, then the figures table, the model's prose or nothing more, then one panel per quote."""
     words = labels(answer.language)
+    if answer.read_as:
+        console.print(Text(f"{words['read_as']}: {answer.read_as}", style="dim italic"))
     if answer.declined:
         console.print(Text(answer.lead, style="bold yellow"))
         if answer.citations:
@@ -48,9 +58,12 @@ def render_answer(console: Console, answer: Answer, full_sources: bool = False) 
         console.print(Text(answer.text, style="bold"))  # Text: the model's brackets are never markup
         console.print(Text(words["model_worded"], style="dim"))
         if answer.figures:  # the complete figures table stays beside the prose
-            console.print(_figures_table(answer, title=None))
+            for table in _figures_tables(answer):
+                console.print(table)
     elif answer.figures:
-        console.print(_figures_table(answer, title=answer.lead))
+        console.print(Text(answer.lead, style="bold"))
+        for table in _figures_tables(answer):
+            console.print(table)
     else:
         console.print(Text(answer.lead, style="bold"))
     if answer.note:

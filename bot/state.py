@@ -16,6 +16,7 @@ from retrieval.search import Retriever
 
 STATE_KEY = "newsbot"
 LAST_SOURCES_KEY = "last_sources"
+CONVERSATION_KEY = "conversation"  # chat_data: the chat's `Conversation` (its previous question)
 
 
 @dataclass

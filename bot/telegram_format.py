@@ -14,9 +14,14 @@ from dataclasses import dataclass
 
 from answers.briefing import Briefing
 from answers.labels import labels
+from answers.stories import short_title
 from answers.types import Answer, Citation, markers
 
 MESSAGE_LIMIT = 4096
+# A chat answer shows at most this many quotes (one per figure first); the rest, with every
+# source in full, are behind the Sources button. Issue 16: the flagship answer fits one message.
+QUOTES_SHOWN = 5
+
 
 def escape(text: str) -> str:
     """Text for Telegram HTML: only <, > and & need escaping outside attributes."""
@@ -24,6 +29,7 @@ def escape(text: str) -> str:
 
 
 def _link(title: str, url: str | None) -> str:
+    title = short_title(title)  # articles without a title line are titled by their whole first paragraph
     if url and url.startswith(("http://", "https://")):
         return f'<a href="{html.escape(url, quote=True)}">{escape(title)}</a>'
     return escape(title)
@@ -43,18 +49,62 @@ def _sources_section(citations: list[Citation], language: str) -> str:
     return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
 
 
+def _articles_section(citations: list[Citation], language: str) -> str:
+    """Each article once, after the numbers of all its citations: "[1][3][7] Title — Outlet, date"."""
+    by_article: dict[str, list[Citation]] = {}
+    for citation in citations:
+        by_article.setdefault(citation.doc_id, []).append(citation)
+    lines = [f"<b>{labels(language)['sources']}</b>"]
+    for cited in by_article.values():
+        first = cited[0]
+        meta = ", ".join(escape(part) for part in (first.outlet, first.published) if part)
+        numbers = markers(tuple(c.n for c in cited))
+        lines.append(f"{numbers} {_link(first.title, first.url)}" + (f" — {meta}" if meta else ""))
+    return "\n".join(lines)
+
+
+def quotes_to_show(answer: Answer, limit: int = QUOTES_SHOWN) -> list[Citation]:
+    """Up to `limit` citations: the first one of each figure in the figures' order, then the rest in order."""
+    by_number = {c.n: c for c in answer.citations}
+    chosen: list[int] = []
+    for figure in answer.figures:
+        first = next((n for n in figure.citations if n in by_number and n not in chosen), None)
+        if first is not None and len(chosen) < limit:
+            chosen.append(first)
+    for citation in answer.citations:
+        if len(chosen) >= limit:
+            break
+        if citation.n not in chosen:
+            chosen.append(citation.n)
+    return [by_number[n] for n in sorted(chosen)]
+
+
 def _figure_rows(answer: Answer, words: dict[str, str]) -> list[str]:
-    return [
-        f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} "
-        f"{markers(f.citations)}"
-        for f in answer.figures
-    ]
+    """One line per figure; when the collection holds several stories, each story's title heads its figures."""
+    rows: list[str] = []
+    story: str | None = None
+    for f in answer.figures:
+        if f.story and f.story != story:
+            story = f.story
+            rows.append(f"<i>{escape(story)}</i>")
+        rows.append(
+            f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} "
+            f"{markers(f.citations)}"
+        )
+    return rows
 
 
 def render_answer(answer: Answer) -> str:
-    """The answer as one HTML text: lead, figures or the model's prose, quotes as blockquotes, sources."""
+    """The answer as one chat message: lead, figures or the model's prose, at most `QUOTES_SHOWN` quotes, then
+    each article once.
+
+    The quotes left out are counted in a line pointing to the Sources button, which shows every
+    quote with its source in full (`render_full_sources`); the terminal and `--json` show all.
+    """
     words = labels(answer.language)
     blocks: list[str] = []
+    if answer.read_as:
+        blocks.append(f"<i>{words['read_as']}: {escape(answer.read_as)}</i>")
     if answer.declined:
         head = f"<b>{escape(answer.lead)}</b>"
         if answer.citations:
@@ -73,13 +123,17 @@ def render_answer(answer: Answer) -> str:
     if answer.note:
         blocks.append(f"<i>{escape(answer.note)}</i>")
     if answer.citations:
-        blocks.append("\n".join(quote_block(c) for c in answer.citations))
-        blocks.append(_sources_section(answer.citations, answer.language))
+        shown = quotes_to_show(answer)
+        blocks.append("\n".join(quote_block(c) for c in shown))
+        hidden = len(answer.citations) - len(shown)
+        if hidden:
+            blocks.append(f"<i>{words['one_more_quote'] if hidden == 1 else words['more_quotes'].format(n=hidden)}</i>")
+        blocks.append(_articles_section(answer.citations, answer.language))
     return "\n\n".join(blocks)
 
 
 def render_full_sources(citations: list[Citation], language: str) -> str:
-    """Every source of an answer in full: link, outlet, date, article id and the quoted characters."""
+    """Every quote of an answer with its source in full: link, outlet, date, article id and the quoted characters."""
     words = labels(language)
     blocks = [f"<b>{words['full_sources']}</b>"]
     for c in citations:
@@ -87,7 +141,7 @@ def render_full_sources(citations: list[Citation], language: str) -> str:
             [escape(p) for p in (c.outlet, c.published) if p]
             + [f"<code>{escape(c.doc_id)}</code>", f"{words['characters']} {c.start}–{c.end}"]
         )
-        lines = [f"<b>[{c.n}]</b> {_link(c.title, c.url)}", meta]
+        lines = [quote_block(c), f"<b>[{c.n}]</b> {_link(c.title, c.url)}", meta]
         if c.url:
             lines.append(escape(c.url))
         if c.also_reported_by:
@@ -109,6 +163,22 @@ def render_briefing(briefing: Briefing, language: str) -> str:
 
     title = words["briefing_topic"].format(topic=escape(briefing.topic)) if briefing.topic else words["briefing_all"]
     blocks = [f"<b>{title}</b> ({words['drawn_from'].format(n=briefing.articles)})"]
+    if briefing.stories:
+        lines = [f"<b>{words['top_stories']}</b>"]
+        for story in briefing.stories:
+            size = len(story.articles)
+            meta = [words["one_article"] if size == 1 else words["story_size"].format(articles=size)]
+            if len(story.outlets) > 1:
+                meta.append(words["outlets"].format(n=len(story.outlets)))
+            if story.newest:
+                meta.append(escape(story.newest))
+            lines.append(f"• <b>{escape(story.title)}</b> — {', '.join(meta)} [{story.lead}]")
+            lines += quotes((story.lead,))
+            for figure in story.figures:
+                who = escape(figure.attributed_to or words["unattributed"])
+                lines.append(f"   <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
+                lines += quotes(figure.citations[:1])
+        blocks.append("\n".join(lines))
     if briefing.figures:
         lines = [f"<b>{words['key_figures']}</b>"]
         for figure in briefing.figures:

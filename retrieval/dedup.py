@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from retrieval.numbers import join_digit_groups
 from retrieval.types import Sentence
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -19,8 +20,8 @@ MAX_POSTING = 200  # tokens in more sentences than this are too common to find c
 
 
 def sentence_tokens(text: str) -> frozenset[str]:
-    """Lower-cased words with digit groups joined ("1.500" and "1500" match)."""
-    text = re.sub(r"(?<=\d)[.,](?=\d{3}\b)", "", text.lower())
+    """Lower-cased words with digit groups joined ("1.500", "1500" and "1 500" match)."""
+    text = join_digit_groups(text.lower())
     return frozenset(_WORD.findall(text))
 
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.numbers import join_digit_groups
+
 logger = logging.getLogger(__name__)
 
 TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -46,11 +48,9 @@ def _bm25s() -> Any:
 
 
 def tokenize(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stopword-free, stemmed tokens; digit groups joined so "1.500" matches "1500"."""
-    import re
-
+    """Lower-cased, stopword-free, stemmed tokens; digit groups joined so "1.500" and "12 000" are one token."""
     bm25s = _bm25s()
-    normalized = [re.sub(r"(?<=\d)[.,](?=\d{3}\b)", "", t) for t in texts]
+    normalized = [join_digit_groups(t) for t in texts]
     result = bm25s.tokenize(
         normalized,
         token_pattern=TOKEN_PATTERN,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 
 from retrieval.dedup import near_duplicate_groups
 from retrieval.errors import IndexCorruptError, IndexMissingError, ModelMismatchError, StoreUnavailableError
+from retrieval.numbers import join_digit_groups
 from retrieval.store import BuildInfo
 from retrieval.types import Article, Chunk, Sentence
 
@@ -40,12 +40,9 @@ TEXT_CONFIG = "german"
 BM25_K1 = 1.5
 BM25_B = 0.75
 REBUILD_HINT = "run `newsbot index` (or `newsbot migrate`) with NEWSBOT_DATABASE_URL set"
-_DIGIT_GROUPS = re.compile(r"(?<=\d)[.,](?=\d{3}\b)")
-
-
 def full_text_input(text: str) -> str:
-    """Text as the full-text index sees it: digit groups joined ("1.500" → "1500"), like BM25's tokenizer."""
-    return _DIGIT_GROUPS.sub("", text)
+    """Text as the full-text index sees it: digit groups joined ("1.500", "12 000" → "1500", "12000"), like BM25's tokenizer."""
+    return join_digit_groups(text)
 
 
 def connect(url: str, autocommit: bool = False) -> Any:

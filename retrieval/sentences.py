@@ -10,19 +10,11 @@ from __future__ import annotations
 import re
 
 ABBREVIATIONS = frozenset(
-    """
-    z.b u.a d.h bzw ca dr prof nr mio mrd vgl sog inkl st hr fr jh v.a o.ä i.d.r usw etc evtl ggf
-    zzt bspw u.ä z.t s.o s.u abs art bzw. mr mrs ms jr sen gen lt ggü dt engl frz i.a a.d
-    u.s e.v ver jan feb febr apr aug sept sep okt nov dez tel max min mind. mind rd
-    """.split()
+    ["z.b", "u.a", "d.h", "bzw", "ca", "dr", "prof", "nr", "mio", "mrd", "vgl", "sog", "inkl", "st", "hr", "fr", "jh", "v.a", "o.ä", "i.d.r", "usw", "etc", "evtl", "ggf", "zzt", "bspw", "u.ä", "z.t", "s.o", "s.u", "abs", "art", "bzw.", "mr", "mrs", "ms", "jr", "sen", "gen", "lt", "ggü", "dt", "engl", "frz", "i.a", "a.d", "u.s", "e.v", "ver", "jan", "feb", "febr", "apr", "aug", "sept", "sep", "okt", "nov", "dez", "tel", "max", "min", "mind.", "mind", "rd"]
 )
 
 SENTENCE_OPENERS = frozenset(
-    """
-    er sie es der die das den dem des ein eine einer wir ich man in im am auch doch aber und dies diese dieser
-    dabei damit danach dann so zudem außerdem nun bis nach laut seit wie was wer the a an he she it they we
-    this that in on at but and however
-    """.split()
+    ["er", "sie", "es", "der", "die", "das", "den", "dem", "des", "ein", "eine", "einer", "wir", "ich", "man", "in", "im", "am", "auch", "doch", "aber", "und", "dies", "diese", "dieser", "dabei", "damit", "danach", "dann", "so", "zudem", "außerdem", "nun", "bis", "nach", "laut", "seit", "wie", "was", "wer", "the", "a", "an", "he", "she", "it", "they", "we", "this", "that", "in", "on", "at", "but", "and", "however"]
 )
 
 MONTHS = (

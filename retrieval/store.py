@@ -28,7 +28,7 @@ from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: BM25 tokens join digit groups written with spaces ("12 000"; retrieval/numbers.py)
 POINTER = "CURRENT"
 REBUILD_HINT = "run `newsbot index` to build it"
 

@@ -120,3 +120,42 @@ def pg_url(pg_server) -> str:
     from tests.pg_server import fresh_database
 
     return fresh_database(pg_server)
+
+
+# A few 10kGNAD articles next to the seeds (test data only, copied to a temporary folder): four
+# agency stubs that share one boilerplate sentence, three football reports, three on the EU and
+# Turkey, two reports that count soldiers (an attack in Ankara, one in Mali), and two others.
+GNAD = SHARED / "corpora" / "10kgnad"
+GNAD_SAMPLE = (
+    "gnad_0051", "gnad_0063", "gnad_0197", "gnad_0253", "gnad_0215", "gnad_0379",
+    "gnad_0529", "gnad_0247", "gnad_0461", "gnad_0593", "gnad_0129", "gnad_0405", "gnad_0003", "gnad_0707",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def mixed_index_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Path:
+    """A data folder indexing the seeds together with `GNAD_SAMPLE` (read-only for tests)."""
+    from retrieval.indexer import build_index
+
+    if not GNAD.is_dir():
+        pytest.skip(f"10kGNAD articles not found in {GNAD}")
+    articles = tmp_path_factory.mktemp("mixed-articles")
+    for path in SEEDS.glob("*.txt"):
+        shutil.copy(path, articles / path.name)
+    for name in GNAD_SAMPLE:
+        shutil.copy(GNAD / f"{name}.txt", articles / f"{name}.txt")
+    data_dir = tmp_path_factory.mktemp("mixed-data")
+    build_index([articles], make_settings(data_dir), embedder=e5_embedder)
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def mixed_settings(mixed_index_dir: Path) -> Settings:
+    return make_settings(mixed_index_dir)
+
+
+@pytest.fixture(scope="session")
+def mixed_retriever(mixed_settings: Settings, e5_embedder):
+    from retrieval.search import Retriever
+
+    return Retriever.load(mixed_settings, embedder=e5_embedder)

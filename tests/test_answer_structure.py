@@ -51,7 +51,9 @@ def test_a_figures_answer_renders_its_figures_from_fields_in_terminal_telegram_a
     data = json.loads(json.dumps(answer.to_json()))
     assert data["status"] == "answered" and data["abstained"] is False and data["lead"] == label("de", "lead_figures")
     assert data["answer"] == f"{label('de', 'lead_figures')}\n- 12.000 Soldaten: Schätzungen aus Seoul [1]"
-    assert data["figures"] == [{"value": "12.000", "what": "Soldaten", "attributed_to": "Schätzungen aus Seoul", "citations": [1]}]
+    assert data["figures"] == [
+        {"value": "12.000", "what": "Soldaten", "attributed_to": "Schätzungen aus Seoul", "citations": [1], "story": None}
+    ]
 
 
 @pytest.mark.parametrize("language", ["en", "de"])

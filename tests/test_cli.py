@@ -119,6 +119,21 @@ def test_chat_answers_shows_sources_and_quits(seed_env) -> None:
     assert "Sluzki" in result.stdout and "004_7cc3b5ee41316440" in result.stdout and "Unknown command" in result.stdout
 
 
+def test_chat_reads_a_follow_up_with_the_previous_question_until_new(seed_env) -> None:
+    first, follow_up = "Wie viele Soldaten hat Nordkorea geschickt?", "Und wer hat das gemeldet?"
+    result = runner.invoke(app, ["chat"], input=f"{first}\n{follow_up}\n:new\n{follow_up}\n:quit\n")
+    assert result.exit_code == 0
+    flat = " ".join(result.stdout.split())
+    assert flat.count(f"Gelesen als: {first} {follow_up}") == 1  # the follow-up, and not again after :new
+    assert "New conversation" in result.stdout
+
+
+def test_ask_stays_stateless(seed_env) -> None:
+    runner.invoke(app, ["ask", "Wie viele Soldaten hat Nordkorea geschickt?"])
+    result = runner.invoke(app, ["ask", "Und wer hat das gemeldet?", "--json"])
+    assert json.loads(result.stdout)["read_as"] is None
+
+
 def test_installed_newsbot_command_builds_the_index_and_answers(tmp_path: Path) -> None:
     """The README's main job, as a real process: no index yet, so it indexes seeds/ first."""
     executable = Path(sys.executable).with_name("newsbot")

@@ -12,7 +12,7 @@ from answers.figures import attribution_of, find_figures, normalize_value
     [
         (
             "Der südkoreanische Geheimdienst hatte am Freitag mitgeteilt, dass 1.500 nordkoreanische Soldaten nach Russland verlegt worden seien.",
-            None, "1.500", "nordkoreanische Soldaten", "südkoreanische Geheimdienst",
+            None, "1.500", "nordkoreanische Soldaten", "südkoreanischer Geheimdienst",
         ),
         (
             "Die südkoreanische Nachrichtenagentur Yonhap berichtete zudem, dass Pjöngjang insgesamt „vier Brigaden mit 12.000 Soldaten, unter ihnen auch Spezialkräfte“, an die Front in der Ukraine schicken wolle.",
@@ -25,7 +25,7 @@ from answers.figures import attribution_of, find_figures, normalize_value
         (
             "\"Wir wissen von den Geheimdiensten, dass 10.000 Soldaten aus Nordkorea dafür trainiert werden, gegen uns zu kämpfen\", sagte er nach einem Treffen mit den EU-Staats- und Regierungschefs in Brüssel.",
             "Ähnlich hatte sich der ukrainische Präsident Wolodymyr Selenskyj geäußert.",
-            "10.000", "Soldaten", "ukrainische Präsident Wolodymyr Selenskyj",
+            "10.000", "Soldaten", "ukrainischer Präsident Wolodymyr Selenskyj",
         ),
         (
             "Laut Schätzungen aus Seoul könnte Pjöngjang insgesamt rund 12.000 Soldaten schicken.",
@@ -33,20 +33,20 @@ from answers.figures import attribution_of, find_figures, normalize_value
         ),
         (
             "Nach Angaben des südkoreanischen Geheimdienstes halten sich bereits 3.000 nordkoreanische Soldaten in Russland auf.",
-            None, "3.000", "nordkoreanische Soldaten", "südkoreanischen Geheimdienstes",
+            None, "3.000", "nordkoreanische Soldaten", "südkoreanischer Geheimdienst",
         ),
         (
             "Den Angaben zufolge werden mindestens 3000 nordkoreanische Soldaten derzeit in Russland trainiert.",
             "Nun hat Nordkorea nach übereinstimmenden Erkenntnissen der US-Regierung und Südkoreas zudem mehrere tausend Soldaten nach Russland entsandt, die nach Angaben Seouls in der Ukraine eingesetzt werden sollen.",
-            "3000", "nordkoreanische Soldaten", "Seouls",
+            "3000", "nordkoreanische Soldaten", "Seoul",
         ),
         (
             "Die Regierung in Seoul werde nicht untätig herumsitzen, während Tausende nordkoreanische Soldaten für den Kampfeinsatz in Russland ausgebildet würden, sagte der südkoreanische Präsident Yoon Suk Yeol.",
-            None, "Tausende", "nordkoreanische Soldaten", "südkoreanische Präsident Yoon Suk Yeol",
+            None, "Tausende", "nordkoreanische Soldaten", "südkoreanischer Präsident Yoon Suk Yeol",
         ),
         (
             "Nun hat Nordkorea nach übereinstimmenden Erkenntnissen der US-Regierung und Südkoreas zudem mehrere tausend Soldaten nach Russland entsandt, die nach Angaben Seouls in der Ukraine eingesetzt werden sollen.",
-            None, "mehrere tausend", "Soldaten", "US-Regierung und Südkoreas",
+            None, "mehrere tausend", "Soldaten", "US-Regierung und Südkorea",
         ),
     ],
 )  # fmt: skip

@@ -129,7 +129,7 @@ def test_good_reply_is_shown_with_its_citations_renumbered_and_quotes_verbatim(
     assert request.body["model"] == "qwen2.5:7b-instruct" and request.body["max_tokens"] == 600
     assert "authorization" not in request.headers
 
-    console = Console(record=True, width=200)
+    console = Console(record=True, width=400)  # wide enough that no quote wraps inside its panel
     from bot.render_terminal import render_answer
 
     render_answer(console, result)
@@ -637,7 +637,7 @@ def test_case5_a_link_no_quote_holds_is_dropped_and_link_syntax_is_never_markup(
     render_answer(console, result)
     for shown in (markup, console.export_text()):
         assert "evil.example" not in shown and "**" not in shown and "[sent]" not in shown
-    assert markup.count("<a ") == sum(1 for c in result.citations if c.url)  # only the sources' own links
+    assert markup.count("<a ") == len({c.doc_id for c in result.citations if c.url})  # only the sources' own links
 
 
 def test_case5_link_syntax_in_a_kept_sentence_is_shown_as_plain_text():
@@ -695,6 +695,7 @@ def test_case7_a_model_answer_keeps_the_complete_figures_table_beside_its_prose(
     fake_llm, seed_settings, seed_retriever, e5_embedder
 ):
     from bot.render_terminal import render_answer
+    from bot.telegram_format import quotes_to_show
     from bot.telegram_format import render_answer as telegram_answer
     from tests.telegram.telegram_html import parse
 
@@ -716,12 +717,14 @@ def test_case7_a_model_answer_keeps_the_complete_figures_table_beside_its_prose(
     plain_quote_of = {c.n: c.quote for c in plain.citations}
     for before, after in zip(plain.figures, result.figures):
         assert {quote_of[n] for n in after.citations} == {plain_quote_of[n] for n in before.citations}
-    console = Console(record=True, width=300)
+    console = Console(record=True, width=400)
     render_answer(console, result)
-    for shown in (console.export_text(), parse(telegram_answer(result))):
+    terminal, chat = console.export_text(), parse(telegram_answer(result))
+    for shown in (terminal, chat):
         assert "12.000 North Korean soldiers could be sent [2]" in shown
         assert all(value in shown for value in values)
-        assert all(quote in shown for quote in quote_of.values())
+    assert all(quote in terminal for quote in quote_of.values())  # the terminal shows every quote
+    assert all(c.quote in chat for c in quotes_to_show(result))  # a chat the first five, the rest under Sources
 
 
 # -- the client: deadlines and credentials ----------------------------------------------------------

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from bot.telegram_format import QUOTES_SHOWN
 from retrieval.indexer import build_index
 from tests.telegram.conftest import ADMIN_ID, GROUP_ID, USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
@@ -88,7 +89,7 @@ async def test_an_answer_over_4096_characters_arrives_in_parts_that_are_each_val
     sentences = [
         f"Laut dem Landesamt für Statistik lebten im Landkreis {district} im Jahr {2000 + year} genau "
         f"{1000 + 37 * i} Schafe auf den Weiden der Region."
-        for i, (district, year) in enumerate((d, y) for y in range(5) for d in districts)
+        for i, (district, year) in enumerate((d, y) for y in range(12) for d in districts)
     ]
     article = settings.retrieval.data_dir / "schafe.txt"
     article.write_text("Schafzählung in Brandenburg\n" + "\n".join(sentences) + "\n", encoding="utf-8")
@@ -104,7 +105,7 @@ async def test_an_answer_over_4096_characters_arrives_in_parts_that_are_each_val
         check_message(part.text)  # balanced tags, escaped text, within Telegram's limit
         assert part.text.count("<blockquote>") == part.text.count("</blockquote>")  # never cut inside a quote
     quotes = [quote for part in parts for quote in blockquotes(part.text)]
-    assert len(quotes) >= 10
+    assert len(quotes) == QUOTES_SHOWN  # the other quotes are behind the Sources button
     text = article.read_text(encoding="utf-8")
     assert all(quote.split("] ", 1)[1] in text for quote in quotes)
     assert parts[0].reply_to is None and "reply_markup" in parts[-1].params

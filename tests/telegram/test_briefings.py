@@ -42,7 +42,7 @@ async def test_briefing_posts_key_figures_corroborated_claims_and_newest_article
     text = briefing_text(parts)
     for heading in ("Briefing on all articles", "Key figures and who reported them", "Most corroborated", "Newest articles"):
         assert heading in text
-    assert "1.500 nordkoreanische Soldaten — südkoreanische Geheimdienst" in text
+    assert "1.500 nordkoreanische Soldaten — südkoreanischer Geheimdienst" in text
     assert text.index("2024-10-24") < text.index("2024-10-22") < text.index("2024-10-21", text.index("Newest articles"))
     quotes = [quote.split("] ", 1)[1] for part in parts for quote in blockquotes(part.text)]
     assert len(quotes) >= 8

@@ -77,7 +77,7 @@ async def test_start_and_help_explain_usage_in_the_users_language_and_commands_a
     assert "Send me a question" in english_help.text  # languages the bot does not speak get English
     menus = {c.params.get("language_code"): c.params["commands"] for c in api.calls if c.method == "setMyCommands"}
     assert set(menus) == {None, "de"}
-    assert [c["command"] for c in menus[None]] == ["ask", "briefing", "subscribe", "unsubscribe", "sources", "help"]
+    assert [c["command"] for c in menus[None]] == ["ask", "briefing", "subscribe", "unsubscribe", "sources", "new", "help"]
 
 
 async def test_article_text_with_markup_characters_arrives_escaped(api: FakeBotApi, bot_settings, e5_embedder) -> None:
@@ -123,3 +123,34 @@ async def test_a_slow_answer_does_not_hold_up_other_chats(api: FakeBotApi, bot_s
         answer = await answer_parts(api, USER_ID)
 
     assert help_text.at < answer[0].at  # Bob was served while Alice's answer was being computed
+
+
+async def test_flagship_answer_fits_one_message_with_five_quotes_and_the_rest_behind_sources(
+    api: FakeBotApi, bot_settings
+) -> None:
+    from answers.answer import answer as answer_core
+    from answers.stories import short_title
+    from bot.telegram_format import render_full_sources, split_message
+
+    settings = bot_settings()
+    full = answer_core("How many soldiers were reported and by whom?", settings)
+    user = api.private_chat(USER_ID)
+    async with newsbot(settings):
+        api.send_text(USER_ID, user, "How many soldiers were reported and by whom?")
+        (message,) = await answer_parts(api, USER_ID)  # one message, carrying the Sources button
+        before = len(api.sent(USER_ID))
+        api.press_button(user, message.result, "sources")
+        parts = len(split_message(render_full_sources(full.citations, full.language)))
+        sources = await api.wait_for_messages(USER_ID, before + parts)
+
+    assert len(full.citations) > 5  # the terminal and --json keep every quote
+    shown = blockquotes(message.text)
+    assert len(shown) == 5
+    for figure in full.figures[:5]:  # the first five figures' quotes are in the message, not only behind the button
+        assert any(q.startswith(f"[{n}] ") for n in figure.citations for q in shown), figure.value
+    plain = parse(message.text)
+    for title in {short_title(c.title) for c in full.citations}:
+        assert plain.count(title) == 1  # each article named once, not under every quote
+    assert f"{len(full.citations) - 5} more quotes under Sources" in plain
+    behind = [q for part in sources[before:] for q in blockquotes(part.text)]
+    assert behind == [f"[{c.n}] {c.quote}" for c in full.citations]

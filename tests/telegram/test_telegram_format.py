@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from answers.types import Answer, Citation, Figure
 from bot.telegram_format import (
     MESSAGE_LIMIT,
+    QUOTES_SHOWN,
     escape,
     render_answer,
     render_full_sources,
@@ -81,9 +82,9 @@ def test_a_source_without_a_web_address_is_plain_text_not_a_link() -> None:
     assert "[1] NATO warnt Nordkorea — DW, 2024-10-21" in markup
 
 
-def test_an_answer_over_4096_characters_is_split_at_paragraph_boundaries_into_valid_parts() -> None:
+def test_sources_over_4096_characters_are_split_at_paragraph_boundaries_into_valid_parts() -> None:
     quotes = [f"Laut Landesamt wurden im Kreis {i} genau {1000 + i} Schafe gezählt, und zwar im Oktober." for i in range(80)]
-    markup = render_answer(figures_answer(quotes))
+    markup = render_full_sources(figures_answer(quotes).citations, "de")
     assert utf16_length(markup) > 2 * MESSAGE_LIMIT
 
     parts = split_message(markup)
@@ -159,8 +160,33 @@ def test_rendered_answers_of_any_text_split_into_parts_telegram_accepts(quotes: 
     answer.citations = [citation(i + 1, q, title=title) for i, q in enumerate(quotes)]
 
     parts = split_message(render_answer(answer), limit=700)
+    sources = split_message(render_full_sources(answer.citations, "de"), limit=700)
 
-    for part in parts:
+    for part in parts + sources:
         check_message(part)
         assert utf16_length(part) <= 700
-    assert [q for part in parts for q in blockquotes(part)] == [f"[{c.n}] {c.quote}" for c in answer.citations]
+    shown = [q for part in parts for q in blockquotes(part)]
+    assert shown == [f"[{c.n}] {c.quote}" for c in answer.citations[:QUOTES_SHOWN]]
+    assert [q for part in sources for q in blockquotes(part)] == [f"[{c.n}] {c.quote}" for c in answer.citations]
+
+
+def test_a_chat_answer_shows_one_quote_per_figure_at_most_five_and_each_article_once() -> None:
+    quotes = [f"Laut Landesamt wurden im Kreis {n} genau {1000 + n} Schafe gezählt." for n in range(1, 10)]
+    answer = figures_answer(quotes)
+    answer.citations = [
+        Citation(n, "a" if n % 2 else "b", "Ziegen" if n % 2 else "Schafe", "DW", "2024-10-21", None, q, 0, len(q))
+        for n, q in enumerate(quotes, start=1)
+    ]
+    answer.figures = [
+        Figure("1009", "Schafe", "Landesamt", (9,)),
+        Figure("1007", "Schafe", "Landesamt", (7, 8)),
+        Figure("1001", "Schafe", "Landesamt", (1, 2)),
+    ]
+
+    markup = render_answer(answer)
+
+    numbers = [int(q.split("]")[0][1:]) for q in blockquotes(markup)]
+    assert numbers == [1, 2, 3, 7, 9]  # each figure's first quote, then the first others, in order
+    assert "4 weitere Zitate unter Quellen" in parse(markup)
+    assert "[1][3][5][7][9] Ziegen — DW, 2024-10-21" in markup  # each article once, with all its numbers
+    assert "[2][4][6][8] Schafe — DW, 2024-10-21" in markup
