@@ -8,9 +8,10 @@ without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters
   passages, from evidence a similarity score cannot see: whether the question's salient terms
   (names, numbers, rare words) occur in the sentence and its article, literally or, across
   languages, by the embedding model ("Germany" ~ "Deutschland"); whether the sentence holds the
-  kind of answer asked for (who → names, how many → a new figure, when → a date); and the dense,
-  BM25 and rank evidence of its passage;
-- the answerability model (logistic regression) gives P(the collection answers the question) from the best candidates
+  kind of answer asked for (who → names, how many → a new figure, when → a date); for quantity
+  questions, whether a figure's following words name what is counted ("12.000 Soldaten" for "How
+  many soldiers", literally or by embedding); and the dense, BM25 and rank evidence of its passage;
+- the answerability model (gradient-boosted trees) gives P(the collection answers the question) from the best candidates
   (their sentence scores, the weakest salient term's best match in the top article, the share of
   the question's words the collection has never seen). newsbot declines below a threshold chosen
   on the fit half to meet the answer/decline targets (the JSON records how).
@@ -65,6 +66,15 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _TERMINAL = re.compile(r"[.!?…\"“”»«)]$")
+# What a quantity question counts: the words after its cue ("How many *soldiers*", "Wie viele
+# *nordkoreanische Soldaten*"); a figure answers it when the words after the figure name that thing.
+_COUNTED = re.compile(
+    r"\b(?:how\s+(?:many|much)|number\s+of|wie\s*viele?|wieviele?|anzahl\s+(?:der|an)?|zahl\s+der)\s+"
+    r"(\w[\w'’-]*(?:\s+\w[\w'’-]*)?)",
+    re.IGNORECASE,
+)
+FIGURE_WINDOW = 2  # words after a figure read as what it counts ("1.500 nordkoreanische Soldaten")
+MAX_FIGURES = 64  # figure phrases embedded per question: one small batch
 MAX_TERMS = 4  # salient terms embedded per question: one small batch, within the latency budget
 
 
@@ -88,6 +98,29 @@ class QuestionProfile:
     terms: tuple[str, ...]  # surface forms, most salient first: names, numbers, then rare words
     term_stems: tuple[frozenset[str], ...]
     numbers: frozenset[str]
+    counted: str  # what a quantity question counts ("soldiers"); "" for other kinds
+
+
+def counted_thing(question: str, terms: Sequence[str]) -> str:
+    """The words a quantity question counts, without stopwords; else its most salient term."""
+    match = _COUNTED.search(question)
+    if match:
+        words = [w for w in match.group(1).split() if w.lower() not in _stopwords()]
+        if words:
+            return " ".join(words)
+    return terms[0] if terms else ""
+
+
+def figure_phrases(text: str, question: QuestionProfile) -> list[str]:
+    """What each figure of the sentence counts: the words right after it ("12.000 Soldaten")."""
+    phrases = []
+    for match in _NUMBER.finditer(text):
+        if match.group(0) in question.numbers or _DATE.fullmatch(match.group(0)):
+            continue
+        words = _WORD.findall(text[match.end() : match.end() + 80])[:FIGURE_WINDOW]
+        if words:
+            phrases.append(" ".join(words))
+    return phrases
 
 
 def question_kind(question: str) -> str:
@@ -131,13 +164,15 @@ def profile_question(question: str, idf: Callable[[Sequence[str]], np.ndarray]) 
         rest = [w for _, _, w in sorted(zip((-weights).tolist(), [-len(w) for w in rest], rest))]
     terms = tuple(dict.fromkeys(spans + rest))[:MAX_TERMS]
     term_stems = tuple(frozenset(t) for t in tokenize(list(terms))) if terms else ()
+    kind = question_kind(question)
     return QuestionProfile(
         text=question,
-        kind=question_kind(question),
+        kind=kind,
         stems=frozenset(tokenize([question])[0]),
         terms=terms,
         term_stems=term_stems,
         numbers=frozenset(_NUMBER.findall(question)),
+        counted=counted_thing(question, terms) if kind == "quantity" else "",
     )
 
 
@@ -175,6 +210,9 @@ SENTENCE_FEATURES = (
     # The sentence's article: the question's words it holds (IDF-weighted), and the rarest word of
     # the question that the collection knows but this article lacks ("Mali", "2030").
     "article_idf_overlap", "article_missing_known_idf",
+    # Quantity questions: how well the best figure's following words name what is counted
+    # ("12.000 Soldaten" for "How many soldiers"; literal or by embedding, across languages); 0 else.
+    "figure_counts_thing",
 )  # fmt: skip
 _RELATIVE = ("dense_in_context", "idf_overlap", "idf_overlap_with_previous", "term_match_mean", "term_match_min",
              "passage_fused")  # fmt: skip
@@ -184,6 +222,8 @@ ANSWERABILITY_FEATURES = (
     "other_language", "kind_who", "kind_quantity", "kind_when", "kind_where", "best_term_match_mean",
     "best_sentence_dense", "unknown_word_share_same_language", "best_article_idf_overlap",
     "best_article_missing_known_idf",
+    # Any candidate, and the top one, holding a figure of the thing counted (quantity questions).
+    "best_figure_counts_thing", "top_figure_counts_thing",
 )  # fmt: skip
 
 
@@ -446,8 +486,29 @@ class FeatureExtractor:
                 for sid in ids.tolist()
             ]
         )
-        features = np.hstack([features, features[:, columns] - features[:, columns].max(axis=0), article])
+        figures = self._figure_counts_thing(profile, [data.sentences[sid].text for sid in ids.tolist()])
+        features = np.hstack(
+            [features, features[:, columns] - features[:, columns].max(axis=0), article, figures[:, None]]
+        )
         return Candidates(ids, features, question_features)
+
+    def _figure_counts_thing(self, profile: QuestionProfile, texts: Sequence[str]) -> np.ndarray:
+        """Per sentence: the best match between what its figures count and what the question counts."""
+        out = np.zeros(len(texts), dtype=np.float64)
+        if not profile.counted:
+            return out
+        counted_stems = frozenset(tokenize([profile.counted])[0])
+        phrases = [figure_phrases(text, profile) for text in texts]
+        unique = list(dict.fromkeys(p for row in phrases for p in row))[:MAX_FIGURES]
+        if not unique:
+            return out
+        vectors = self.term_vectors([profile.counted, *unique])
+        similarity = dict(zip(unique, (vectors[1:] @ vectors[0]).tolist()))
+        literal = dict(zip(unique, (bool(counted_stems & frozenset(t)) for t in tokenize(unique))))
+        for row, candidates in enumerate(phrases):
+            scores = [1.0 if literal[p] else similarity[p] for p in candidates if p in similarity]
+            out[row] = max(scores, default=0.0)
+        return out
 
     def _article_stems(self, data: IndexData, doc_id: str) -> frozenset[str]:
         base = data.sentence_base[doc_id]
@@ -474,7 +535,8 @@ def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
     f = candidates.question_features
     if logits.size == 0:
         return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                         0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0])  # fmt: skip
+                         0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0,
+                         0.0, 0.0])  # fmt: skip
     order = np.argsort(-logits, kind="stable")
     top = order[0]
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
@@ -497,6 +559,8 @@ def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
         f["unknown_word_share"] * (1.0 - f["other_language"]),
         float(x[top, column["article_idf_overlap"]]),
         float(x[top, column["article_missing_known_idf"]]),
+        float(x[:, column["figure_counts_thing"]].max()),
+        float(x[top, column["figure_counts_thing"]]),
     ])  # fmt: skip
 
 
