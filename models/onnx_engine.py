@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -54,11 +55,16 @@ def export_encoder(model_dir: Path, out_dir: Path) -> Path:
     try:
         ids = torch.ones((2, 16), dtype=torch.long)
         names = ("input_ids", "attention_mask", "last_hidden_state")
-        torch.onnx.export(
-            Encoder(), (ids, torch.ones_like(ids)), str(tmp / ONNX_FILE), input_names=list(names[:2]),
-            output_names=[names[2]], dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names},
-            opset_version=17, dynamo=False,
-        )  # fmt: skip
+        # The tracer warns about every shape-dependent branch of the model (harmless: the axes are
+        # declared dynamic and the export is checked against torch in the tests); a user indexing for
+        # the first time should see progress, not a page of tracer warnings.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                Encoder(), (ids, torch.ones_like(ids)), str(tmp / ONNX_FILE), input_names=list(names[:2]),
+                output_names=[names[2]], dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names},
+                opset_version=17, dynamo=False,
+            )  # fmt: skip
         os.replace(tmp / ONNX_FILE, target)
     except Exception as e:  # the exporter raises assorted errors (missing onnx, tracing failures)
         raise EmbeddingModelError(f"cannot export {model_dir} to ONNX: {e}") from e
