@@ -29,53 +29,13 @@ def _torch_path(model: Any, precision: str, workers: int) -> Callable[[list[str]
     return embed
 
 
-def _onnx_path(
-    model_dir: Path, model: Any, work_dir: Path, workers: int
-) -> Callable[[list[str], int], np.ndarray]:
-    """The encoder exported to ONNX (torch's TorchScript exporter) and run by ONNX Runtime, mean-pooled."""
-    import onnxruntime as ort
-    import torch
-    from transformers import AutoModel
+def _onnx_path(model_dir: Path, work_dir: Path, workers: int) -> Callable[[list[str], int], np.ndarray]:
+    """The product's ONNX Runtime engine (`models.onnx_engine`: the encoder exported once beside the
+    converted model), mean-pooled; `work_dir` is unused since the export is shared with indexing."""
+    from models.onnx_engine import OnnxEmbedder
 
-    class Encoder(torch.nn.Module):
-        """The transformer alone, with the two inputs the exporter traces by position."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
-
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    path = work_dir / "e5-small.onnx"
-    if not path.is_file():
-        work_dir.mkdir(parents=True, exist_ok=True)
-        ids = torch.ones((2, 16), dtype=torch.long)
-        torch.onnx.export(
-            Encoder(), (ids, torch.ones_like(ids)), str(path), input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"], dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "last_hidden_state")},
-            opset_version=17, dynamo=False,
-        )  # fmt: skip
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = workers
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    tokenizer = model.tokenizer
-
-    def embed(texts: list[str], batch_size: int) -> np.ndarray:
-        parts = []
-        for i in range(0, len(texts), batch_size):
-            encoded = tokenizer(
-                texts[i : i + batch_size], padding=True, truncation=True, max_length=512, return_tensors="np"
-            )
-            mask = encoded["attention_mask"].astype(np.int64)
-            (states,) = session.run(
-                None, {"input_ids": encoded["input_ids"].astype(np.int64), "attention_mask": mask}
-            )
-            pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-            parts.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
-        return np.concatenate(parts).astype(np.float32)
-
-    return embed
+    embedder = OnnxEmbedder(model_dir, model_id=model_dir.name, threads=workers)
+    return embedder.encode
 
 
 def compare_numeric_paths(
@@ -99,7 +59,7 @@ def compare_numeric_paths(
             "fp32",
             workers,
         ),
-        "onnxruntime fp32": lambda: _onnx_path(model_dir, model, work_dir, workers),
+        "onnxruntime fp32": lambda: _onnx_path(model_dir, work_dir, workers),
     }
     reference: np.ndarray | None = None
     rows: dict[str, Any] = {}

@@ -108,15 +108,16 @@ class OnnxEmbedder:
         logger.info("indexing engine: ONNX Runtime fp32, %d threads", options.intra_op_num_threads)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([f"query: {t}" for t in texts], self._batch_size)
+        return self.encode([f"query: {t}" for t in texts], self._batch_size)
 
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return self._encode([f"passage: {t}" for t in texts], batch_size or self._batch_size)
+        return self.encode([f"passage: {t}" for t in texts], batch_size or self._batch_size)
 
     def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self.embed_passages(texts, batch_size)
 
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """Unit mean-pooled vectors of `texts` as given (prefixes included)."""
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             with self._tokenizer_lock:
