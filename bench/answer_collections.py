@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.embedding_cache import CachedEmbedder, EmbeddingCache
+from bench.embedding_cache import CachedEmbedder, EmbeddingCache, shared_cache
 from bench.squad_data import XQuAD, load_xquad
 from bench.squad_retrieval import bench_settings, build_corpus_index
 from config.settings import Settings
@@ -60,7 +60,7 @@ def build_collections(
 ) -> Collections:
     """Index (or reuse) the suite's collections and load a retriever for each."""
     xquad = load_xquad(xquad_dir, max_paragraphs=max_paragraphs)
-    cache = EmbeddingCache(work_dir / f"embeddings-{embedder.model_id}-{embedder.backend}.npz", embedder)
+    cache = shared_cache(work_dir, embedder)
     cached = CachedEmbedder(cache)
     gnad: dict[str, Article] = {}
     if gnad_dir is not None:

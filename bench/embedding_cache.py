@@ -100,25 +100,31 @@ class CachedEmbedder:
     """An `Embedder` that answers from an `EmbeddingCache` (same vectors, no repeated model calls)."""
 
     def __init__(self, cache: EmbeddingCache) -> None:
-        self._cache = cache
+        self.cache = cache
         self.model_id = cache.embedder.model_id
         self.backend = cache.embedder.backend
         self.dimension = cache.embedder.dimension
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._cache.get("query", texts)
+        return self.cache.get("query", texts)
 
     def embed_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return self._cache.get("passage", texts, batch_size)
+        return self.cache.get("passage", texts, batch_size)
 
     def embed_corpus(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        return self._cache.get("corpus", texts, batch_size)
+        return self.cache.get("corpus", texts, batch_size)
 
     def embed_chunks_late(
         self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        return self._cache.get_late(chunks, sentence_spans, batch_size)
+        return self.cache.get_late(chunks, sentence_spans, batch_size)
 
     @property
     def precision(self) -> str:
-        return str(getattr(self._cache.embedder, "precision", "fp32"))
+        return str(getattr(self.cache.embedder, "precision", "fp32"))
+
+
+def shared_cache(work_dir: Path, embedder: Embedder) -> EmbeddingCache:
+    """The embedding cache every suite of one `--out` folder shares, named after the model and backend
+    (so the retrieval, answers, latency and pg suites embed each XQuAD text once between them)."""
+    return EmbeddingCache(work_dir / f"embeddings-{embedder.model_id}-{embedder.backend}.npz", embedder)

@@ -277,14 +277,14 @@ def run_latency(
         out["seed_by_backend"][backend] = {"chunks": retriever.size, **timed}
 
     if xquad_dir is not None and xquad_questions > 0:
-        from bench.embedding_cache import CachedEmbedder, EmbeddingCache
+        from bench.embedding_cache import CachedEmbedder, shared_cache
         from bench.squad_data import load_xquad
 
         xquad = load_xquad(xquad_dir)
         xq = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}")
         if progress:
             progress("latency: XQuAD index")
-        cache = EmbeddingCache(work_dir / f"embeddings-{embedder.model_id}-{embedder.backend}.npz", embedder)
+        cache = shared_cache(work_dir, embedder)
         build_corpus_index(xquad.articles, xq, CachedEmbedder(cache))  # reuses the retrieval suite's index
         cache.save()
         xq_retriever = Retriever.load(xq, embedder=embedder)  # the real embedder: query embedding is timed

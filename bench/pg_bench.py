@@ -18,10 +18,8 @@ from typing import Any
 import numpy as np
 from pydantic import SecretStr
 
-from bench.embedding_cache import CachedEmbedder, EmbeddingCache
 from bench.pg_scale import throwaway_server
-from bench.squad_data import XQuAD, load_xquad
-from bench.squad_retrieval import bench_settings, build_corpus_index, paragraph_ranking, rank_metrics
+from bench.squad_retrieval import index_xquad, paragraph_ranking, rank_metrics
 from config.settings import Settings
 from models.embedders import Embedder
 from retrieval.search import Retriever
@@ -55,14 +53,8 @@ def run_pg_retrieval(
     from retrieval.store import load_index
 
     started = time.perf_counter()
-    xquad: XQuAD = load_xquad(xquad_dir, max_paragraphs=max_paragraphs)
-    cache = EmbeddingCache(work_dir / f"embeddings-{embedder.model_id}-{embedder.backend}.npz", embedder)
-    cached = CachedEmbedder(cache)
-    bench = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}")
-    if progress:
-        progress(f"pg: indexing {len(xquad.articles)} XQuAD paragraphs (embedded store)")
-    build_corpus_index(xquad.articles, bench, cached)
-    cache.save()
+    xquad, bench, cached, _ = index_xquad(settings, xquad_dir, work_dir, embedder, max_paragraphs, progress, "pg")
+    cache = cached.cache
     embedded = Retriever(load_index(bench.index_dir), cached, bench)
     out: dict[str, Any] = {"paragraphs": len(xquad.articles), "chunks": embedded.size}
     with throwaway_server() as server:

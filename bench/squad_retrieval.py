@@ -12,16 +12,19 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.embedding_cache import CachedEmbedder, EmbeddingCache
+from bench.embedding_cache import CachedEmbedder, shared_cache
 from bench.squad_data import XQuAD, XQuADQuestion, load_xquad
 from config.settings import Settings
 from models.embedders import Embedder
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.search import Mode, Retriever
+
+if TYPE_CHECKING:
+    from retrieval.indexer import IndexReport
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +240,28 @@ def evaluate_variants(
     return out
 
 
+def index_xquad(
+    settings: Settings,
+    xquad_dir: Path,
+    work_dir: Path,
+    embedder: Embedder,
+    max_paragraphs: int | None,
+    progress: Callable[[str], None] | None,
+    suite: str,
+) -> tuple[XQuAD, Settings, CachedEmbedder, IndexReport]:
+    """The XQuAD paragraphs indexed (or reused) in `work_dir` through the shared embedding cache:
+    the data, the index's settings, the caching embedder and the index report."""
+    xquad: XQuAD = load_xquad(xquad_dir, max_paragraphs=max_paragraphs)
+    cache = shared_cache(work_dir, embedder)
+    cached = CachedEmbedder(cache)
+    bench = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}")
+    if progress:
+        progress(f"{suite}: indexing {len(xquad.articles)} XQuAD paragraphs")
+    report = build_corpus_index(xquad.articles, bench, cached)
+    cache.save()
+    return xquad, bench, cached, report
+
+
 def run_retrieval(
     settings: Settings,
     xquad_dir: Path,
@@ -251,14 +276,10 @@ def run_retrieval(
     `answer_questions` limits the answer-accuracy pass to the first N questions per language.
     """
     started = time.perf_counter()
-    xquad: XQuAD = load_xquad(xquad_dir, max_paragraphs=max_paragraphs)
-    cache = EmbeddingCache(work_dir / f"embeddings-{embedder.model_id}-{embedder.backend}.npz", embedder)
-    cached = CachedEmbedder(cache)
-    bench = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}")
-    if progress:
-        progress(f"retrieval: indexing {len(xquad.articles)} XQuAD paragraphs")
-    report = build_corpus_index(xquad.articles, bench, cached)
-    cache.save()
+    xquad, bench, cached, report = index_xquad(
+        settings, xquad_dir, work_dir, embedder, max_paragraphs, progress, "retrieval"
+    )
+    cache = cached.cache
 
     from retrieval.store import load_index
 
