@@ -27,6 +27,7 @@ from models.errors import EmbeddingModelError
 logger = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model-int8.onnx"
 
 
 def export_encoder(model_dir: Path, out_dir: Path) -> Path:
@@ -74,6 +75,28 @@ def export_encoder(model_dir: Path, out_dir: Path) -> Path:
     return target
 
 
+def quantize_encoder(fp32_path: Path) -> Path:
+    """The int8 copy of the exported encoder (ONNX Runtime dynamic quantisation of its MatMul weights;
+    activations quantised per batch), written once beside it, atomically."""
+    target = fp32_path.parent / INT8_FILE
+    if target.is_file():
+        return target
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as e:
+        raise EmbeddingModelError(f"int8 quantisation needs onnxruntime's quantization tools: {e}") from e
+    tmp = Path(tempfile.mkdtemp(prefix=".quantize-", dir=fp32_path.parent))
+    try:
+        quantize_dynamic(fp32_path, tmp / INT8_FILE, weight_type=QuantType.QInt8)
+        os.replace(tmp / INT8_FILE, target)
+    except Exception as e:  # the quantiser raises assorted errors (onnx missing, graph it cannot read)
+        raise EmbeddingModelError(f"cannot quantise {fp32_path} to int8: {e}") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("quantised %s to %s", fp32_path, target)
+    return target
+
+
 def onnxruntime_available() -> bool:
     try:
         import onnxruntime  # noqa: F401
@@ -86,15 +109,26 @@ class OnnxEmbedder:
     """The converted default model's encoder on ONNX Runtime; mean pooling and normalisation as e5 does."""
 
     backend = "onnxruntime"
-    precision = "fp32"
 
     def __init__(
-        self, model_dir: Path, model_id: str, batch_size: int = 8, threads: int | None = None
+        self,
+        model_dir: Path,
+        model_id: str,
+        batch_size: int = 8,
+        threads: int | None = None,
+        precision: str = "fp32",
     ) -> None:
+        """`precision` int8: the dynamically quantised encoder (faster here, but its vectors move: cosine
+        ~0.97 to fp32, BENCHMARKS.md; not the default)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        if precision not in ("fp32", "int8"):
+            raise EmbeddingModelError(f"ONNX Runtime engine runs fp32 or int8, not {precision}")
+        self.precision = precision
         path = export_encoder(model_dir, model_dir.parent / f"{model_dir.name}-onnx")
+        if precision == "int8":
+            path = quantize_encoder(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -105,7 +139,7 @@ class OnnxEmbedder:
         self.model_id = model_id
         self.dimension = int(self._session.get_outputs()[0].shape[-1] or 384)
         self._batch_size = batch_size
-        logger.info("indexing engine: ONNX Runtime fp32, %d threads", options.intra_op_num_threads)
+        logger.info("indexing engine: ONNX Runtime %s, %d threads", precision, options.intra_op_num_threads)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode([f"query: {t}" for t in texts], self._batch_size)
