@@ -255,6 +255,18 @@ class ExtractiveAnswerer:
 
     # -- figures -----------------------------------------------------------------------------
 
+    def reporting_articles(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> int:
+        """How many distinct retrieved articles hold a figure of what a quantity question counts
+        (wire copies of a figure sentence in other articles included)."""
+        _, everywhere = self._figure_rows(result, scored, data)
+        docs: set[str] = set()
+        for row in everywhere:
+            sentence = data.sentences[row.sentence_id]
+            docs.add(sentence.doc_id)
+            if sentence.dup_group is not None:
+                docs.update(data.group_docs[sentence.dup_group])
+        return len(docs)
+
     def _quantity_groups(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> list[StoryRows]:
         """The figure rows of a quantity answer, grouped by story (one untitled group without stories)."""
         near_best, everywhere = self._figure_rows(result, scored, data)
