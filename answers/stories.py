@@ -98,15 +98,20 @@ def article_vectors(
 
 
 def cluster(vectors: np.ndarray, similarity: float = STORY_SIMILARITY) -> np.ndarray:
-    """A cluster label per row: average-linkage clusters whose mean cosine is at least `similarity`."""
+    """A cluster label per row: average-linkage clusters whose mean cosine is at least `similarity`.
+
+    scipy's hierarchical clustering (the same average linkage scikit-learn's AgglomerativeClustering
+    runs) imports in ~0.4 s where scikit-learn takes ~1.2 s, which a first quantity question paid.
+    """
     if len(vectors) < 2:
         return np.zeros(len(vectors), dtype=np.int64)
-    from sklearn.cluster import AgglomerativeClustering
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
 
-    model = AgglomerativeClustering(
-        n_clusters=None, metric="cosine", linkage="average", distance_threshold=1.0 - similarity
-    )
-    return model.fit_predict(vectors)
+    distances = np.clip(pdist(vectors.astype(np.float64), metric="cosine"), 0.0, 2.0)
+    tree = linkage(distances, method="average")
+    # Merges strictly closer than the cut join (as with scikit-learn's distance_threshold).
+    return fcluster(tree, t=np.nextafter(1.0 - similarity, 0.0), criterion="distance").astype(np.int64) - 1
 
 
 def build_story_map(data: IndexData, common: np.ndarray | None, similarity: float = STORY_SIMILARITY) -> StoryMap:
