@@ -40,7 +40,7 @@ from answers.figure_table import (
 )
 from answers.figures import find_figures
 from answers.labels import label, language_key
-from answers.stories import story_map
+from answers.stories import story_map, view_story_map
 from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from config.settings import Settings
@@ -272,10 +272,11 @@ class ExtractiveAnswerer:
         near_best, everywhere = self._figure_rows(result, scored, data)
         if not near_best:
             return []
-        if not isinstance(data, IndexData):
-            # A database corpus is a per-question view: stories are not computed over it (yet).
-            return [StoryRows(story=0, title="", rows=near_best)]
-        stories = story_map(data, self.embedder)
+        if isinstance(data, IndexData):
+            stories = story_map(data, self.embedder)
+        else:  # a database corpus is a per-question view: stories among the articles retrieved
+            retrieved = {hit.chunk.doc_id for hit in result.hits} | {data.sentences[r.sentence_id].doc_id for r in everywhere}
+            stories = view_story_map(data, sorted(retrieved), self.embedder)
         floor = self._relevance_floor(result, everywhere)
         groups = group_by_story(
             near_best,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from answers.figure_table import FigureMention
-from answers.stories import StoryMap, short_title
+from answers.stories import StoryMap, article_sentences, short_title
 from retrieval.store import IndexData
 
 FigureRow = FigureMention
@@ -35,14 +35,12 @@ class StoryRows:
 
 def story_sentences(data: IndexData, stories: StoryMap, story: int) -> list[int]:
     """Every sentence of the story's articles, boilerplate left out."""
-    sids: list[int] = []
-    for doc_id in stories.stories[story].articles:
-        sid = data.sentence_base[doc_id]
-        while sid < len(data.sentences) and data.sentences[sid].doc_id == doc_id:
-            if data.sentences[sid].dup_group not in stories.boilerplate_groups:
-                sids.append(sid)
-            sid += 1
-    return sids
+    return [
+        sid
+        for doc_id in stories.stories[story].articles
+        for sid in article_sentences(data, doc_id)
+        if data.sentences[sid].dup_group not in stories.boilerplate_groups
+    ]
 
 
 def group_by_story(
