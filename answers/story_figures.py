@@ -54,20 +54,22 @@ def group_by_story(
     """Rows grouped by story, the best-corroborated story first, at most `MAX_STORY_GROUPS`.
 
     `near_best` are the figure rows of the sentences nearly as likely as the best figure sentence,
-    `everywhere` those of every retrieved sentence (both: counted thing about the question). A story
-    enters with a near-best row, or when `MIN_CORROBORATION` of its articles report the counted
-    thing. Stories are ranked by how many distinct articles report a figure of the counted thing
-    (wire copies in the story's other articles included), then by the sum of their best sentence
-    scores: one sentence that reads like an answer does not outrank the event several newsrooms
-    report. `rows_in(sentence_ids)` extracts figure rows with the answerer's own rules; it
-    completes the first group from every sentence of its articles.
+    `everywhere` those of every retrieved sentence (both: counted thing about the question). Every
+    story with a retrieved row is read in full with `rows_in(sentence_ids)` (the answerer's own rules
+    for what counts as a figure of the asked-for thing): its corroboration is how many distinct
+    articles of the story report such a figure (wire copies included), wherever the retrieval cut
+    off. A story enters with a near-best row, or when `MIN_CORROBORATION` of its articles report the
+    counted thing; stories are ranked by corroboration, then by the sum of their articles' best
+    sentence scores, so one sentence that reads like an answer does not outrank the event several
+    newsrooms report. The first group is completed from every sentence of its articles.
     """
     entered = {stories.story_of[data.sentences[row.sentence_id].doc_id] for row in near_best if _counts(row, data, stories)}
     by_story: dict[int, list[FigureRow]] = {}
     for row in everywhere:
         if _counts(row, data, stories):
             by_story.setdefault(stories.story_of[data.sentences[row.sentence_id].doc_id], []).append(row)
-    evidence = {story: _evidence(rows, score_of, data, stories, story) for story, rows in by_story.items()}
+    in_full = {story: rows_in(story_sentences(data, stories, story)) for story in by_story}
+    evidence = {story: _evidence(rows + in_full[story], score_of, data, stories, story) for story, rows in by_story.items()}
     candidates = [s for s in by_story if s in entered or evidence[s][0] >= MIN_CORROBORATION]
     ordered = sorted(candidates, key=lambda s: (-evidence[s][0], -evidence[s][1], s))
     groups: list[StoryRows] = []
@@ -75,7 +77,7 @@ def group_by_story(
         story_rows = by_story[story]
         if rank == 0:
             known = {(r.normalized, r.sentence_id) for r in story_rows}
-            story_rows = story_rows + [r for r in rows_in(story_sentences(data, stories, story)) if (r.normalized, r.sentence_id) not in known]
+            story_rows = story_rows + [r for r in in_full[story] if (r.normalized, r.sentence_id) not in known]
         title = short_title(data.articles[stories.stories[story].articles[0]].title)
         groups.append(StoryRows(story=story, title=title, rows=story_rows))
     return groups

@@ -95,3 +95,22 @@ def test_a_wire_copy_counts_the_articles_that_carry_it_and_the_first_group_is_co
 
     assert [g.story for g in groups] == [0, 1]  # a1 and a2 both carry the wire sentence: two articles
     assert [r.sentence_id for r in groups[0].rows] == [wire, sid_of(data, "a3")]
+
+
+def test_corroboration_is_read_from_the_whole_story_where_retrieval_cut_it_off() -> None:
+    data, stories = collection()
+    attack, retrieved = sid_of(data, "b1"), sid_of(data, "a3")  # the story's other articles were not retrieved
+    scores = {attack: 0.68, retrieved: 0.03}
+    whole_story = rows(data, sid_of(data, "a1"), sid_of(data, "a2"), retrieved)
+
+    groups = group_by_story(
+        rows(data, attack),
+        rows(data, attack, retrieved),
+        scores,
+        data,
+        stories,
+        lambda sids: [r for r in whole_story if r.sentence_id in sids],
+    )
+
+    assert [g.story for g in groups] == [0, 1]
+    assert {r.sentence_id for r in groups[0].rows} == {r.sentence_id for r in whole_story}
