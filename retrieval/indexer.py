@@ -475,14 +475,18 @@ def update_index(
     precision = str(getattr(embedder, "precision", "fp32")) if fresh else "fp32"  # asking loads a lazy engine
     report.precision = precision
     embed_started = time.perf_counter()
-    counts = {"articles": 0, "chunks": 0}
+    counts = {"articles": 0, "chunks": 0, "batch_articles": 0, "batch_chunks": 0, "batch_done": 0}
 
     def on_chunks(n: int) -> None:
         counts["chunks"] += n
+        counts["batch_done"] += n
+        # Articles of the batch being embedded count by the share of its chunks done, so the time left
+        # shows from the first slice on instead of after the first batch.
+        within = counts["batch_articles"] * min(counts["batch_done"], counts["batch_chunks"]) // max(1, counts["batch_chunks"])
         if progress:
             progress(
                 IndexProgress(
-                    counts["articles"],
+                    counts["articles"] + within,
                     len(fresh),
                     counts["chunks"],
                     time.perf_counter() - embed_started,
@@ -501,6 +505,9 @@ def update_index(
         for begin in range(0, len(ordered), size):  # steps 3, 6 and 7 a batch at a time
             batch = [articles[d] for d in ordered[begin : begin + size]]
             segmented = [segment(a, settings) for a in batch]
+            counts["batch_articles"] = sum(1 for a in batch if a.doc_id in fresh)
+            counts["batch_chunks"] = sum(len(c) for a, (_, c) in zip(batch, segmented) if a.doc_id in fresh)
+            counts["batch_done"] = 0
             chunk_vectors, sentence_vectors = batcher.vectors(batch, segmented)
             sentences = [s for doc_sentences, _ in segmented for s in doc_sentences]
             writer.add_articles(batch)
@@ -508,7 +515,8 @@ def update_index(
             dedup_tokens += [frozenset(sys.intern(t) for t in sentence_tokens(s.text)) for s in sentences]
             dedup_docs += [s.doc_id for s in sentences]
             del segmented, sentences, chunk_vectors, sentence_vectors
-            counts["articles"] += sum(1 for a in batch if a.doc_id in fresh)
+            counts["articles"] += counts["batch_articles"]
+            counts["batch_articles"] = counts["batch_chunks"] = counts["batch_done"] = 0
             on_chunks(0)
         writer.set_dup_groups(near_duplicate_groups_of(dedup_tokens, dedup_docs))  # step 4
         del dedup_tokens, dedup_docs
