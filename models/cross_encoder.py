@@ -237,17 +237,27 @@ class CrossEncoder:
         self.metadata = metadata
 
     def score(self, question: str, candidates: Sequence[tuple[str, str | None]]) -> np.ndarray:
-        """Logits for (sentence, previous sentence or None) candidates of one question, in one batch."""
+        """Logits for (sentence, previous sentence or None) candidates of one question.
+
+        Tokenised in one batch, but run one pair per session call: int8 weights come with dynamic
+        activation quantisation, whose scale is taken over the whole input, so in a padded batch a
+        pair's logit moved by up to 0.2 with its neighbours; alone it is the same whatever else
+        is asked, and 6 pairs took no longer (220 vs 245 ms, measured on the loaded 2-core machine).
+        """
         if not candidates:
             return np.zeros(0, dtype=np.float32)
         pairs = [pair_text(question, sentence, previous) for sentence, previous in candidates]
         with self._lock:
             encoded = self._tokenizer.encode_batch(pairs)
-        ids = np.array([e.ids for e in encoded], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-        embeds = np.asarray(self._embeddings[ids.ravel()], dtype=np.float32).reshape(*ids.shape, -1)
-        (logits,) = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})
-        return np.asarray(logits, dtype=np.float32)
+        out = np.zeros(len(encoded), dtype=np.float32)
+        for row, pair in enumerate(encoded):
+            length = int(sum(pair.attention_mask))
+            ids = np.asarray(pair.ids[:length], dtype=np.int64)
+            embeds = np.asarray(self._embeddings[ids], dtype=np.float32)[None, :, :]
+            mask = np.ones((1, length), dtype=np.int64)
+            (logits,) = self._session.run(None, {"inputs_embeds": embeds, "attention_mask": mask})
+            out[row] = float(logits[0])
+        return out
 
 
 _loaded: dict[tuple[Path, Path], CrossEncoder] = {}

@@ -11,12 +11,15 @@ collection (present) and with its whole Wikipedia article masked (left out). The
 2. the answerability model (gradient-boosted trees) learns present (1) vs left out (0), and vs
    unanswerable variants (a name or number swapped for another title's, random letters), from the
    best candidates' evidence, on out-of-fold sentence logits;
-With --reranker FOLD0 FOLD1 (scripts/train_answer_reranker.py's two title-fold models), step 1 is
-followed by the answer reranker: the sentence model above becomes the preselect model, the
-reranker scores its RERANK_TOP_K best candidates of every search (the title's out-of-fold
-reranker, so its logits are as strong as on new questions; fold 0's model is the one committed),
-and a second sentence model (chosen and fitted the same way) learns from SENTENCE_FEATURES plus
-the reranker's columns; steps 2 and 3 then read that second model and the reranker's evidence.
+With --reranker FOLD0 [FOLD1] (scripts/train_answer_reranker.py's title-fold models; FOLD0, the
+committed one, learnt from fold 1's titles), step 1 is followed by the answer reranker: the
+sentence model above becomes the preselect model, the reranker scores its RERANK_TOP_K best
+candidates of every search with a model that never saw the search's title (so its logits are as
+strong as on new questions), and a second sentence model (chosen and fitted the same way) learns
+from SENTENCE_FEATURES plus the reranker's columns; steps 2 and 3 then read that second model and
+the reranker's evidence. With FOLD0 alone only fold 0's searches have such logits, and the second
+stage is fitted and cross-validated (by alternate title) on them alone. The scorer fitted without
+the reranker is kept in the JSON (`without_reranker`) as the benchmark's baseline variant.
 3. the decline thresholds (one for questions in the top article's language, one for the others)
    are the P(answerable) that maximise the smaller of the two target margins on the fit half's
    out-of-fold scores, min(answered_present - 0.95, declined_left_out - 0.90).
@@ -24,7 +27,8 @@ Only the fit half is read; the test half stays for `newsbot bench --suite answer
 
     flock /tmp/newsbot-heavy.lock python scripts/fit_answer_scorer.py \\
         --xquad ../shared/bench/xquad --gnad ../shared/corpora/10kgnad --seeds seeds \\
-        --work-dir bench-results/cache --out answers/answer_scorer.json
+        --work-dir bench-results/cache --out answers/answer_scorer.json \\
+        --reranker answers/answer_reranker.safetensors
 """
 
 from __future__ import annotations
@@ -196,8 +200,8 @@ def add_rerank_columns(
     from models.e5_convert import ensure_default_model
 
     model_dir = ensure_default_model(load_settings().model_cache_dir)
-    encoders = {held: load_cross_encoder(model_dir, adapters[held].resolve()) for held in (0, 1)}
-    prints = {held: adapter_fingerprint(adapters[held]) for held in (0, 1)}
+    encoders = {held: load_cross_encoder(model_dir, path.resolve()) for held, path in enumerate(adapters)}
+    prints = {held: adapter_fingerprint(path) for held, path in enumerate(adapters)}
     cache_path = work_dir / "reranker-logits.npz"
     cache: dict[str, float] = {}
     if cache_path.is_file():
@@ -240,7 +244,9 @@ def add_rerank_columns(
     report = {
         "fit_half_answer_in_top_k": round(covered / max(1, answerable), 4),
         "fit_half_logit_range": [round(float(np.min(logits_seen)), 3), round(float(np.max(logits_seen)), 3)],
-        "adapters": {f"fold{held}": f"{adapters[held].name} sha256[:16]={prints[held]}" for held in (0, 1)},
+        "adapters": {
+            f"fold{held}": f"{path.name} sha256[:16]={prints[held]}" for held, path in enumerate(adapters)
+        },
         "out_of_fold": "each title's reranker logits come from the fold model not trained on it",
     }
     logger.info("reranker columns: %s", report)
@@ -399,9 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         "--dump", type=Path, default=None, help="also save the feature rows (.npz) for analysis"
     )
     parser.add_argument("--dump-only", action="store_true", help="stop after --dump (feature experiments)")
-    parser.add_argument("--reranker", type=Path, nargs=2, default=None, metavar=("FOLD0", "FOLD1"),
-                        help="the two title-fold reranker adapters of scripts/train_answer_reranker.py; "
-                        "FOLD0 must be the committed answers/answer_reranker.safetensors")  # fmt: skip
+    parser.add_argument("--reranker", type=Path, nargs="+", default=None, metavar="FOLD",
+                        help="scripts/train_answer_reranker.py's fold-0 adapter (the committed "
+                        "answers/answer_reranker.safetensors), optionally followed by its fold-1 adapter")  # fmt: skip
     parser.add_argument(
         "--no-variants", action="store_true", help="fit answerability without unanswerable variants"
     )
@@ -430,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     sentence_group, sentence_fold = [], []  # per present search: its id, and its title's fold (0/1)
     fold_of = {title: i % 2 for i, title in enumerate(sorted(fit))}
     group_folds: list[int] = []
+    group_titles: list[str] = []
     group_source: list[tuple[str, Any]] = []  # (question text, index data) per search, for the reranker
     variant_rows: list[int] = []  # groups that are unanswerable variants (not left-out searches)
     names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers]
@@ -455,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                     groups.append((candidates, labels, present))
                     group_source.append((question.question, retriever.data))
                     group_folds.append(fold_of[collections.xquad.articles[question.doc_id].title])
+                    group_titles.append(collections.xquad.articles[question.doc_id].title)
                     if present and len(labels):
                         sentence_x.append(candidates.features)
                         sentence_y.append(labels)
@@ -473,6 +481,7 @@ def main(argv: list[str] | None = None) -> int:
                 groups.append((candidates, np.zeros(len(candidates.sentence_ids), dtype=np.int64), 0))
                 group_source.append((text, retriever.data))
                 group_folds.append(fold_of[title])
+                group_titles.append(title)
                 variant_rows.append(len(groups) - 1)
         collections.cache.save()
 
@@ -499,14 +508,54 @@ def main(argv: list[str] | None = None) -> int:
                               ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
     out = features_only
     if args.reranker:
-        groups, rerank_report = add_rerank_columns(
-            groups, group_source, folds, best_spec, x, y, fold, args.reranker, args.work_dir
+        if len(args.reranker) == 2:  # a reranker per title fold: every search has out-of-fold logits
+            keep = np.arange(len(groups))
+            stage_folds = folds
+        else:
+            # One reranker, trained on fold 1's titles: only fold 0's searches have out-of-fold logits,
+            # so the second stage learns (and is cross-validated, by alternate title) on those alone.
+            keep = np.flatnonzero(folds == 0)
+            titles0 = sorted({group_titles[i] for i in keep})
+            stage_folds = np.array([titles0.index(group_titles[i]) % 2 for i in keep])
+        kept = [groups[i] for i in keep]
+        extended, rerank_report = add_rerank_columns(
+            kept,
+            [group_source[i] for i in keep],
+            folds[keep],
+            best_spec,
+            x,
+            y,
+            fold,
+            args.reranker,
+            args.work_dir,
         )
+        rerank_report["fit_groups"] = "both title folds" if len(args.reranker) == 2 else "title fold 0 only"
+        rows_x, rows_y, rows_group, rows_fold = [], [], [], []
+        for k, (candidates, labels, present) in enumerate(extended):
+            if present and len(labels):
+                rows_x.append(candidates.features)
+                rows_y.append(labels)
+                rows_group.append(np.full(len(labels), k))
+                rows_fold.append(np.full(len(labels), stage_folds[k]))
+        x2, y2 = np.concatenate(rows_x), np.concatenate(rows_y)
+        group2, fold2 = np.concatenate(rows_group), np.concatenate(rows_fold)
+        kept_variants = [int(np.flatnonzero(keep == v)[0]) for v in variant_rows if v in set(keep.tolist())]
         feature_names = SENTENCE_FEATURES + RERANK_FEATURES
-        x = np.concatenate([c.features for c, labels, present in groups if present and len(labels)])
-        rerank_spec, rerank_grid = choose_sentence_model(x, y, group, fold, feature_names)
-        out = fit_stage(groups, folds, fold, rerank_spec, rerank_grid, x, y, feature_names,
-                        ANSWERABILITY_FEATURES + RERANK_ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
+        # The baseline on exactly these searches and folds: the same choice without the reranker's columns.
+        _, same_rows_grid = choose_sentence_model(x2[:, : len(SENTENCE_FEATURES)], y2, group2, fold2)
+        rerank_report["same_searches_top_sentence_accuracy_without_reranker"] = same_rows_grid
+        rerank_spec, rerank_grid = choose_sentence_model(x2, y2, group2, fold2, feature_names)
+        rerank_report["same_searches_top_sentence_accuracy_with_reranker"] = rerank_grid
+        ce_column = x2[:, len(SENTENCE_FEATURES)]
+        rerank_report["same_searches_top_sentence_accuracy_reranker_alone"] = round(
+            top_sentence_accuracy(ce_column, y2, group2), 4
+        )
+        rerank_report["same_searches_top_sentence_accuracy_cosine_alone"] = round(
+            top_sentence_accuracy(x2[:, 0], y2, group2), 4
+        )
+        logger.info("reranker on the same searches: %s", rerank_report)
+        out = fit_stage(extended, np.asarray(stage_folds), fold2, rerank_spec, rerank_grid, x2, y2, feature_names,
+                        ANSWERABILITY_FEATURES + RERANK_ANSWERABILITY_FEATURES, kept_variants)  # fmt: skip
         out["reranker"] = {
             "adapter": "answer_reranker.safetensors",
             "top_k": RERANK_TOP_K,

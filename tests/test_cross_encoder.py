@@ -51,12 +51,12 @@ def test_the_answering_sentence_outranks_a_same_topic_distractor(
     assert logits[1] > logits[0], f"{question}: answer {logits[1]:.3f} <= distractor {logits[0]:.3f}"
 
 
-def test_all_candidates_of_a_question_are_scored_in_one_batch_in_order(reranker: CrossEncoder) -> None:
+def test_a_pair_scores_the_same_whatever_else_is_asked(reranker: CrossEncoder) -> None:
     question = "Wann wurde die neue Eisenbahnbrücke über die Elbe eröffnet?"
     pairs = [(BRIDGE_DISTRACTOR, BRIDGE_CONTEXT), (BRIDGE_ANSWER, BRIDGE_CONTEXT), (BRIDGE_CONTEXT, None)]
     together = reranker.score(question, pairs)
     alone = np.array([reranker.score(question, [pair])[0] for pair in pairs])
-    np.testing.assert_allclose(together, alone, atol=1e-4)  # padding does not change a pair's score
+    np.testing.assert_allclose(together, alone, atol=1e-5)  # in order, and no neighbour moves a score
     assert reranker.score(question, []).shape == (0,)
 
 
@@ -75,7 +75,11 @@ def test_the_onnx_export_scores_as_the_merged_torch_model(reranker: CrossEncoder
     mask = torch.tensor([e.attention_mask for e in encoded])
     with torch.no_grad():
         expected = merged(merged.encoder.embeddings.word_embeddings(ids), mask).numpy()
-    np.testing.assert_allclose(reranker.score(question, pairs), expected, atol=1e-3)
+    # int8 weights (models.cross_encoder.quantize_int8): the logits moved by up to ~0.2 against
+    # float32 on the examples here; the order of the two pairs must not change.
+    scored = reranker.score(question, pairs)
+    np.testing.assert_allclose(scored, expected, atol=0.3)
+    assert (scored[0] > scored[1]) == (expected[0] > expected[1])
 
 
 def test_a_missing_adapter_file_is_a_clear_error(tmp_path: Path) -> None:
