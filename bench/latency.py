@@ -166,9 +166,10 @@ def cold_start(
         NEWSBOT_EMBEDDING_BACKEND=backend or settings.models.embedding_backend,
         NEWSBOT_LEXICAL_WEIGHT_SAME_LANGUAGE=str(settings.retrieval.lexical_weight_same_language),
         NEWSBOT_LEXICAL_WEIGHT_CROSS_LANGUAGE=str(settings.retrieval.lexical_weight_cross_language),
-        NEWSBOT_SENTENCE_WEIGHT=str(settings.retrieval.sentence_weight),
         HF_HUB_OFFLINE="1",
     )
+    if settings.retrieval.sentence_weight is not None:  # unset: the weight fitted for the index's chunk vectors
+        env["NEWSBOT_SENTENCE_WEIGHT"] = str(settings.retrieval.sentence_weight)
     cwd = data_dir  # no stray .env is read
     walls = []
     for _ in range(runs):

@@ -39,6 +39,13 @@ def _split_ids(value: object) -> object:
     return value
 
 
+FITTED_SENTENCE_WEIGHTS = {"pooled": 4.0, "embedded": 0.25}
+"""Best-sentence weight per way of making chunk vectors, each chosen on XQuAD's even questions (hybrid R@1).
+pooled 4.0: scripts/choose_pooled_sentence_weight.py, grid 0.25-10; held-out odd half de 0.955 / en 0.903
+(embedded at 0.25: 0.948 / 0.894). embedded 0.25: the retrieval bench's grid on the even half, held
+below 0.5 for the hand-set (legacy) answerer's abstention (BENCHMARKS.md, "Why w = 0.25")."""
+
+
 class RetrievalSettings(BaseSettings):
     """Where the index lives, how articles are chunked and how passages are ranked."""
 
@@ -50,12 +57,10 @@ class RetrievalSettings(BaseSettings):
     chunk_overlap: int = Field(default=1, ge=0, le=49, description="Sentences shared by neighbouring chunks.")
     chunk_max_chars: int = Field(default=900, ge=200, le=8000, description="Chunks stop growing past this length.")
     chunk_vectors: Literal["embedded", "pooled"] = Field(
-        default="embedded",
-        description="How chunk vectors are made: embedded on their own, or pooled from their sentences' vectors "
-        "(every token encoded once: indexing ~2x faster). Pooled with sentence_weight=4.0 ranks as well as the "
-        "default on XQuAD (held-out half: hybrid R@1 de 0.955 vs 0.948, en 0.903 vs 0.894; "
-        "scripts/choose_pooled_sentence_weight.py), but the answerer then sees other chunks and its abstention "
-        "threshold, calibrated on the default, lets an unanswerable seed question through; BENCHMARKS.md.",
+        default="pooled",
+        description="How chunk vectors are made: pooled from their sentences' vectors (the default: every token "
+        "encoded once, indexing ~2x faster) or embedded on their own (the model reads every token twice). Pooled, "
+        "with its fitted best-sentence weight, ranks at least as well on XQuAD (BENCHMARKS.md, issue 11).",
     )
     top_k: int = Field(default=8, ge=1, le=100, description="Passages retrieved per question.")
     lexical_weight_same_language: float = Field(
@@ -64,11 +69,12 @@ class RetrievalSettings(BaseSettings):
     lexical_weight_cross_language: float = Field(
         default=0.1, ge=0.0, le=1.0, description="Weight of BM25 when they differ (BM25 has little signal across languages)."
     )
-    sentence_weight: float = Field(
-        default=0.25,
+    sentence_weight: float | None = Field(
+        default=None,
         ge=0.0,
         le=10.0,
-        description="Weight of a chunk's best-matching sentence in its dense score (0: the chunk vector alone).",
+        description="Weight of a chunk's best-matching sentence in its dense score (0: the chunk vector alone). "
+        "Unset: the weight fitted for the index's chunk vectors (FITTED_SENTENCE_WEIGHTS).",
     )
     index_type: Literal["auto", "flat", "hnsw", "ivf_sq8"] = Field(
         default="auto", description="FAISS index type; auto picks exact search for small corpora, approximate for large."
@@ -95,6 +101,13 @@ class RetrievalSettings(BaseSettings):
         description="Articles cleaned, split and embedded together while indexing; memory grows with this, "
         "not with the collection.",
     )
+
+    def sentence_weight_for(self, chunk_vectors: str) -> float:
+        """The best-sentence weight for an index whose chunk vectors were made `chunk_vectors` way:
+        the configured one, or else the one fitted for that way (a pooled index wants far more)."""
+        if self.sentence_weight is not None:
+            return self.sentence_weight
+        return FITTED_SENTENCE_WEIGHTS.get(chunk_vectors, FITTED_SENTENCE_WEIGHTS["embedded"])
 
 
 class ModelSettings(BaseSettings):

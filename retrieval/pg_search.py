@@ -239,7 +239,7 @@ class PgRetriever(Retriever):
             r = self.settings.retrieval
             chunk_language = np.array([row[7] for row in rows])
             weight = np.where(chunk_language == language, r.lexical_weight_same_language, r.lexical_weight_cross_language)
-            fused = fuse_scores(with_best_sentence(dense, best, r.sentence_weight), lexical, weight)
+            fused = fuse_scores(with_best_sentence(dense, best, r.sentence_weight_for(self.info.chunk_vectors)), lexical, weight)
         order = np.argsort(-fused, kind="stable")[:k]
         hits = []
         for i in order:

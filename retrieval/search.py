@@ -149,7 +149,9 @@ class Retriever:
                 r.lexical_weight_cross_language,
             )
             ranked_dense = with_best_sentence(
-                dense, self.best_sentence_scores(ids, query_vector), r.sentence_weight
+                dense,
+                self.best_sentence_scores(ids, query_vector),
+                r.sentence_weight_for(self.data.info.chunk_vectors),
             )
             fused = fuse_scores(
                 ranked_dense, lexical if lexical is not None else np.zeros_like(dense), weight
@@ -194,11 +196,11 @@ def with_best_sentence(
     A question usually matches one sentence; the chunk vector averages that signal with its
     neighbours. On XQuAD the blend lifts hybrid R@1 for English questions over German paragraphs from
     0.871 to 0.888 at w=0.25 and 0.898 at w=1 (BENCHMARKS.md), for one small matrix product per query.
-    The default stays at 0.25: larger weights surface more on-topic sentences for questions the
-    articles cannot answer, and the answerer's abstention threshold has no margin left for them.
-    With chunk vectors pooled from sentence vectors (`chunk_vectors=pooled`) 0.5 suits better: hybrid
-    R@1 0.945 / 0.880 (German / English questions) against 0.939 / 0.861 at 0.25, and the
-    unanswerable dev questions stay 0.004 below the threshold.
+    With chunk vectors embedded on their own the weight stays at 0.25: larger weights surface more
+    on-topic sentences for questions the articles cannot answer, and the hand-set answerer's abstention
+    threshold had no margin left for them. Chunk vectors pooled from the sentence vectors (the default
+    since issue 11) carry less of their best sentence, and 4.0 was chosen for them on XQuAD's even
+    questions (scripts/choose_pooled_sentence_weight.py; `RetrievalSettings.sentence_weight_for`).
     """
     if sentence_weight <= 0:
         return chunk_scores

