@@ -214,6 +214,11 @@ SENTENCE_FEATURES = (
     # ("12.000 Soldaten" for "How many soldiers"; literal or by embedding, across languages); 0 else.
     "figure_counts_thing",
 )  # fmt: skip
+# The query adapter's columns (scripts/train_query_adapter.py), appended to SENTENCE_FEATURES when
+# the parameters use it: the cosine of the adapted question vector with the sentence, and its gap
+# to the question's best candidate.
+ADAPTER_FEATURES = ("dense_adapted", "dense_adapted_gap")
+ADAPTER_ANSWERABILITY_FEATURES = ("best_dense_adapted", "top_dense_adapted")
 # The answer reranker's columns, appended to SENTENCE_FEATURES when the parameters use it: its
 # logit for the preselected top candidates (RERANK_UNSCORED for the others), the logit's gap to
 # the question's best, and whether the sentence was scored at all.
@@ -241,8 +246,9 @@ class Candidates:
     """The sentences of the retrieved passages with their feature rows (row i ↔ sentence_ids[i])."""
 
     sentence_ids: np.ndarray
-    features: np.ndarray  # (n, len(SENTENCE_FEATURES))
+    features: np.ndarray  # (n, len(columns))
     question_features: dict[str, float]  # features of the question and collection, for answerability
+    columns: tuple[str, ...] = SENTENCE_FEATURES  # + ADAPTER_FEATURES or RERANK_FEATURES when used
 
 
 @dataclass(frozen=True)
@@ -347,8 +353,10 @@ class ScorerParameters:
     thresholds: dict[str, float]  # decline below these P(answerable): "same_language" / "other_language"
     provenance: dict
     reranker: RerankerSettings | None = None
-    # The same scorer fitted without the reranker (the answers benchmark's baseline variant).
-    without_reranker: ScorerParameters | None = None
+    # The same scorer fitted without the reranker or adapter columns (the answers benchmark's
+    # baseline variant, fitted in the same run).
+    baseline: ScorerParameters | None = None
+    query_adapter: np.ndarray | None = None  # (d, d): the question vector becomes normalise(W q)
 
     def threshold(self, candidates: Candidates) -> float:
         """Questions in another language than the top article's are separated less well (names and
@@ -379,15 +387,38 @@ def _parameters_from_json(raw: dict, path: Path) -> ScorerParameters:
         )
         if preselect.names != SENTENCE_FEATURES:
             raise ValueError(f"{path} was fitted for other features; re-run scripts/fit_answer_scorer.py")
+    elif raw.get("query_adapter"):
+        expected = (
+            SENTENCE_FEATURES + ADAPTER_FEATURES,
+            ANSWERABILITY_FEATURES + ADAPTER_ANSWERABILITY_FEATURES,
+        )
     else:
         expected = (SENTENCE_FEATURES, ANSWERABILITY_FEATURES)
     if (sentence.names, answerability.names) != expected:
         raise ValueError(f"{path} was fitted for other features; re-run scripts/fit_answer_scorer.py")
-    thresholds = {key: float(value) for key, value in raw["thresholds"].items()}
-    baseline = _parameters_from_json(raw["without_reranker"], path) if raw.get("without_reranker") else None
-    return ScorerParameters(
-        sentence, answerability, thresholds, raw.get("provenance", {}), reranker, baseline
+    adapter = (
+        load_query_adapter(path.with_name(raw["query_adapter"]["file"])) if raw.get("query_adapter") else None
     )
+    thresholds = {key: float(value) for key, value in raw["thresholds"].items()}
+    baseline = _parameters_from_json(raw["baseline"], path) if raw.get("baseline") else None
+    return ScorerParameters(
+        sentence, answerability, thresholds, raw.get("provenance", {}), reranker, baseline, adapter
+    )
+
+
+def load_query_adapter(path: Path) -> np.ndarray:
+    """The adapter's (d, d) weight; ValueError naming the script if the file is missing or wrong."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            weight = np.asarray(stored["weight"], dtype=np.float32)
+    except (OSError, KeyError, ValueError) as e:
+        raise ValueError(f"query adapter {path} is missing or unreadable ({e}); re-run "
+                         "scripts/train_query_adapter.py") from e  # fmt: skip
+    if weight.ndim != 2 or weight.shape[0] != weight.shape[1]:
+        raise ValueError(
+            f"query adapter {path} is not a square matrix; re-run scripts/train_query_adapter.py"
+        )
+    return weight
 
 
 @lru_cache(maxsize=4)
@@ -409,6 +440,7 @@ class FeatureExtractor:
         (RERANK_FEATURES); the reranker is loaded from `model_cache_dir` on first use."""
         self._embed_terms = embed_terms
         self._reranker = parameters.reranker if parameters is not None else None
+        self._adapter = parameters.query_adapter if parameters is not None else None
         self._model_cache_dir = model_cache_dir
         self._loader: threading.Thread | None = None
         self._loaded: list = []  # the reranker, or the error loading it raised
@@ -456,6 +488,8 @@ class FeatureExtractor:
 
     def candidates(self, question: str, result: SearchResult, data: IndexData) -> Candidates:
         candidates = self.base_candidates(question, result, data)
+        if self._adapter is not None:
+            return with_adapter_columns(candidates, data, result.query_vector, self._adapter)
         if self._reranker is None:
             return candidates
         settings = self._reranker
@@ -631,6 +665,32 @@ class FeatureExtractor:
         return float(np.maximum(best, literal).min())
 
 
+def adapted_query(query_vector: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    adapted = weight @ np.asarray(query_vector, dtype=np.float32)
+    return adapted / (np.linalg.norm(adapted) + 1e-9)
+
+
+def with_adapter_columns(
+    candidates: Candidates, data: IndexData, query_vector: np.ndarray, weight: np.ndarray
+) -> Candidates:
+    """`candidates` with ADAPTER_FEATURES appended (one matrix-vector product: no model call)."""
+    n = len(candidates.sentence_ids)
+    columns = candidates.columns + ADAPTER_FEATURES
+    if not n:
+        return Candidates(
+            candidates.sentence_ids, np.zeros((0, len(columns))), candidates.question_features, columns
+        )
+    vectors = np.asarray(data.sentence_vectors[candidates.sentence_ids], dtype=np.float32)
+    cosine = (vectors @ adapted_query(query_vector, weight)).astype(np.float64)
+    extra = np.stack([cosine, cosine - cosine.max()], axis=1)
+    return Candidates(
+        candidates.sentence_ids,
+        np.hstack([candidates.features, extra]),
+        candidates.question_features,
+        columns,
+    )
+
+
 def rerank_pairs(data: IndexData, sentence_ids: Sequence[int]) -> list[tuple[str, str | None]]:
     """(sentence, the sentence before it in its article or None): what the reranker reads."""
     pairs = []
@@ -660,14 +720,20 @@ def with_rerank_columns(
     gap = logit - (logit.max() if n else 0.0)
     features = np.hstack([candidates.features, np.stack([logit, gap, scored], axis=1)]) if n else np.zeros(
         (0, len(SENTENCE_FEATURES) + len(RERANK_FEATURES)))  # fmt: skip
-    return Candidates(candidates.sentence_ids, features, candidates.question_features)
+    return Candidates(candidates.sentence_ids, features, candidates.question_features,
+                      candidates.columns + RERANK_FEATURES)  # fmt: skip
 
 
 def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
     """The answerability model's input: the best candidates' evidence plus the question's (plus the
     reranker's evidence when the candidates carry its columns)."""
     base = _base_answerability_row(candidates, logits)
-    if candidates.features.shape[1] <= len(SENTENCE_FEATURES):
+    if candidates.columns[len(SENTENCE_FEATURES) :] == ADAPTER_FEATURES:
+        if logits.size == 0:
+            return np.concatenate([base, [0.0, 0.0]])
+        adapted = candidates.features[:, len(SENTENCE_FEATURES)]
+        return np.concatenate([base, [float(adapted.max()), float(adapted[int(np.argmax(logits))])]])
+    if candidates.columns == SENTENCE_FEATURES:
         return base
     if logits.size == 0:
         return np.concatenate([base, [RERANK_UNSCORED, RERANK_UNSCORED, 0.0]])

@@ -46,9 +46,9 @@ TARGETS = {
     "ask_p50_ms": 250,
     "ask_p95_ms": 500,
 }
-# "fitted-features": the fitted scorer without the answer reranker (answer_scorer.json's
-# `without_reranker` block, fitted in the same run of scripts/fit_answer_scorer.py); measured only
-# when the committed scorer uses the reranker, so its gain is read off one run.
+# "fitted-features": the fitted scorer without the query adapter's or reranker's columns
+# (answer_scorer.json's `baseline` block, fitted in the same run of scripts/fit_answer_scorer.py);
+# measured only when the committed scorer has such a baseline, so the gain is read off one run.
 Scorer = Literal["fitted", "fitted-features", "legacy"]
 
 
@@ -94,16 +94,18 @@ class RecordingAnswerer(ExtractiveAnswerer):
 def answerer_options(scorer: Scorer) -> dict[str, Any]:
     """ExtractiveAnswerer's scorer arguments for a benchmark variant."""
     if scorer == "fitted-features":
-        baseline = default_parameters().without_reranker
+        baseline = default_parameters().baseline
         if baseline is None:
-            raise ValueError("answer_scorer.json has no scorer fitted without the reranker")
+            raise ValueError(
+                "answer_scorer.json has no baseline scorer (fitted without the adapter or reranker)"
+            )
         return {"scorer": "fitted", "parameters": baseline}
     return {"scorer": scorer}
 
 
 def scorer_variants() -> tuple[Scorer, ...]:
-    """fitted and legacy; with the reranker-free baseline when the committed scorer uses the reranker."""
-    if default_parameters().without_reranker is not None:
+    """fitted and legacy; with the baseline when the committed scorer has one."""
+    if default_parameters().baseline is not None:
         return ("fitted", "fitted-features", "legacy")
     return ("fitted", "legacy")
 

@@ -19,7 +19,12 @@ strong as on new questions), and a second sentence model (chosen and fitted the 
 from SENTENCE_FEATURES plus the reranker's columns; steps 2 and 3 then read that second model and
 the reranker's evidence. With FOLD0 alone only fold 0's searches have such logits, and the second
 stage is fitted and cross-validated (by alternate title) on them alone. The scorer fitted without
-the reranker is kept in the JSON (`without_reranker`) as the benchmark's baseline variant.
+the reranker is kept in the JSON (`baseline`) as the benchmark's baseline variant.
+
+With --query-adapter FULL FOLD0 FOLD1 (scripts/train_query_adapter.py: FULL is the committed
+answers/query_adapter.npz, FOLDk learnt from the titles outside fold k), every search's candidates
+get the adapted question's cosine (ADAPTER_FEATURES; out of fold by title, from FOLDk) and steps
+1-3 are refitted with them; the scorer without them is kept as `baseline`.
 3. the decline thresholds (one for questions in the top article's language, one for the others)
    are the P(answerable) that maximise the smaller of the two target margins on the fit half's
    out-of-fold scores, min(answered_present - 0.95, declined_left_out - 0.90).
@@ -212,7 +217,9 @@ def add_rerank_columns(
     }
     out, covered, answerable, scored_pairs, logits_seen = [], 0, 0, 0, []
     started = time.perf_counter()
-    for i, ((candidates, labels, present), (question, data), held) in enumerate(zip(groups, sources, folds)):
+    for i, ((candidates, labels, present), (question, data, _), held) in enumerate(
+        zip(groups, sources, folds)
+    ):
         held = int(held)
 
         def score(
@@ -251,6 +258,42 @@ def add_rerank_columns(
     }
     logger.info("reranker columns: %s", report)
     return out, report
+
+
+def fit_with_adapter(
+    groups: list, sources: list, folds: np.ndarray, fold: np.ndarray, x: np.ndarray, y: np.ndarray,
+    group: np.ndarray, variant_rows: list[int], paths: list[Path],
+) -> dict:  # fmt: skip
+    """The scorer refitted with the query adapter's columns (out of fold by title; see the docstring)."""
+    from answers.answer_scorer import (
+        ADAPTER_ANSWERABILITY_FEATURES,
+        ADAPTER_FEATURES,
+        load_query_adapter,
+        with_adapter_columns,
+    )
+
+    weights = {held: load_query_adapter(paths[1 + held]) for held in (0, 1)}
+    extended = [
+        (with_adapter_columns(c, data, vector, weights[int(held)]), labels, present)
+        for (c, labels, present), (_, data, vector), held in zip(groups, sources, folds)
+    ]
+    names = SENTENCE_FEATURES + ADAPTER_FEATURES
+    x2 = np.concatenate([c.features for c, labels, present in extended if present and len(labels)])
+    spec, grid = choose_sentence_model(x2, y, group, fold, names)
+    out = fit_stage(extended, folds, fold, spec, grid, x2, y, names,
+                    ANSWERABILITY_FEATURES + ADAPTER_ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
+    report = {
+        "file": paths[0].name,
+        "out_of_fold": "each title's adapted cosine comes from the fold adapter not trained on it: "
+        + ", ".join(f"{p.name}" for p in paths[1:]),
+        "fit_half_top_sentence_accuracy_cosine_alone": round(top_sentence_accuracy(x[:, 0], y, group), 4),
+        "fit_half_top_sentence_accuracy_adapted_cosine_alone_out_of_fold": round(
+            top_sentence_accuracy(x2[:, len(SENTENCE_FEATURES)], y, group), 4
+        ),
+    }
+    logger.info("query adapter: %s", report)
+    out["query_adapter"] = report
+    return out
 
 
 def fit_stage(
@@ -408,10 +451,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reranker", type=Path, nargs="+", default=None, metavar="FOLD",
                         help="scripts/train_answer_reranker.py's fold-0 adapter (the committed "
                         "answers/answer_reranker.safetensors), optionally followed by its fold-1 adapter")  # fmt: skip
+    parser.add_argument("--query-adapter", type=Path, nargs=3, default=None, metavar=("FULL", "FOLD0", "FOLD1"),
+                        help="scripts/train_query_adapter.py's adapters: the committed answers/query_adapter.npz, "
+                        "then the two title-fold ones")  # fmt: skip
     parser.add_argument(
         "--no-variants", action="store_true", help="fit answerability without unanswerable variants"
     )
     args = parser.parse_args(argv)
+    if args.query_adapter and args.reranker:
+        parser.error("--query-adapter and --reranker are fitted one at a time")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
 
@@ -437,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     fold_of = {title: i % 2 for i, title in enumerate(sorted(fit))}
     group_folds: list[int] = []
     group_titles: list[str] = []
-    group_source: list[tuple[str, Any]] = []  # (question text, index data) per search, for the reranker
+    group_source: list[tuple[str, Any, np.ndarray]] = []  # (question, index data, its vector) per search
     variant_rows: list[int] = []  # groups that are unanswerable variants (not left-out searches)
     names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers]
     for name in names:
@@ -460,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
                          for s in candidates.sentence_ids], dtype=np.int64,
                     )  # fmt: skip
                     groups.append((candidates, labels, present))
-                    group_source.append((question.question, retriever.data))
+                    group_source.append((question.question, retriever.data, vector))
                     group_folds.append(fold_of[collections.xquad.articles[question.doc_id].title])
                     group_titles.append(collections.xquad.articles[question.doc_id].title)
                     if present and len(labels):
@@ -479,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = retriever.search(text, k=k, language=detect_language(text), query_vector=vector)
                 candidates = extractor.candidates(text, result, retriever.data)
                 groups.append((candidates, np.zeros(len(candidates.sentence_ids), dtype=np.int64), 0))
-                group_source.append((text, retriever.data))
+                group_source.append((text, retriever.data, vector))
                 group_folds.append(fold_of[title])
                 group_titles.append(title)
                 variant_rows.append(len(groups) - 1)
@@ -507,6 +555,13 @@ def main(argv: list[str] | None = None) -> int:
     features_only = fit_stage(groups, folds, fold, best_spec, grid_results, x, y, SENTENCE_FEATURES,
                               ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
     out = features_only
+    if args.query_adapter:
+        out = fit_with_adapter(
+            groups, group_source, folds, fold, x, y, group, variant_rows, args.query_adapter
+        )
+        out["baseline"] = {
+            k: features_only[k] for k in ("sentence_model", "answerability_model", "thresholds", "provenance")
+        }
     if args.reranker:
         if len(args.reranker) == 2:  # a reranker per title fold: every search has out-of-fold logits
             keep = np.arange(len(groups))
@@ -564,10 +619,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         # The whole scorer without the reranker, fitted the same way: the benchmark's baseline
         # variant, and what newsbot falls back to when the reranker cannot be loaded.
-        out["without_reranker"] = {
+        out["baseline"] = {
             k: features_only[k] for k in ("sentence_model", "answerability_model", "thresholds")
         }
-        out["without_reranker"]["provenance"] = features_only["provenance"]
+        out["baseline"]["provenance"] = features_only["provenance"]
     seconds = time.perf_counter() - started
     out["provenance"] = {
         "script": "scripts/fit_answer_scorer.py",
