@@ -72,12 +72,44 @@ def get_retriever(settings: Settings) -> Retriever:
 
 
 def reload_retriever(settings: Settings) -> Retriever:
-    """Load the current index again (after `index` wrote a new generation) and share it."""
+    """Load the current index again (after `index` wrote a new generation), warm it up and share it."""
     key = (_store_key(settings), settings.models.embedding_model)
     retriever = open_retriever(settings)
+    warm_up(retriever)
     with _lock:
         _retrievers[key] = retriever
     return retriever
+
+
+def warm_up(retriever: Retriever) -> None:
+    """Do now what the first quantity question would otherwise wait for: the collection's stories
+    (answers/stories.py) and the lemma dictionary that names sources (answers/sources.py).
+
+    Long-running front ends (the Telegram bot, `newsbot chat`) call this once after loading the
+    index; a one-shot `newsbot ask` does not, since it would pay for it on every question.
+    """
+    from answers.sources import load_lemmas
+    from answers.stories import story_map
+
+    started = time.perf_counter()
+    if isinstance(retriever.data, IndexData):
+        story_map(retriever.data, retriever.embedder)
+    load_lemmas()
+    logger.info("warmed up stories and lemmas in %.2f s", time.perf_counter() - started)
+
+
+def warm_up_in_background(settings: Settings) -> threading.Thread:
+    """Load the index and `warm_up` in a daemon thread (an interactive session, while the user types)."""
+
+    def run() -> None:
+        try:
+            warm_up(get_retriever(settings))
+        except (OSError, ValueError, RuntimeError) as e:  # the first question reports it properly
+            logger.warning("warm-up skipped: %s", e)
+
+    thread = threading.Thread(target=run, name="newsbot-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def default_answerer(settings: Settings, retriever: Retriever) -> Answerer:

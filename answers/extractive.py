@@ -40,7 +40,7 @@ from answers.figure_table import (
 )
 from answers.figures import find_figures
 from answers.labels import label, language_key
-from answers.stories import story_map
+from answers.stories import story_map, view_story_map
 from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from config.settings import Settings
@@ -164,24 +164,9 @@ class ExtractiveAnswerer:
         figure_rows: list[FigureMention] = []
         chosen: list[int] = []
         groups: list[StoryRows] = []
-        several_stories = False
         if quantity:
-            figure_rows = self._figure_rows(result, scored, data)
-            if figure_rows and not isinstance(data, IndexData):
-                # A database corpus is a per-question view: stories are not computed over it (yet).
-                groups = [StoryRows(story=0, title="", rows=figure_rows)]
-            elif figure_rows:
-                stories = story_map(data, self.embedder)
-                several_stories = len(stories.stories) > 1
-                floor = self._relevance_floor(result, figure_rows)
-                groups = group_by_story(
-                    figure_rows,
-                    {s.sentence_id: s.score for s in scored},
-                    data,
-                    stories,
-                    lambda sids: self._about_the_question(result, figure_mentions(data, sids), floor),
-                )
-                figure_rows = [row for group in groups for row in group.rows]
+            groups = self._quantity_groups(result, scored, data)
+            figure_rows = [row for group in groups for row in group.rows]
             for row in figure_rows:
                 if row.sentence_id not in chosen:
                     chosen.append(row.sentence_id)
@@ -193,7 +178,7 @@ class ExtractiveAnswerer:
         figures = [
             figure
             for group in groups
-            for figure in self._figure_table(group.rows, number_of, data, group.title if several_stories else None)
+            for figure in self._figure_table(group.rows, number_of, data, group.title or None)
         ]
         answer = Answer(
             question=question,
@@ -270,16 +255,57 @@ class ExtractiveAnswerer:
 
     # -- figures -----------------------------------------------------------------------------
 
-    def _figure_rows(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> list[FigureMention]:
-        """Figures of the best figure sentences whose counted thing is about what was asked."""
+    def reporting_articles(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> int:
+        """How many distinct retrieved articles hold a figure of what a quantity question counts
+        (wire copies of a figure sentence in other articles included)."""
+        _, everywhere = self._figure_rows(result, scored, data)
+        docs: set[str] = set()
+        for row in everywhere:
+            sentence = data.sentences[row.sentence_id]
+            docs.add(sentence.doc_id)
+            if sentence.dup_group is not None:
+                docs.update(data.group_docs[sentence.dup_group])
+        return len(docs)
+
+    def _quantity_groups(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> list[StoryRows]:
+        """The figure rows of a quantity answer, grouped by story (one untitled group without stories)."""
+        near_best, everywhere = self._figure_rows(result, scored, data)
+        if not near_best:
+            return []
+        if isinstance(data, IndexData):
+            stories = story_map(data, self.embedder)
+        else:  # a database corpus is a per-question view: stories among the articles retrieved
+            retrieved = {hit.chunk.doc_id for hit in result.hits} | {data.sentences[r.sentence_id].doc_id for r in everywhere}
+            stories = view_story_map(data, sorted(retrieved), self.embedder)
+        floor = self._relevance_floor(result, everywhere)
+        groups = group_by_story(
+            near_best,
+            everywhere,
+            {s.sentence_id: s.score for s in scored},
+            data,
+            stories,
+            lambda sids: self._about_the_question(result, figure_mentions(data, sids), floor),
+        )
+        if len(stories.stories) <= 1:
+            return [StoryRows(story=g.story, title="", rows=g.rows) for g in groups]
+        return groups
+
+    def _figure_rows(
+        self, result: SearchResult, scored: list[ScoredSentence], data: IndexData
+    ) -> tuple[list[FigureMention], list[FigureMention]]:
+        """Figures whose counted thing is about what was asked: (those of the best figure sentences,
+        those of every retrieved sentence), both best sentence first."""
         with_figures = [s for s in scored if find_figures(data.sentences[s.sentence_id].text)]
         if not with_figures:
-            return []
+            return [], []
         best = with_figures[0].score
         floor = best - FIGURE_MARGIN if self.scorer == "legacy" else FIGURE_RELATIVE * best
-        near_best = takewhile(lambda s: s.score >= floor, with_figures)  # best first
-        rows = figure_mentions(data, [s.sentence_id for s in near_best])
-        return self._about_the_question(result, rows, self._relevance_floor(result, rows)) if rows else []
+        near_best = {s.sentence_id for s in takewhile(lambda s: s.score >= floor, with_figures)}  # best first
+        rows = figure_mentions(data, [s.sentence_id for s in with_figures])
+        if not rows:
+            return [], []
+        relevant = self._about_the_question(result, rows, self._relevance_floor(result, rows))
+        return [row for row in relevant if row.sentence_id in near_best], relevant
 
     def _relevance_floor(self, result: SearchResult, rows: list[FigureMention]) -> float:
         """How relevant a counted thing must be: about as relevant as the best one, and relevant at all."""

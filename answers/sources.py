@@ -32,6 +32,11 @@ _NEUTER = re.compile(r"(?:um|ment|chen|lein|amt|militär|institut|land|gericht|b
 _MASCULINE_E = re.compile(r"(?:kollege|experte|zeuge|junge|kunde|bote|gatte|löwe|name)$")
 
 
+def load_lemmas() -> None:
+    """Load the German lemma dictionary now (1-3 s, once per process) rather than on the first answer naming a source."""
+    _lemma("Geheimdienstes")
+
+
 @lru_cache(maxsize=4096)
 def _lemma(word: str) -> str:
     import simplemma

@@ -2,7 +2,8 @@
 
 The retrieved figure sentences may come from several stories ("27 Soldaten" of an attack next to
 the "12.000 Soldaten" of the story asked about). Each figure row is put under the story of its
-article (answers/stories.py); groups are ordered by their best sentence score, and the first
+article (answers/stories.py); groups are ordered by corroboration (how many of the story's
+articles report a figure of the counted thing, then their sentence scores), and the first
 group is completed from every sentence of its own articles, so a figure the retrieval cut off
 ("1.500", "10.000") is not lost while no figure of another story can enter it.
 """
@@ -13,11 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from answers.figure_table import FigureMention
-from answers.stories import StoryMap, short_title
+from answers.stories import StoryMap, article_sentences, short_title
 from retrieval.store import IndexData
 
 FigureRow = FigureMention
 MAX_STORY_GROUPS = 3
+# Articles of one story that must report the counted thing for the story to enter without a
+# near-best sentence: two is the least that is corroboration.
+MIN_CORROBORATION = 2
 
 
 @dataclass(frozen=True)
@@ -31,42 +35,70 @@ class StoryRows:
 
 def story_sentences(data: IndexData, stories: StoryMap, story: int) -> list[int]:
     """Every sentence of the story's articles, boilerplate left out."""
-    sids: list[int] = []
-    for doc_id in stories.stories[story].articles:
-        sid = data.sentence_base[doc_id]
-        while sid < len(data.sentences) and data.sentences[sid].doc_id == doc_id:
-            if data.sentences[sid].dup_group not in stories.boilerplate_groups:
-                sids.append(sid)
-            sid += 1
-    return sids
+    return [
+        sid
+        for doc_id in stories.stories[story].articles
+        for sid in article_sentences(data, doc_id)
+        if data.sentences[sid].dup_group not in stories.boilerplate_groups
+    ]
 
 
 def group_by_story(
-    rows: list[FigureRow],
+    near_best: list[FigureRow],
+    everywhere: list[FigureRow],
     score_of: dict[int, float],
     data: IndexData,
     stories: StoryMap,
     rows_in: Callable[[list[int]], list[FigureRow]],
 ) -> list[StoryRows]:
-    """Rows grouped by story, the story carrying the most retrieved figure evidence first (the sum of
-    its figure sentences' scores), at most `MAX_STORY_GROUPS`.
+    """Rows grouped by story, the best-corroborated story first, at most `MAX_STORY_GROUPS`.
 
-    `rows_in(sentence_ids)` extracts the figure rows of those sentences with the answerer's own
-    rules (what counts as a figure of the asked-for thing); it completes the first group.
+    `near_best` are the figure rows of the sentences nearly as likely as the best figure sentence,
+    `everywhere` those of every retrieved sentence (both: counted thing about the question). Every
+    story with a retrieved row is read in full with `rows_in(sentence_ids)` (the answerer's own rules
+    for what counts as a figure of the asked-for thing): its corroboration is how many distinct
+    articles of the story report such a figure (wire copies included), wherever the retrieval cut
+    off. A story enters with a near-best row, or when `MIN_CORROBORATION` of its articles report the
+    counted thing; stories are ranked by corroboration, then by the sum of their articles' best
+    sentence scores, so one sentence that reads like an answer does not outrank the event several
+    newsrooms report. The first group is completed from every sentence of its articles.
     """
+    entered = {stories.story_of[data.sentences[row.sentence_id].doc_id] for row in near_best if _counts(row, data, stories)}
     by_story: dict[int, list[FigureRow]] = {}
-    for row in rows:
-        sentence = data.sentences[row.sentence_id]
-        if sentence.dup_group in stories.boilerplate_groups:
-            continue
-        by_story.setdefault(stories.story_of[sentence.doc_id], []).append(row)
-    ordered = sorted(by_story, key=lambda s: -sum(score_of.get(sid, 0.0) for sid in {r.sentence_id for r in by_story[s]}))
+    for row in everywhere:
+        if _counts(row, data, stories):
+            by_story.setdefault(stories.story_of[data.sentences[row.sentence_id].doc_id], []).append(row)
+    in_full = {story: rows_in(story_sentences(data, stories, story)) for story in by_story}
+    evidence = {story: _evidence(rows + in_full[story], score_of, data, stories, story) for story, rows in by_story.items()}
+    candidates = [s for s in by_story if s in entered or evidence[s][0] >= MIN_CORROBORATION]
+    ordered = sorted(candidates, key=lambda s: (-evidence[s][0], -evidence[s][1], s))
     groups: list[StoryRows] = []
     for rank, story in enumerate(ordered[:MAX_STORY_GROUPS]):
         story_rows = by_story[story]
         if rank == 0:
             known = {(r.normalized, r.sentence_id) for r in story_rows}
-            story_rows = story_rows + [r for r in rows_in(story_sentences(data, stories, story)) if (r.normalized, r.sentence_id) not in known]
+            story_rows = story_rows + [r for r in in_full[story] if (r.normalized, r.sentence_id) not in known]
         title = short_title(data.articles[stories.stories[story].articles[0]].title)
         groups.append(StoryRows(story=story, title=title, rows=story_rows))
     return groups
+
+
+def _counts(row: FigureRow, data: IndexData, stories: StoryMap) -> bool:
+    """Boilerplate (a sentence recurring across stories) never counts as a story's figure."""
+    return data.sentences[row.sentence_id].dup_group not in stories.boilerplate_groups
+
+
+def _evidence(
+    rows: list[FigureRow], score_of: dict[int, float], data: IndexData, stories: StoryMap, story: int
+) -> tuple[int, float]:
+    """(distinct articles of the story reporting the figures, sum over those articles of their best sentence score)."""
+    best_of: dict[str, float] = {}
+    for row in rows:
+        sentence = data.sentences[row.sentence_id]
+        score = score_of.get(row.sentence_id, 0.0)
+        docs = {sentence.doc_id}
+        if sentence.dup_group is not None:
+            docs.update(d for d in data.group_docs[sentence.dup_group] if stories.story_of.get(d) == story)
+        for doc in docs:
+            best_of[doc] = max(best_of.get(doc, float("-inf")), score)
+    return len(best_of), float(sum(best_of.values()))

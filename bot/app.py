@@ -31,7 +31,7 @@ from telegram.ext import (
     filters,
 )
 
-from answers.answer import ensure_index, get_retriever
+from answers.answer import ensure_index, get_retriever, warm_up
 from bot.access import AccessPolicy, SlidingWindowLimiter
 from bot.handlers import (
     SOURCES_CALLBACK,
@@ -157,7 +157,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
 
 def _load_retriever(settings: Settings) -> Retriever:
     ensure_index(settings)
-    return get_retriever(settings)
+    retriever = get_retriever(settings)
+    warm_up(retriever)
+    return retriever
 
 
 async def load_state(application: Application, settings: Settings, timezone: ZoneInfo) -> None:  # type: ignore[type-arg]

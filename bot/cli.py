@@ -288,7 +288,7 @@ def chat() -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
-    from answers.answer import answer
+    from answers.answer import answer, warm_up_in_background
     from answers.errors import QuestionError
     from answers.followup import Conversation
     from bot.render_terminal import render_answer, render_sources
@@ -296,6 +296,8 @@ def chat() -> None:
     settings = settings_or_exit()
     ensure_index_with_progress(settings)
     interactive = sys.stdin.isatty()
+    if interactive:
+        warm_up_in_background(settings)  # stories and lemmas load while the user types the first question
     reconfigure = getattr(sys.stdin, "reconfigure", None)
     if not interactive and reconfigure is not None:
         reconfigure(errors="surrogateescape")  # a line that is not UTF-8 is refused, and the session goes on

@@ -152,11 +152,11 @@ class ModelSettings(BaseSettings):
     max_quotes: int = Field(default=5, ge=1, le=20, description="Most quotes in one answer.")
     max_question_chars: int = Field(default=1000, ge=10, le=10000, description="Longer questions are refused.")
     answer_scorer: Literal["legacy", "fitted"] = Field(
-        default="legacy",
-        description="How sentences are chosen and when newsbot declines: 'fitted' (models fitted on XQuAD by "
-        "scripts/fit_answer_scorer.py; declines far more reliably on large collections, BENCHMARKS.md) or 'legacy' "
-        "(hand-set weights and abstain_threshold). Legacy stays the default until the fitted scorer also answers "
-        "the seed flagship question (open in issue 12).",
+        default="fitted",
+        description="How sentences are chosen and when newsbot declines: 'fitted' (the default: models fitted on XQuAD "
+        "by scripts/fit_answer_scorer.py, thresholds fitted with them; declines far more reliably on large "
+        "collections, BENCHMARKS.md) or 'legacy' (hand-set weights and abstain_threshold; kept as the answers "
+        "benchmark's baseline).",
     )
     embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",

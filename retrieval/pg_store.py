@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -360,6 +360,10 @@ class PgCorpus:
         self.sentence_vectors = _SentenceVectors(self)
         self.sentence_base = _SentenceBase(self)
         self.group_docs = _GroupDocs(self)
+        # What the fitted answer scorer reads for IDF (answers/answer_scorer.py): the number of chunks
+        # and each stem's chunk frequency, from the BM25 statistics the writers keep.
+        self.chunks = _ChunkCount(self)
+        self.lexical = _LexemeFrequencies(self)
 
     def load(self, *, nos: Iterable[int] = (), doc_ids: Iterable[str] = ()) -> None:
         """Fetch the articles not cached yet (one statement for all of them)."""
@@ -411,6 +415,34 @@ class PgCorpus:
         return self._groups[group]
 
 
+class _ChunkCount(Sized):
+    """`len(corpus.chunks)`: the collection's chunk count (the chunks themselves stay in the database)."""
+
+    def __init__(self, corpus: PgCorpus) -> None:
+        self._c = corpus
+        self._n: int | None = None
+
+    def __len__(self) -> int:
+        if self._n is None:
+            self._n = int(self._c._conn.execute("SELECT chunks FROM corpus_stats").fetchone()[0])
+        return self._n
+
+
+class _LexemeFrequencies:
+    """`document_frequency(stem)` like the embedded store's BM25 index, from the `lexemes` table
+    (PostgreSQL's Snowball stems; the embedded store's are PyStemmer's Snowball, the same algorithm)."""
+
+    def __init__(self, corpus: PgCorpus) -> None:
+        self._c = corpus
+        self._df: dict[str, int] = {}
+
+    def document_frequency(self, token: str) -> int:
+        if token not in self._df:
+            row = self._c._conn.execute("SELECT chunks FROM lexemes WHERE lexeme = %s", (token,)).fetchone()
+            self._df[token] = int(row[0]) if row else 0
+        return self._df[token]
+
+
 class _Articles(Mapping[str, Article]):
     def __init__(self, corpus: PgCorpus) -> None:
         self._c = corpus
@@ -456,6 +488,8 @@ class _SentenceVectors:
     def __getitem__(self, ids: Any) -> np.ndarray:
         if isinstance(ids, (int, np.integer)):
             return self._row(int(ids))
+        if isinstance(ids, slice):  # an article's rows, `vectors[base : base + count]`
+            ids = range(*ids.indices(ids.stop if ids.stop is not None else 0))
         sids = [int(i) for i in np.asarray(ids).ravel()]
         self._c.load(nos=[s >> SENTENCE_BITS for s in sids])
         if not sids:

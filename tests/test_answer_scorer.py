@@ -145,6 +145,37 @@ def test_a_collection_without_the_answer_declines_despite_distractors(ask_distra
     assert result.figures == [] and len(result.citations) <= 2
 
 
+# The same unanswerable question in both languages, on the seed story's own subject (North Korea),
+# so the collection shares its names and words but not the fact asked for.
+NOT_REPORTED = "the answerability model does not yet see that the place asked about is unmatched (issue 12, open)"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "When did North Korea land on the moon?",
+        "Wann ist Nordkorea auf dem Mond gelandet?",
+        "What is the name of North Korea's ambassador to Brazil?",
+        pytest.param("How many soldiers did North Korea send to Mali?", marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED)),
+        pytest.param("Wie viele Soldaten hat Nordkorea nach Mali geschickt?", marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED)),
+    ],
+)
+def test_a_question_on_the_story_asking_what_it_does_not_report_is_declined_in_both_languages(
+    ask_distracted, question: str
+) -> None:
+    result = ask_distracted(question)
+    assert result.abstained, [c.quote for c in result.citations]
+    assert result.figures == [] and len(result.citations) <= 2
+
+
+def test_the_fitted_scorer_is_the_default_and_legacy_only_on_request(distractor_settings, e5_embedder) -> None:
+    assert distractor_settings.models.answer_scorer == "fitted"
+    default = ExtractiveAnswerer(distractor_settings, e5_embedder)
+    assert default.scorer == "fitted" and default.parameters is not None
+    legacy = ExtractiveAnswerer(make_settings(Path("unused"), NEWSBOT_ANSWER_SCORER="legacy"), e5_embedder)
+    assert legacy.scorer == "legacy" and legacy.parameters is None
+
+
 @pytest.mark.parametrize(
     ("question", "expected"),
     [

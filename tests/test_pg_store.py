@@ -55,9 +55,9 @@ def test_seed_questions_get_the_same_answers_from_both_stores(seed_pg, seed_sett
         postgres = answer(question, seed_pg, retriever=pg, answerer=answerer)
         assert postgres.abstained == embedded.abstained, question
         if embedded.figures:
-            # The embedded store groups figures by story and completes the story asked about from all
-            # of its articles; a database corpus does not compute stories yet, so it shows the figures
-            # of the retrieved sentences: a subset, never another value.
+            # The embedded store groups figures by the collection's stories and completes the story
+            # asked about from all of its articles; a database corpus groups the articles one question
+            # retrieved (the whole collection is not in memory): a subset, never another value.
             assert {f.value for f in postgres.figures} <= {f.value for f in embedded.figures}, question
             assert postgres.figures, question
         else:
