@@ -18,8 +18,9 @@ of A towards 0. The temperature, the L2 strength and the number of steps are cho
 accuracy on held-out titles (every HELD_EVERY-th training title, never trained on).
 
 Three adapters are trained: `full` (all fit titles but the held-out slice; committed, used at
-query time) and one per title fold (`fold0` learns from fold 1's titles and vice versa), whose
-cosines are the out-of-fold feature the answer scorer is fitted on.
+query time; it chooses temperature, L2 and steps) and one per title fold with the full adapter's
+setting (`fold0` learns from all of fold 1's titles and vice versa), whose cosines are the
+out-of-fold feature the answer scorer is fitted on (same setting: same scale of cosine).
 
     flock /tmp/newsbot-heavy.lock python scripts/train_query_adapter.py \\
         --xquad ../shared/bench/xquad --gnad ../shared/corpora/10kgnad --seeds seeds \\
@@ -121,9 +122,10 @@ def top1(questions: list[Question], weight: np.ndarray | None) -> float:
 
 
 def train(
-    questions: list[Question], held: list[Question], temperature: float, l2: float
+    questions: list[Question], held: list[Question], temperature: float, l2: float, stop_at: int | None = None
 ) -> tuple[np.ndarray, dict]:
-    """I + A trained from A = 0; returns the held-out best weight and its history."""
+    """I + A trained from A = 0; returns the held-out best weight and its history (or, with
+    `stop_at`, the weight after that many steps)."""
     import torch
 
     torch.manual_seed(SEED)
@@ -152,6 +154,11 @@ def train(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if stop_at is not None:
+            if step == stop_at:
+                weight = (eye + a).detach().numpy().astype(np.float32)
+                return weight, {"held_out_top1": round(top1(held, weight), 4), "step": step, "history": []}
+            continue
         if step % 10 == 0:
             weight = (eye + a).detach().numpy().astype(np.float32)
             accuracy = top1(held, weight)
@@ -161,30 +168,45 @@ def train(
     return best[2], {"held_out_top1": round(best[0], 4), "step": best[1], "history": history}
 
 
-def fit_adapter(train_questions: list[Question], titles: list[str], name: str) -> tuple[np.ndarray, dict]:
-    """Grid over TEMPERATURES x L2 with every HELD_EVERY-th of `titles` held out; the best weight."""
+def fit_adapter(
+    train_questions: list[Question],
+    titles: list[str],
+    name: str,
+    fixed: tuple[float, float, int] | None = None,
+) -> tuple[np.ndarray, dict]:
+    """Grid over TEMPERATURES x L2 with every HELD_EVERY-th of `titles` held out; the best weight.
+
+    `fixed` (temperature, l2, steps) trains that one setting instead: the fold adapters use the
+    full adapter's choice, so that their cosines (the scorer's out-of-fold feature) are on the
+    same scale as the committed adapter's.
+    """
     held_titles = set(titles[HELD_EVERY - 1 :: HELD_EVERY])
+    if fixed is not None:
+        held_titles = set()  # nothing to choose: every title of the fold is trained on
     train_set = [q for q in train_questions if q.title not in held_titles]
     held = [q for q in train_questions if q.title in held_titles]
     results = {}
     best: tuple[float, np.ndarray | None, str] = (-1.0, None, "")
-    for temperature in TEMPERATURES:
-        for l2 in L2:
-            weight, report = train(train_set, held, temperature, l2)
-            key = f"temperature={temperature},l2={l2}"
-            results[key] = report
-            logger.info(
-                "%s %s: held-out top-1 %.4f at step %d", name, key, report["held_out_top1"], report["step"]
-            )
-            if report["held_out_top1"] > best[0]:
-                best = (report["held_out_top1"], weight, key)
+    grid = [(fixed[0], fixed[1])] if fixed is not None else [(t, l2) for t in TEMPERATURES for l2 in L2]
+    for temperature, l2 in grid:
+        weight, report = train(train_set, held, temperature, l2, fixed[2] if fixed is not None else None)
+        key = f"temperature={temperature},l2={l2}"
+        results[key] = report
+        logger.info(
+            "%s %s: held-out top-1 %.4f at step %d", name, key, report["held_out_top1"], report["step"]
+        )
+        if report["held_out_top1"] > best[0]:
+            best = (report["held_out_top1"], weight, key)
     assert best[1] is not None
+    if fixed is not None:
+        best = (best[0], best[1], best[2] + f",steps={fixed[2]} (the full adapter's choice)")
     summary = {
         "train_titles": sorted({q.title for q in train_set}),
         "held_out_titles": sorted(held_titles),
         "train_questions": len(train_set),
         "held_out_questions": len(held),
-        "held_out_top1_cosine": round(top1(held, None), 4),
+        "held_out_top1_cosine": round(top1(held, None), 4) if held else None,
+        "chosen_steps": results[best[2].split(",steps")[0]]["step"],
         "held_out_top1_adapted": round(best[0], 4),
         "chosen": best[2],
         "grid": {k: {"held_out_top1": v["held_out_top1"], "step": v["step"]} for k, v in results.items()},
@@ -217,14 +239,19 @@ def main(argv: list[str] | None = None) -> int:
         "data": "XQuAD fit half (sorted titles, even positions), de+en questions; candidates = sentences of "
         "the passages retrieved from XQuAD+10kGNAD plus the question's paragraph",
     }
+    # The full adapter chooses the setting on its held-out titles; the fold adapters reuse it.
+    fixed = None
     for name, keep in (
+        ("full", lambda t: True),
         ("fold0", lambda t: fold_of[t] == 1),
         ("fold1", lambda t: fold_of[t] == 0),
-        ("full", lambda t: True),
     ):
         subset = [q for q in questions if keep(q.title)]
-        weight, summary = fit_adapter(subset, [t for t in titles if keep(t)], name)
+        weight, summary = fit_adapter(subset, [t for t in titles if keep(t)], name, fixed)
         save(args.out_dir / f"query_adapter-{name}.npz", weight, {**base, "model": name, **summary})
+        if fixed is None:
+            temperature, l2 = (float(part.split("=")[1]) for part in summary["chosen"].split(","))
+            fixed = (temperature, l2, max(1, summary["chosen_steps"]))
     if args.commit_to is not None:
         args.commit_to.write_bytes((args.out_dir / "query_adapter-full.npz").read_bytes())
     logger.info("done in %.0f s", time.perf_counter() - started)
