@@ -15,6 +15,13 @@ without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters
   (their sentence scores, the weakest salient term's best match in the top article, the share of
   the question's words the collection has never seen). newsbot declines below a threshold chosen
   on the fit half to meet the answer/decline targets (the JSON records how).
+
+Optionally, the JSON names a query adapter (`query_adapter.npz`, scripts/train_query_adapter.py:
+the question vector mapped by a fitted linear map, its cosine to each sentence as ADAPTER_FEATURES)
+or the answer reranker (models/cross_encoder.py, RERANK_FEATURES for the preselected top
+candidates); both models then read those columns too, and `baseline` holds the same scorer fitted
+without them (the answers benchmark's `fitted-features` variant). The committed JSON uses the
+adapter (BENCHMARKS.md, issue 12: it declines better with 10kGNAD; answer@1 is unchanged within noise).
 """
 
 from __future__ import annotations
