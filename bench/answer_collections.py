@@ -3,7 +3,12 @@
 Three indexes share one embedding cache (so a text is embedded once for all of them):
 - `xquad`: the 240 German XQuAD paragraphs (one article each);
 - `xquad+gnad`: the same plus the 10kGNAD news articles (unrelated distractors);
-- `seeds+gnad`: the seed articles plus the 10kGNAD articles (the dev questions' collection).
+- `seeds+gnad`: the seed articles plus the 10kGNAD articles (the dev questions' collection);
+- `small-fit-N` / `small-test-N`: two XQuAD titles each (about ten paragraphs), pairs of consecutive
+  titles within the fit half and within the test half. A newsroom's collection can be as small as
+  the five seed articles of one story; collection-level evidence (IDF, the share of question words
+  never seen, BM25 scale, the margin over the next passage) shifts with size, so the scorer is fit
+  and measured on small collections too, not only on 240- and 749-article ones.
 Each lives in its own data dir under the work dir, built through the real indexer.
 """
 
@@ -45,6 +50,20 @@ class Collections:
     cache: EmbeddingCache
     embedder: CachedEmbedder
     distractors: frozenset[str]  # doc ids of the 10kGNAD articles
+    small_titles: dict[str, frozenset[str]]  # small collection name -> the two titles it holds
+
+
+SMALL_SIZE = 2  # titles per small collection: ~10 paragraphs, the seeds' order of size (5 articles)
+
+
+def small_collection_titles(xquad: XQuAD) -> dict[str, frozenset[str]]:
+    """Pairs of consecutive titles within each half (titles sorted, even = fit, odd = test)."""
+    titles = sorted({a.title for a in xquad.articles.values()})
+    out: dict[str, frozenset[str]] = {}
+    for half, members in (("fit", titles[0::2]), ("test", titles[1::2])):
+        for i in range(0, len(members) - SMALL_SIZE + 1, SMALL_SIZE):
+            out[f"small-{half}-{i // SMALL_SIZE}"] = frozenset(members[i : i + SMALL_SIZE])
+    return out
 
 
 def build_collections(
@@ -73,6 +92,9 @@ def build_collections(
         plans["xquad+gnad"] = {**xquad.articles, **gnad}
         plans["seeds+gnad"] = {**seeds, **gnad}
     plans["seeds"] = seeds
+    small = small_collection_titles(xquad)
+    for name, titles in small.items():
+        plans[name] = {d: a for d, a in xquad.articles.items() if a.title in titles}
     retrievers: dict[str, Retriever] = {}
     all_settings: dict[str, Settings] = {}
     for name, articles in plans.items():
@@ -84,4 +106,4 @@ def build_collections(
         cache.save()
         retrievers[name] = Retriever(load_index(copy.index_dir), cached, copy)
         all_settings[name] = copy
-    return Collections(xquad, retrievers, all_settings, cache, cached, frozenset(gnad))
+    return Collections(xquad, retrievers, all_settings, cache, cached, frozenset(gnad), small)

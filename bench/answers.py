@@ -151,11 +151,40 @@ def evaluate_xquad(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """answer@1/@3, answered (present) and declined (left out) rates and AUC per question language."""
+    outcomes = ask_collection(collections, name, scorer, questions, progress)
+    return {language: summarise(present, left_out) for language, (present, left_out) in outcomes.items()}
+
+
+def evaluate_small(
+    collections: Collections, scorer: Scorer, questions: dict[str, list[XQuADQuestion]],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The same figures over the small test-half collections (two titles each), pooled over them."""
+    pooled: dict[str, tuple[list[Outcome], list[Outcome]]] = {}
+    for name, titles in sorted(collections.small_titles.items()):
+        if not name.startswith("small-test-") or name not in collections.retrievers:
+            continue
+        mine = {
+            lang: [q for q in items if collections.xquad.articles[q.doc_id].title in titles]
+            for lang, items in questions.items()
+        }
+        for language, (present, left_out) in ask_collection(collections, name, scorer, mine, progress).items():
+            into = pooled.setdefault(language, ([], []))
+            into[0].extend(present)
+            into[1].extend(left_out)
+    return {language: summarise(present, left_out) for language, (present, left_out) in pooled.items()}
+
+
+def ask_collection(
+    collections: Collections, name: str, scorer: Scorer, questions: dict[str, list[XQuADQuestion]],
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, tuple[list[Outcome], list[Outcome]]]:  # fmt: skip
+    """Every question asked of collection `name` with its article present and with it left out."""
     settings = collections.settings[name]
     retriever = MaskedRetriever(collections.retrievers[name])
     answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer))
     by_title = docs_by_title(collections.xquad)
-    out: dict[str, Any] = {}
+    out: dict[str, tuple[list[Outcome], list[Outcome]]] = {}
     for language, items in questions.items():
         if progress:
             progress(f"answers: {name} {scorer} {language} ({len(items)} questions x 2)")
@@ -164,17 +193,21 @@ def evaluate_xquad(
             ask_xquad(settings, retriever, answerer, q, by_title[collections.xquad.articles[q.doc_id].title])
             for q in items
         ]
-        n = max(1, len(items))
-        auc = roc_auc([o.score for o in present], [o.score for o in left_out])
-        out[language] = {
-            "questions": len(items),
-            "answer_at_1": round(sum(o.gold_at_1 for o in present) / n, 4),
-            "answer_at_3": round(sum(o.gold_at_3 for o in present) / n, 4),
-            "answered_present": round(sum(o.answered for o in present) / n, 4),
-            "declined_left_out": round(sum(not o.answered for o in left_out) / n, 4),
-            "roc_auc": round(auc, 4) if auc is not None else None,
-        }
+        out[language] = (present, left_out)
     return out
+
+
+def summarise(present: list[Outcome], left_out: list[Outcome]) -> dict[str, Any]:
+    n = max(1, len(present))
+    auc = roc_auc([o.score for o in present], [o.score for o in left_out])
+    return {
+        "questions": len(present),
+        "answer_at_1": round(sum(o.gold_at_1 for o in present) / n, 4),
+        "answer_at_3": round(sum(o.gold_at_3 for o in present) / n, 4),
+        "answered_present": round(sum(o.answered for o in present) / n, 4),
+        "declined_left_out": round(sum(not o.answered for o in left_out) / max(1, len(left_out)), 4),
+        "roc_auc": round(auc, 4) if auc is not None else None,
+    }
 
 
 def evaluate_dev(
@@ -280,6 +313,8 @@ def run_answers(
         for name in names:
             block[name] = evaluate_xquad(collections, name, scorer, questions, progress)
             collections.cache.save()
+        if any(n.startswith("small-test-") for n in collections.retrievers):
+            block["small"] = evaluate_small(collections, scorer, questions, progress)
         if "seeds+gnad" in collections.retrievers:
             if progress:
                 progress(f"answers: dev questions ({scorer})")

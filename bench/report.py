@@ -228,13 +228,14 @@ def answers_target_rows(answers: dict[str, Any] | None) -> list[list[Any]]:
     rows: list[list[Any]] = []
     targets = answers["targets"]
     fitted, legacy = answers.get("fitted", {}), answers.get("legacy", {})
-    for collection in ("xquad", "xquad+gnad"):
+    wheres = {"xquad": "", "xquad+gnad": " + 10kGNAD", "small": ", small collections (2 titles each)"}
+    for collection in ("xquad", "xquad+gnad", "small"):
         for lang in ("de", "en"):
             new = fitted.get(collection, {}).get(lang)
             old = legacy.get(collection, {}).get(lang, {})
             if not new:
                 continue
-            where = f"{lang} questions, XQuAD test half{' + 10kGNAD' if collection != 'xquad' else ''}"
+            where = f"{lang} questions, XQuAD test half{wheres[collection]}"
             for key, target, label in (
                 ("answer_at_1", targets["answer_at_1"][lang], "answer@1"),
                 ("answered_present", targets["answered_present"], "article present: answered"),
@@ -271,8 +272,8 @@ def answers_section(answers: dict[str, Any]) -> list[str]:
         "",
     ]
     rows = []
-    for scorer in ("fitted", "legacy"):
-        for collection in ("xquad", "xquad+gnad"):
+    for scorer in ("fitted", "fitted-features", "legacy"):
+        for collection in ("xquad", "xquad+gnad", "small"):
             for lang in ("de", "en"):
                 r = answers.get(scorer, {}).get(collection, {}).get(lang)
                 if r:

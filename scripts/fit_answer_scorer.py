@@ -3,7 +3,11 @@
 
 For every fit-half question (German and English; XQuAD alone and with the 10kGNAD articles) the
 question is searched as `answers.answer.answer` would search it, twice: with its paragraph in the
-collection (present) and with its whole Wikipedia article masked (left out). Then:
+collection (present) and with its whole Wikipedia article masked (left out). The collections are
+XQuAD alone (240 paragraphs), XQuAD + 10kGNAD (749) and twelve small ones of two fit titles each
+(~10 paragraphs, `bench.answer_collections.small_collection_titles`): collection-level evidence (IDF,
+unseen question words, BM25 scale, margins) shifts with size, and a newsroom may index one story
+(fitting without them declined most English questions over five articles). Then:
 1. the sentence model (logistic regression or gradient-boosted trees, scikit-learn's
    HistGradientBoostingClassifier, whichever of them and of TREE_GRID's sizes has the best 2-fold
    cross-validated top-sentence accuracy by title inside the fit half) learns
@@ -487,12 +491,15 @@ def main(argv: list[str] | None = None) -> int:
     group_titles: list[str] = []
     group_source: list[tuple[str, Any, np.ndarray]] = []  # (question, index data, its vector) per search
     variant_rows: list[int] = []  # groups that are unanswerable variants (not left-out searches)
-    names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers]
+    # Small collections (two fit titles each, ~10 paragraphs) beside the 240- and 749-article ones:
+    # collection-level evidence shifts with size, and a newsroom may index a single story.
+    small = {n: t for n, t in collections.small_titles.items() if n.startswith("small-fit-")}
+    names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers] + sorted(small)
     for name in names:
         retriever = collections.retrievers[name]
         top_k = collections.settings[name].retrieval.top_k
         for language in collections.xquad.questions:
-            questions = questions_of(collections.xquad, fit, language)[: args.max_questions]
+            questions = questions_of(collections.xquad, small.get(name, fit), language)[: args.max_questions]
             logger.info("%s %s: %d fit questions", name, language, len(questions))
             vectors = collections.cache.get("query", [q.question for q in questions])
             for question, vector in zip(questions, vectors):
@@ -519,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
                         sentence_fold.append(np.full(len(labels), fold_of[title]))
             # Unanswerable variants asked of the full collection: the question with its main name or
             # number swapped for another title's, and strings of random letters.
-            variants = [] if args.no_variants else unanswerable_variants(questions, collections.xquad)
+            variants = [] if args.no_variants or name in small else unanswerable_variants(questions, collections.xquad)
             logger.info("%s %s: %d unanswerable variants", name, language, len(variants))
             variant_vectors = collections.cache.get("query", [text for text, _ in variants])
             for (text, title), vector in zip(variants, variant_vectors):
