@@ -113,7 +113,7 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.scorer = scorer or settings.models.answer_scorer
         self.parameters = parameters or (default_parameters() if self.scorer == "fitted" else None)
-        self.features = FeatureExtractor(embedder.embed_queries)
+        self.features = FeatureExtractor(embedder.embed_queries, self.parameters, settings.model_cache_dir)
         self._phrase_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from answers.answer import answer as answer_question
+from answers.answer_scorer import default_parameters
 from answers.extractive import Assessment, ExtractiveAnswerer
 from bench.answer_collections import Collections, build_collections
 from bench.squad_data import XQuAD, XQuADQuestion
@@ -45,7 +46,10 @@ TARGETS = {
     "ask_p50_ms": 250,
     "ask_p95_ms": 500,
 }
-Scorer = Literal["fitted", "legacy"]
+# "fitted-features": the fitted scorer without the query adapter's or reranker's columns
+# (answer_scorer.json's `baseline` block, fitted in the same run of scripts/fit_answer_scorer.py);
+# measured only when the committed scorer has such a baseline, so the gain is read off one run.
+Scorer = Literal["fitted", "fitted-features", "legacy"]
 
 
 def split_titles(xquad: XQuAD) -> tuple[frozenset[str], frozenset[str]]:
@@ -85,6 +89,25 @@ class RecordingAnswerer(ExtractiveAnswerer):
     def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
         self.last = super().assess(question, result, data)
         return self.last
+
+
+def answerer_options(scorer: Scorer) -> dict[str, Any]:
+    """ExtractiveAnswerer's scorer arguments for a benchmark variant."""
+    if scorer == "fitted-features":
+        baseline = default_parameters().baseline
+        if baseline is None:
+            raise ValueError(
+                "answer_scorer.json has no baseline scorer (fitted without the adapter or reranker)"
+            )
+        return {"scorer": "fitted", "parameters": baseline}
+    return {"scorer": scorer}
+
+
+def scorer_variants() -> tuple[Scorer, ...]:
+    """fitted and legacy; with the baseline when the committed scorer has one."""
+    if default_parameters().baseline is not None:
+        return ("fitted", "fitted-features", "legacy")
+    return ("fitted", "legacy")
 
 
 def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
@@ -130,7 +153,7 @@ def evaluate_xquad(
     """answer@1/@3, answered (present) and declined (left out) rates and AUC per question language."""
     settings = collections.settings[name]
     retriever = MaskedRetriever(collections.retrievers[name])
-    answerer = RecordingAnswerer(settings, collections.embedder, scorer=scorer)
+    answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer))
     by_title = docs_by_title(collections.xquad)
     out: dict[str, Any] = {}
     for language, items in questions.items():
@@ -162,7 +185,7 @@ def evaluate_dev(
 
     settings = collections.settings[name]
     retriever = collections.retrievers[name]
-    answerer = ExtractiveAnswerer(settings, collections.embedder, scorer=scorer)
+    answerer = ExtractiveAnswerer(settings, collections.embedder, **answerer_options(scorer))
     report = evaluate(
         load_questions(dev_questions),
         lambda q: answer_question(q, settings, retriever=retriever, answerer=answerer),
@@ -252,7 +275,7 @@ def run_answers(
         "collections": {name: len(r.data.articles) for name, r in collections.retrievers.items()},
     }
     names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers]
-    for scorer in ("fitted", "legacy"):
+    for scorer in scorer_variants():
         block: dict[str, Any] = {}
         for name in names:
             block[name] = evaluate_xquad(collections, name, scorer, questions, progress)

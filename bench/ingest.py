@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.squad_retrieval import bench_settings, build_corpus_index
 from config.settings import Settings
 from models.embedders import Embedder, load_embedder
@@ -28,14 +30,45 @@ TARGET_PEAK_RSS_BYTES = 1_200_000_000
 # (chunk_vectors, sentence_vectors): the path before issue 11, one pass per chunk, pooled chunk vectors (default).
 VECTOR_MODES = (("embedded", "embedded"), ("embedded", "late"), ("pooled", "embedded"))
 # Whole `newsbot index` runs in a fresh process each, by the environment that selects the variant.
+# The first is the path before issue 11 (the baseline); the default is the one with no environment.
+DEFAULT_VARIANT = "default: engine auto, pooled chunk vectors"
 INDEX_VARIANTS: dict[str, dict[str, str]] = {
-    "default (engine auto, pooled chunk vectors)": {},
     "before: torch fp32 workers, embedded chunk vectors": {
         "NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded", "NEWSBOT_INDEX_ENGINE": "torch",
+        "NEWSBOT_EMBEDDING_PRECISION": "fp32",
     },
-    "engine auto, embedded chunk vectors": {"NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded"},
+    "ONNX Runtime fp32, embedded chunk vectors": {
+        "NEWSBOT_SENTENCE_VECTORS": "embedded", "NEWSBOT_CHUNK_VECTORS": "embedded", "NEWSBOT_INDEX_ENGINE": "onnxruntime",
+    },
+    DEFAULT_VARIANT: {},
     "late chunking (torch)": {"NEWSBOT_SENTENCE_VECTORS": "late", "NEWSBOT_CHUNK_VECTORS": "embedded"},
+    "int8: ONNX Runtime dynamic quantisation, pooled chunk vectors": {"NEWSBOT_INDEX_ENGINE": "onnxruntime-int8"},
 }  # fmt: skip
+# How each variant makes its vectors, to find its XQuAD R@1 in the retrieval suite's results:
+# (chunk vectors, sentence vectors, number format of the indexing engine).
+VARIANT_VECTORS: dict[str, tuple[str, str, str]] = {
+    "before: torch fp32 workers, embedded chunk vectors": ("embedded", "embedded", "fp32"),
+    "ONNX Runtime fp32, embedded chunk vectors": ("embedded", "embedded", "fp32"),
+    DEFAULT_VARIANT: ("pooled", "embedded", "fp32"),
+    "late chunking (torch)": ("embedded", "late", "fp32"),
+    "int8: ONNX Runtime dynamic quantisation, pooled chunk vectors": ("pooled", "embedded", "int8"),
+}
+
+
+# Runs a command and writes its peak resident memory (KiB) to argv[1]. Why a launcher: a child forked
+# straight from the benchmark inherits the benchmark's resident pages until it execs, and Linux counts
+# them in the child's ru_maxrss (a 1.7 GB benchmark process made every child look 1.7 GB); forked from
+# this small process, the figure is the indexer's own, as `/usr/bin/time -v` reports it.
+PEAK_RSS_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as handle:
+    handle.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 class TokenCounter:
@@ -163,11 +196,28 @@ def _thread_profile(
     return out
 
 
+def embedded_texts(data: Any) -> list[str]:
+    """The texts a build ran through the model (late: the chunks' pass; pooled chunks embed nothing)."""
+    late = data.info.sentence_vectors == "late"
+    chunk_texts = [c.text for c in data.chunks] if data.info.chunk_vectors == "embedded" or late else []
+    sentence_texts = [] if late else [s.text for s in data.sentences]
+    return list(dict.fromkeys(chunk_texts + sentence_texts))
+
+
 def measure_index_command(
-    corpus: Path, settings: Settings, work_dir: Path, env: dict[str, str], repeats: int = 3
+    corpus: Path,
+    settings: Settings,
+    work_dir: Path,
+    env: dict[str, str],
+    repeats: int = 3,
+    tokens: TokenCounter | None = None,
+    keep: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`newsbot index CORPUS` from a fresh data folder in a fresh process, `repeats` times: wall clock
-    (imports and model load included, as a user waits for it), chunks/s and peak resident memory."""
+    (imports and model load included, as a user waits for it), chunks/s and peak resident memory.
+
+    With `tokens`, the model tokens of the texts the first run embedded (tokens/s); with `keep`, that
+    run's sentence texts and vectors are put there (int8's cosine to fp32 is measured on them)."""
     import json
     import os
     import statistics
@@ -176,6 +226,7 @@ def measure_index_command(
     import tempfile
 
     runs: list[dict[str, Any]] = []
+    n_tokens = 0
     for attempt in range(repeats):
         data_dir = work_dir / f"index-command-{attempt}"
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -187,23 +238,33 @@ def measure_index_command(
             "HF_HUB_OFFLINE": "1",
             **env,
         }
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as errors:
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as errors, tempfile.TemporaryDirectory() as tmp:
+            peak_file = Path(tmp) / "peak_kib"
             t0 = time.perf_counter()
             child = subprocess.Popen(
-                [sys.executable, "-m", "bot", "index", str(corpus), "--quiet", "--json"],
+                [sys.executable, "-c", PEAK_RSS_LAUNCHER, str(peak_file), sys.executable, "-m", "bot", "index", str(corpus),
+                 "--quiet", "--json"],
                 env=child_env, stdout=out, stderr=errors,
             )  # fmt: skip
-            # os.wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux), unlike RUSAGE_CHILDREN.
-            _, status, usage = os.wait4(child.pid, 0)
-            child.returncode = os.waitstatus_to_exitcode(status)
+            child.wait()
             wall = time.perf_counter() - t0
             out.seek(0)
             errors.seek(0)
             stdout, stderr = out.read(), errors.read()
-        peak_kib = int(usage.ru_maxrss)
-        shutil.rmtree(data_dir, ignore_errors=True)
+            peak_kib = int(peak_file.read_text()) if peak_file.is_file() else 0
         if child.returncode != 0:
+            shutil.rmtree(data_dir, ignore_errors=True)
             raise RuntimeError(f"newsbot index failed ({child.returncode}): {stderr[-2000:]}")
+        if attempt == 0 and (tokens is not None or keep is not None):
+            from retrieval.store import load_index
+
+            data = load_index(bench_settings(settings, data_dir).index_dir, with_search_structures=False)
+            if tokens is not None:
+                n_tokens = tokens.count(embedded_texts(data))
+            if keep is not None:
+                keep.update(texts=[s.text for s in data.sentences], vectors=np.array(data.sentence_vectors))
+            del data
+        shutil.rmtree(data_dir, ignore_errors=True)
         report = json.loads(stdout)
         runs.append({
             "seconds": round(wall, 2), "chunks": report["chunks"], "articles": report["articles"],
@@ -211,11 +272,15 @@ def measure_index_command(
             "precision": report.get("precision"), "sentence_vectors": report.get("sentence_vectors"),
         })  # fmt: skip
     rates = [r["chunks_per_s"] for r in runs]
+    seconds = statistics.median(r["seconds"] for r in runs)
     return {
         "corpus": str(corpus),
         "env": env,
         "runs": runs,
+        "tokens": n_tokens if tokens is not None else None,
+        "tokens_per_s_median": round(n_tokens / seconds, 1) if tokens is not None else None,
         "chunks": runs[0]["chunks"],
+        "articles": runs[0]["articles"],
         "precision": runs[0]["precision"],
         "sentence_vectors": runs[0]["sentence_vectors"],
         "chunks_per_s_median": round(statistics.median(rates), 2),
@@ -226,6 +291,20 @@ def measure_index_command(
     }
 
 
+def subset_corpus(corpus: Path, articles: int, work_dir: Path) -> Path:
+    """A folder with the first `articles` article files of `corpus` (sorted by path), copied once."""
+    from retrieval.ingest import iter_article_files
+
+    files = sorted(iter_article_files([corpus]))[:articles]
+    folder = work_dir / f"corpus-{corpus.name}-first-{len(files)}"
+    if not folder.is_dir() or len(list(folder.iterdir())) != len(files):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        for path in files:
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
 def run_index_commands(
     corpus: Path,
     settings: Settings,
@@ -233,20 +312,57 @@ def run_index_commands(
     repeats: int = 3,
     variants: dict[str, dict[str, str]] | None = None,
     progress: Callable[[str], None] | None = None,
+    tokens: TokenCounter | None = None,
 ) -> list[dict[str, Any]]:
-    """Every `INDEX_VARIANTS` entry on `corpus`, plus the other number format where bf16 is native here."""
+    """Every `INDEX_VARIANTS` entry on `corpus`, plus the other number format where bf16 is native here.
+
+    Each row has its tokens/s and, for a variant whose vectors are not fp32's (int8), the cosine of
+    its sentence vectors to the default's (same texts)."""
     from models.precision import choose_precision
 
     chosen = dict(variants or INDEX_VARIANTS)
     if choose_precision("auto").precision == "bf16":  # show what bf16 gains where it is the default
-        chosen["default, fp32"] = {**next(iter(chosen.values())), "NEWSBOT_EMBEDDING_PRECISION": "fp32"}
+        chosen["default, fp32"] = {**chosen.get(DEFAULT_VARIANT, {}), "NEWSBOT_EMBEDDING_PRECISION": "fp32"}
     out = []
+    kept: dict[str, dict[str, Any]] = {}
     for name, env in chosen.items():
         if progress:
             progress(f"ingest: `newsbot index {corpus}` x{repeats}, {name}")
-        row = measure_index_command(corpus, settings, work_dir, env, repeats)
+        kept[name] = {}
+        row = measure_index_command(corpus, settings, work_dir, env, repeats, tokens=tokens, keep=kept[name])
         row["variant"] = name
         out.append(row)
+    reference = kept.get(DEFAULT_VARIANT) or kept.get("ONNX Runtime fp32, embedded chunk vectors")
+    for row in out:
+        mine = kept[row["variant"]]
+        if reference and mine and row["variant"] != DEFAULT_VARIANT and mine.get("texts") == reference.get("texts"):
+            cosine = np.sum(mine["vectors"] * reference["vectors"], axis=1)
+            row["sentence_cosine_to_default"] = {
+                "min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6),
+            }  # fmt: skip
+    return out
+
+
+def run_memory_scaling(
+    corpus: Path, settings: Settings, work_dir: Path, fractions: Sequence[float] = (0.25, 0.5, 1.0),
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Peak RSS of the default `newsbot index` on the first quarter, half and all of `corpus` (one run
+    each): with articles streamed through in batches it must not grow with the collection."""
+    from retrieval.ingest import iter_article_files
+
+    total = len(list(iter_article_files([corpus])))
+    out = []
+    for fraction in fractions:
+        articles = max(1, round(total * fraction))
+        folder = corpus if articles == total else subset_corpus(corpus, articles, work_dir)
+        if progress:
+            progress(f"ingest: peak memory of `newsbot index` on {articles} articles")
+        row = measure_index_command(folder, settings, work_dir, {}, repeats=1)
+        out.append({
+            "articles": articles, "chunks": row["chunks"], "seconds": row["seconds_median"],
+            "peak_rss_bytes": row["peak_rss_bytes_max"],
+        })  # fmt: skip
     return out
 
 
@@ -262,6 +378,8 @@ def run_ingest(
     index_corpus: Path | None = None,
     index_repeats: int = 3,
     numeric_paths: bool = True,
+    index_articles: int | None = None,
+    index_only: bool = False,
 ) -> dict[str, Any]:
     """The ingest suite: builds per corpus, backend and chunk-vector mode, then an embedding profile of the default backend."""
     from retrieval.chunk import article_sentences, chunk_sentences
@@ -280,8 +398,31 @@ def run_ingest(
 
     out: dict[str, Any] = {"target_chunks_per_s": TARGET_CHUNKS_PER_S, "builds": [], "model_load_s": {}}
     if index_corpus is not None:
-        out["index_command"] = run_index_commands(index_corpus, settings, work_dir, index_repeats, progress=progress)
+        # Every variant on a fixed subset (the first `index_articles` files) keeps machine time sane; the
+        # default then runs on the whole corpus, and its peak memory on a quarter, half and all of it.
+        variants_corpus = subset_corpus(index_corpus, index_articles, work_dir) if index_articles else index_corpus
+        out["index_command"] = run_index_commands(
+            variants_corpus, settings, work_dir, index_repeats, progress=progress, tokens=tokens
+        )
+        if index_articles:
+            out["index_command_subset_articles"] = index_articles
+            if progress:
+                progress(f"ingest: `newsbot index {index_corpus}` x{index_repeats}, default")
+            full = measure_index_command(index_corpus, settings, work_dir, {}, index_repeats, tokens=tokens)
+            full["variant"] = DEFAULT_VARIANT
+            out["index_command_full"] = [full]
+        scaling = run_memory_scaling(index_corpus, settings, work_dir, fractions=(0.25, 0.5), progress=progress)
+        whole = (out.get("index_command_full") or [r for r in out["index_command"] if r["variant"] == DEFAULT_VARIANT])[:1]
+        for row in whole:  # all of it: the default's own runs on the whole corpus
+            scaling.append({
+                "articles": row["articles"], "chunks": row["chunks"], "seconds": row["seconds_median"],
+                "peak_rss_bytes": row["peak_rss_bytes_max"],
+            })  # fmt: skip
+        out["memory_scaling"] = scaling
         out["index_command_targets"] = {"chunks_per_s": TARGET_INDEX_CHUNKS_PER_S, "peak_rss_bytes": TARGET_PEAK_RSS_BYTES}
+    if index_only:
+        out["seconds"] = round(time.perf_counter() - started, 1)
+        return out
     for backend in backends:
         try:
             embedder, load_s = _embedder_for(settings, backend)

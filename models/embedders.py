@@ -274,16 +274,19 @@ class TwoEngineEmbedder:
             engine = "torch" if precision == "bf16" else "onnxruntime"
             if engine == "onnxruntime" and (self._settings.retrieval.sentence_vectors == "late" or not _onnx_ready()):
                 engine = "torch"  # late vectors need torch's token states; no ONNX Runtime installed
-        if engine == "onnxruntime":
+        if engine in ("onnxruntime", "onnxruntime-int8"):
             from models.e5_convert import ensure_default_model
             from models.onnx_engine import OnnxEmbedder
 
             try:
                 return OnnxEmbedder(
-                    ensure_default_model(self._settings.model_cache_dir), DEFAULT_EMBEDDING_MODEL, models.embedding_batch_size
+                    ensure_default_model(self._settings.model_cache_dir),
+                    DEFAULT_EMBEDDING_MODEL,
+                    models.embedding_batch_size,
+                    precision="int8" if engine == "onnxruntime-int8" else "fp32",
                 )
             except EmbeddingModelError as e:
-                if models.index_engine == "onnxruntime":
+                if models.index_engine != "auto":
                     raise
                 logger.warning("ONNX Runtime engine unavailable (%s); indexing on torch", e)
         return self._torch_engine()
@@ -318,7 +321,7 @@ def supports_late_chunking(embedder: Embedder) -> bool:
     return callable(getattr(embedder, "embed_chunks_late", None))
 
 
-_cache: dict[tuple[str, str, str, str], Embedder] = {}
+_cache: dict[tuple[str, ...], Embedder] = {}
 _cache_lock = threading.Lock()
 
 
@@ -326,7 +329,9 @@ def load_embedder(settings: Settings) -> Embedder:
     """The configured embedder, loaded once per process (models are expensive to load)."""
     model_id = settings.models.embedding_model
     backend = settings.models.embedding_backend
-    key = (model_id, backend, str(settings.model_cache_dir), settings.models.embedding_precision)
+    key = (
+        model_id, backend, str(settings.model_cache_dir), settings.models.embedding_precision, settings.models.index_engine,
+    )  # fmt: skip
     with _cache_lock:
         if key not in _cache:
             _cache[key] = _load(model_id, backend, settings)

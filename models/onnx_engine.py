@@ -27,6 +27,9 @@ from models.errors import EmbeddingModelError
 logger = logging.getLogger(__name__)
 
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model-int8.onnx"
+MAPPED_FILE = "model-mapped.onnx"  # the same graph, weights in MAPPED_FILE + ".data"
+WEIGHT_ALIGNMENT = 64 * 1024  # ONNX Runtime maps external weights whose offsets sit on this boundary
 
 
 def export_encoder(model_dir: Path, out_dir: Path) -> Path:
@@ -74,6 +77,68 @@ def export_encoder(model_dir: Path, out_dir: Path) -> Path:
     return target
 
 
+def quantize_encoder(fp32_path: Path) -> Path:
+    """The int8 copy of the exported encoder (ONNX Runtime dynamic quantisation of its MatMul weights;
+    activations quantised per batch), written once beside it, atomically."""
+    target = fp32_path.parent / INT8_FILE
+    if target.is_file():
+        return target
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as e:
+        raise EmbeddingModelError(f"int8 quantisation needs onnxruntime's quantization tools: {e}") from e
+    tmp = Path(tempfile.mkdtemp(prefix=".quantize-", dir=fp32_path.parent))
+    try:
+        quantize_dynamic(fp32_path, tmp / INT8_FILE, weight_type=QuantType.QInt8)
+        os.replace(tmp / INT8_FILE, target)
+    except Exception as e:  # the quantiser raises assorted errors (onnx missing, graph it cannot read)
+        raise EmbeddingModelError(f"cannot quantise {fp32_path} to int8: {e}") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("quantised %s to %s", fp32_path, target)
+    return target
+
+
+def map_weights(path: Path) -> Path:
+    """A copy of the exported graph whose weights lie in a side file, each at a 64 KiB boundary.
+
+    Why: from one `.onnx` file ONNX Runtime parses every weight into memory and briefly holds the file's
+    bytes as well (the load peaked at 876 MB resident for a 449 MB model); weights in an aligned side
+    file are memory-mapped instead, so only the pages a run touches are resident (most of the
+    250,002-row word-embedding table never is): peak 766 MB after embedding 600 news sentences, same
+    speed, vectors identical (cosine 1.0; BENCHMARKS.md, issue 11). Written once, atomically.
+    """
+    target = path.parent / MAPPED_FILE
+    if target.is_file() and (path.parent / f"{MAPPED_FILE}.data").is_file():
+        return target
+    import onnx
+
+    model = onnx.load(str(path))
+    tmp = Path(tempfile.mkdtemp(prefix=".map-", dir=path.parent))
+    try:
+        with open(tmp / f"{MAPPED_FILE}.data", "wb") as data:
+            for tensor in model.graph.initializer:
+                if len(tensor.raw_data) < 1024:  # small constants stay in the graph
+                    continue
+                data.write(b"\0" * (-data.tell() % WEIGHT_ALIGNMENT))
+                offset, size = data.tell(), len(tensor.raw_data)
+                data.write(tensor.raw_data)
+                tensor.ClearField("raw_data")
+                tensor.data_location = onnx.TensorProto.EXTERNAL
+                del tensor.external_data[:]
+                for key, value in (("location", f"{MAPPED_FILE}.data"), ("offset", str(offset)), ("length", str(size))):
+                    entry = tensor.external_data.add()
+                    entry.key, entry.value = key, value
+        onnx.save_model(model, str(tmp / MAPPED_FILE))
+        os.replace(tmp / f"{MAPPED_FILE}.data", path.parent / f"{MAPPED_FILE}.data")
+        os.replace(tmp / MAPPED_FILE, target)  # last: its presence says the pair is complete
+    except (OSError, ValueError) as e:
+        raise EmbeddingModelError(f"cannot write the memory-mapped copy of {path}: {e}") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def onnxruntime_available() -> bool:
     try:
         import onnxruntime  # noqa: F401
@@ -86,15 +151,25 @@ class OnnxEmbedder:
     """The converted default model's encoder on ONNX Runtime; mean pooling and normalisation as e5 does."""
 
     backend = "onnxruntime"
-    precision = "fp32"
 
     def __init__(
-        self, model_dir: Path, model_id: str, batch_size: int = 8, threads: int | None = None
+        self,
+        model_dir: Path,
+        model_id: str,
+        batch_size: int = 8,
+        threads: int | None = None,
+        precision: str = "fp32",
     ) -> None:
+        """`precision` int8: the dynamically quantised encoder (faster here, but its vectors move: cosine
+        ~0.97 to fp32, BENCHMARKS.md; not the default)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        if precision not in ("fp32", "int8"):
+            raise EmbeddingModelError(f"ONNX Runtime engine runs fp32 or int8, not {precision}")
+        self.precision = precision
         path = export_encoder(model_dir, model_dir.parent / f"{model_dir.name}-onnx")
+        path = quantize_encoder(path) if precision == "int8" else map_weights(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -105,7 +180,7 @@ class OnnxEmbedder:
         self.model_id = model_id
         self.dimension = int(self._session.get_outputs()[0].shape[-1] or 384)
         self._batch_size = batch_size
-        logger.info("indexing engine: ONNX Runtime fp32, %d threads", options.intra_op_num_threads)
+        logger.info("indexing engine: ONNX Runtime %s, %d threads", precision, options.intra_op_num_threads)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode([f"query: {t}" for t in texts], self._batch_size)

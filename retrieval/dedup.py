@@ -34,12 +34,17 @@ def are_near_duplicates(a: frozenset[str], b: frozenset[str]) -> bool:
 
 def near_duplicate_groups(sentences: list[Sentence]) -> list[int | None]:
     """A group id per sentence (None when it has no near-duplicate in another article)."""
-    tokens = [sentence_tokens(s.text) for s in sentences]
+    return near_duplicate_groups_of([sentence_tokens(s.text) for s in sentences], [s.doc_id for s in sentences])
+
+
+def near_duplicate_groups_of(tokens: list[frozenset[str]], doc_ids: list[str]) -> list[int | None]:
+    """`near_duplicate_groups` from each sentence's `sentence_tokens` and article id (what an index
+    build keeps of its sentences once they are written)."""
     postings: dict[str, list[int]] = defaultdict(list)
     for i, toks in enumerate(tokens):
         for tok in toks:
             postings[tok].append(i)
-    parent = list(range(len(sentences)))
+    parent = list(range(len(tokens)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -58,7 +63,7 @@ def near_duplicate_groups(sentences: list[Sentence]) -> list[int | None]:
                     if j > i:
                         overlap[j] += 1
         for j, count in overlap.items():
-            if sentences[j].doc_id == sentences[i].doc_id:
+            if doc_ids[j] == doc_ids[i]:
                 continue
             if count / min(len(toks), len(tokens[j]) or 1) < 0.5:
                 continue
@@ -66,6 +71,6 @@ def near_duplicate_groups(sentences: list[Sentence]) -> list[int | None]:
                 parent[find(j)] = find(i)
 
     members: dict[int, set[str]] = defaultdict(set)
-    for i, s in enumerate(sentences):
-        members[find(i)].add(s.doc_id)
-    return [find(i) if len(members[find(i)]) > 1 else None for i in range(len(sentences))]
+    for i, doc_id in enumerate(doc_ids):
+        members[find(i)].add(doc_id)
+    return [find(i) if len(members[find(i)]) > 1 else None for i in range(len(tokens))]

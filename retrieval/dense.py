@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 INDEX_TYPES = ("flat", "hnsw", "ivf_sq8")
 MIN_POINTS_PER_LIST = 39  # FAISS's own floor for training k-means
+ADD_BLOCK_ROWS = 65_536
 
 
 def choose_index_type(requested: str, n_vectors: int, exact_max: int) -> str:
@@ -63,12 +64,13 @@ def build_faiss_index(vectors: np.ndarray, index_type: str) -> Any:
         index = faiss.IndexIVFScalarQuantizer(
             quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
         )
+        sample = np.ascontiguousarray(sample, dtype=np.float32)
         index.train(sample)  # the quantizer is trained: this trains only the 8-bit codes
         index.nprobe = nprobe_for(nlist)
     else:
         raise ValueError(f"unknown FAISS index type {index_type!r}; choose one of {INDEX_TYPES}")
-    if n:
-        index.add(vectors)
+    for start in range(0, n, ADD_BLOCK_ROWS):  # `vectors` may be memory-mapped: one block in memory at a time
+        index.add(np.ascontiguousarray(vectors[start : start + ADD_BLOCK_ROWS], dtype=np.float32))
     return index
 
 

@@ -10,6 +10,7 @@ lock from reading the current index to switching to the new one, and first repai
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import numpy as np
 from config.settings import Settings
 from models.embedders import Embedder, load_embedder, supports_late_chunking
 from retrieval.chunk import article_sentences, chunk_sentences
-from retrieval.dedup import near_duplicate_groups
+from retrieval.dedup import near_duplicate_groups, near_duplicate_groups_of, sentence_tokens
 from retrieval.dense import choose_index_type
 from retrieval.errors import IngestError
 from retrieval.ingest import (
@@ -34,6 +35,7 @@ from retrieval.ingest import (
 from retrieval.pooling import pooled_chunk_vectors
 from retrieval.store import (
     BuildInfo,
+    GenerationWriter,
     IndexData,
     UpdateBase,
     index_writer,
@@ -99,6 +101,7 @@ class IndexReport:
     precision: str | None = None
     sentence_vectors: str | None = None
     repaired: list[str] = field(default_factory=list)  # damage found in the current index and rebuilt
+    batches_written: int = 0  # batches of articles streamed into the new generation
 
     @property
     def indexed_anything(self) -> bool:
@@ -396,11 +399,17 @@ class BatchEmbedder:
         wanted = dict.fromkeys(([] if pooled else [c.text for c in chunks]) + [s.text for s in sentences])
         missing = sorted((t for t in wanted if t not in known), key=len)  # similar lengths pad little
         chunk_texts = {c.text for c in chunks}
+        reported = 0
         for begin in range(0, len(missing), self.slice_size):
             texts = missing[begin : begin + self.slice_size]
             known.update(zip(texts, self.embedder.embed_corpus(texts, batch_size=self.batch_size)))
             self.report.texts_embedded += len(texts)
-            self.on_chunks(sum(1 for t in texts if t in chunk_texts))
+            if pooled:  # no chunk is embedded: the batch's chunks are done as its sentences are
+                done = len(chunks) * (begin + len(texts)) // len(missing)
+                self.on_chunks(done - reported)
+                reported = done
+            else:
+                self.on_chunks(sum(1 for t in texts if t in chunk_texts))
         dim = self.dimension
         sentence_vectors = (
             np.stack([known[s.text] for s in sentences]) if sentences else np.zeros((0, dim), np.float32)
@@ -426,8 +435,10 @@ def update_index(
 ) -> IndexReport:
     """Merge freshly read articles into the previous index and write a new generation if anything changed.
 
-    Articles stream through segmenting and embedding in batches of `index_batch_articles`; what a
-    batch leaves behind is its sentences and chunks (offsets into the article text) and their vectors.
+    Articles stream through segmenting, embedding and writing in batches of `index_batch_articles`:
+    each batch's rows and vectors go into the new generation (`GenerationWriter`) as soon as they are
+    embedded, so what the run holds does not grow with the collection except each sentence's word
+    set (for the near-duplicate step), each chunk's BM25 tokens and the article texts as read.
     """
     started = started if started is not None else time.perf_counter()
     embedder = embedder or load_embedder(settings)
@@ -464,14 +475,18 @@ def update_index(
     precision = str(getattr(embedder, "precision", "fp32")) if fresh else "fp32"  # asking loads a lazy engine
     report.precision = precision
     embed_started = time.perf_counter()
-    counts = {"articles": 0, "chunks": 0}
+    counts = {"articles": 0, "chunks": 0, "batch_articles": 0, "batch_chunks": 0, "batch_done": 0}
 
     def on_chunks(n: int) -> None:
         counts["chunks"] += n
+        counts["batch_done"] += n
+        # Articles of the batch being embedded count by the share of its chunks done, so the time left
+        # shows from the first slice on instead of after the first batch.
+        within = counts["batch_articles"] * min(counts["batch_done"], counts["batch_chunks"]) // max(1, counts["batch_chunks"])
         if progress:
             progress(
                 IndexProgress(
-                    counts["articles"],
+                    counts["articles"] + within,
                     len(fresh),
                     counts["chunks"],
                     time.perf_counter() - embed_started,
@@ -480,26 +495,52 @@ def update_index(
             )
 
     batcher = BatchEmbedder(embedder, settings, plan, reuse, report, on_chunks)
-    sink = VectorSink(embedder.dimension)
-    sentences: list[Sentence] = []
-    chunks: list[Chunk] = []
+    # What the run keeps of the rows it has written: each sentence's words for the near-duplicate
+    # step (which compares sentences across the whole collection) and its article id.
+    dedup_tokens: list[frozenset[str]] = []
+    dedup_docs: list[str] = []
     ordered = sorted(articles)
     size = settings.retrieval.index_batch_articles
-    for begin in range(0, len(ordered), size):  # step 3 and 6, a batch at a time
-        batch = [articles[d] for d in ordered[begin : begin + size]]
-        segmented = [segment(a, settings) for a in batch]
-        sink.add(*batcher.vectors(batch, segmented))
-        for doc_sentences, doc_chunks in segmented:
-            sentences.extend(doc_sentences)
-            chunks.extend(doc_chunks)
-        counts["articles"] += sum(1 for a in batch if a.doc_id in fresh)
-        on_chunks(0)
-    sentences = mark_near_duplicates(sentences)
-    chunk_vectors, sentence_vectors = sink.arrays()
-    write_index(
-        settings, embedder, plan, precision, articles, sentences, chunks, chunk_vectors, sentence_vectors
+    with GenerationWriter(settings.index_dir, embedder.dimension) as writer:
+        for begin in range(0, len(ordered), size):  # steps 3, 6 and 7 a batch at a time
+            batch = [articles[d] for d in ordered[begin : begin + size]]
+            segmented = [segment(a, settings) for a in batch]
+            counts["batch_articles"] = sum(1 for a in batch if a.doc_id in fresh)
+            counts["batch_chunks"] = sum(len(c) for a, (_, c) in zip(batch, segmented) if a.doc_id in fresh)
+            counts["batch_done"] = 0
+            chunk_vectors, sentence_vectors = batcher.vectors(batch, segmented)
+            sentences = [s for doc_sentences, _ in segmented for s in doc_sentences]
+            writer.add_articles(batch)
+            writer.add_rows(sentences, [c for _, doc_chunks in segmented for c in doc_chunks], chunk_vectors, sentence_vectors)
+            dedup_tokens += [frozenset(sys.intern(t) for t in sentence_tokens(s.text)) for s in sentences]
+            dedup_docs += [s.doc_id for s in sentences]
+            del segmented, sentences, chunk_vectors, sentence_vectors
+            counts["articles"] += counts["batch_articles"]
+            counts["batch_articles"] = counts["batch_chunks"] = counts["batch_done"] = 0
+            on_chunks(0)
+        writer.set_dup_groups(near_duplicate_groups_of(dedup_tokens, dedup_docs))  # step 4
+        del dedup_tokens, dedup_docs
+        writer.finish(build_info(settings, embedder, plan, precision, writer.n_chunks))
+    report.batches_written = writer.batches
+    return finish_report(report, articles, writer.n_chunks, writer.n_sentences, started)
+
+
+def build_info(settings: Settings, embedder: Embedder, plan: VectorPlan, precision: str, n_chunks: int) -> BuildInfo:
+    """Everything the build used, recorded with the generation (a query must use the same model)."""
+    r = settings.retrieval
+    return BuildInfo(
+        model_id=embedder.model_id,
+        backend=embedder.backend,
+        dimension=embedder.dimension,
+        index_type=choose_index_type(r.index_type, n_chunks, r.exact_search_max_chunks),
+        chunk_sentences=r.chunk_sentences,
+        chunk_overlap=r.chunk_overlap,
+        chunk_max_chars=r.chunk_max_chars,
+        chunk_vectors=plan.chunk_vectors,
+        sentence_vectors=plan.sentence_vectors,
+        precision=precision,
+        created=time.time(),
     )
-    return finish_report(report, articles, chunks, sentences, started)
 
 
 def write_index(
@@ -513,37 +554,20 @@ def write_index(
     chunk_vectors: np.ndarray,
     sentence_vectors: np.ndarray,
 ) -> None:
-    """Step 7: a new generation with everything the build used recorded in its build info."""
-    r = settings.retrieval
-    info = BuildInfo(
-        model_id=embedder.model_id,
-        backend=embedder.backend,
-        dimension=embedder.dimension,
-        index_type=choose_index_type(r.index_type, len(chunks), r.exact_search_max_chunks),
-        chunk_sentences=r.chunk_sentences,
-        chunk_overlap=r.chunk_overlap,
-        chunk_max_chars=r.chunk_max_chars,
-        chunk_vectors=plan.chunk_vectors,
-        sentence_vectors=plan.sentence_vectors,
-        precision=precision,
-        created=time.time(),
-    )
+    """A new generation from whole lists (callers that hold them anyway, e.g. bench/gpu.py)."""
+    info = build_info(settings, embedder, plan, precision, len(chunks))
     write_generation(
         settings.index_dir, IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors)
     )
 
 
 def finish_report(
-    report: IndexReport,
-    articles: dict[str, Article],
-    chunks: list[Chunk],
-    sentences: list[Sentence],
-    started: float,
+    report: IndexReport, articles: dict[str, Article], n_chunks: int, n_sentences: int, started: float
 ) -> IndexReport:
     """Step 8: totals and timings of the run, logged."""
     report.wrote_index = True
-    report.total_chunks = len(chunks)
-    report.total_sentences = len(sentences)
+    report.total_chunks = n_chunks
+    report.total_sentences = n_sentences
     report.seconds = time.perf_counter() - started
     logger.info(
         "indexed %d articles (%d added, %d updated, %d removed), embedded %d texts in %.1fs (%s, %s sentence vectors)",

@@ -72,13 +72,16 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        return cls.from_tokens(tokenize(texts))
+
+    @classmethod
+    def from_tokens(cls, corpus_tokens: Sequence[list[str]]) -> LexicalIndex:
+        """The index of chunks already tokenized by `tokenize` (an index build tokenizes batch by batch)."""
         bm25s = _bm25s()
         retriever = bm25s.BM25(k1=1.2, b=0.75)
-        corpus_tokens = tokenize(texts)
         # bm25s cannot index an empty document; a lone placeholder keeps row ids aligned.
-        corpus_tokens = [tokens or ["\u2205"] for tokens in corpus_tokens]
-        retriever.index(corpus_tokens, show_progress=False)
-        return cls(retriever, len(texts))
+        retriever.index([tokens or ["\u2205"] for tokens in corpus_tokens], show_progress=False)
+        return cls(retriever, len(corpus_tokens))
 
     def save(self, folder: Path) -> None:
         self._retriever.save(str(folder), show_progress=False)

@@ -21,21 +21,22 @@ import logging
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from retrieval.dense import build_faiss_index, load_faiss_index, save_faiss_index
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMissingError
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import LexicalIndex, tokenize
 from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
 logger = logging.getLogger(__name__)
@@ -252,38 +253,188 @@ def _new_generation_name() -> str:
     return f"gen-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{micro:06d}-{uuid.uuid4().hex[:8]}"
 
 
-def write_generation(index_dir: Path, data: IndexData) -> Path:
-    """Write `data` as a new generation and make it current atomically; returns its folder."""
-    with index_writer(index_dir):
-        previous = current_generation(index_dir)
-        name = _new_generation_name()
-        staging = index_dir / f".tmp-{name}"
-        staging.mkdir()
+VECTOR_BLOCK_ROWS = 65_536  # rows copied or added to FAISS at a time (25 MB at 384 dimensions)
+
+
+class GenerationWriter:
+    """A new generation written batch by batch, made current atomically by `finish`.
+
+    Why: an index build should not hold every sentence and chunk record and every vector until one
+    final write (memory would grow with the collection). Rows go into `meta.sqlite` and vectors are
+    appended to raw files in the staging folder as each batch is embedded; `finish` turns the raw
+    files into `.npy`, builds FAISS from the memory-mapped vectors block by block and BM25 from the
+    chunks' tokens (kept, interned, as the only per-chunk state), fsyncs, renames and switches
+    `CURRENT`. Until then nothing is visible: an exception (or a kill) leaves the staging folder,
+    which `abort` or the next writer's `remove_stale_generations` deletes. Holds the writer lock
+    from creation to `finish`/`abort`.
+    """
+
+    def __init__(self, index_dir: Path, dimension: int) -> None:
+        self.index_dir = index_dir
+        self.dimension = dimension
+        self.n_chunks = 0
+        self.n_sentences = 0
+        self.batches = 0
+        self._lock = index_writer(index_dir)
+        self._lock.__enter__()
         try:
-            _write_sqlite(staging / "meta.sqlite", data)
-            _write_sources(staging / SOURCES, data)
-            np.save(staging / "chunk_vectors.npy", data.chunk_vectors.astype(np.float32))
-            np.save(staging / "sentence_vectors.npy", data.sentence_vectors.astype(np.float32))
-            faiss_index = data.faiss_index or build_faiss_index(data.chunk_vectors, data.info.index_type)
-            save_faiss_index(faiss_index, staging / "chunks.faiss")
-            lexical = data.lexical or LexicalIndex.build([c.text for c in data.chunks])
-            lexical.save(staging / "bm25")
-            _fsync_tree(staging)
-            final = index_dir / name
-            os.rename(staging, final)
-            tmp_pointer = index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
+            self.name = _new_generation_name()
+            self.staging = index_dir / f".tmp-{self.name}"
+            self.staging.mkdir()
+            self._db = sqlite3.connect(self.staging / "meta.sqlite")
+            self._db.executescript(_SCHEMA)
+            # Open for the writer's lifetime: each batch appends; `finish` or `abort` closes them.
+            self._raw = {
+                part: open(self.staging / f"{part}.f32", "wb")  # noqa: SIM115
+                for part in ("chunk_vectors", "sentence_vectors")
+            }
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self._sources: list[dict[str, str]] = []
+        self._chunk_tokens: list[list[str]] = []
+        self._done = False  # finished or aborted
+        self._locked = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        if not self._done:
+            self.abort()
+
+    def add_articles(self, articles: Iterable[Article]) -> None:
+        rows = [
+            (a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, a.language)
+            for a in articles
+        ]
+        self._db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._sources += [{"doc_id": r[0], "source_path": r[4], "content_hash": r[3]} for r in rows]
+
+    def add_rows(
+        self,
+        sentences: Sequence[Sentence],
+        chunks: Sequence[Chunk],
+        chunk_vectors: np.ndarray,
+        sentence_vectors: np.ndarray,
+        lexical_tokens: Sequence[list[str]] | None = None,
+    ) -> None:
+        """Append a batch: rows get the next ids, vectors the next rows (row i of each belongs to item i).
+        `lexical_tokens` are the chunks' BM25 tokens when the caller has them already."""
+        if len(chunk_vectors) != len(chunks) or len(sentence_vectors) != len(sentences):
+            raise ValueError("every chunk and sentence needs exactly one vector")
+        self._db.executemany(
+            "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
+            [(self.n_sentences + i, s.doc_id, s.position, s.start, s.end, s.dup_group) for i, s in enumerate(sentences)],
+        )
+        self._db.executemany(
+            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (self.n_chunks + i, c.doc_id, c.position, c.start, c.end, c.first_sentence, c.last_sentence)
+                for i, c in enumerate(chunks)
+            ],
+        )
+        self._raw["chunk_vectors"].write(np.ascontiguousarray(chunk_vectors, dtype=np.float32).tobytes())
+        self._raw["sentence_vectors"].write(np.ascontiguousarray(sentence_vectors, dtype=np.float32).tobytes())
+        tokens = lexical_tokens if lexical_tokens is not None else tokenize([c.text for c in chunks])
+        self._chunk_tokens += [[sys.intern(t) for t in doc] for doc in tokens]  # one string per distinct token
+        self.n_sentences += len(sentences)
+        self.n_chunks += len(chunks)
+        self.batches += 1
+
+    def set_dup_groups(self, groups: Sequence[int | None]) -> None:
+        """Near-duplicate groups, one per sentence row in order (known only once every batch is in)."""
+        if len(groups) != self.n_sentences:
+            raise ValueError(f"{len(groups)} groups for {self.n_sentences} sentences")
+        self._db.executemany(
+            "UPDATE sentences SET dup_group = ? WHERE id = ?", [(g, i) for i, g in enumerate(groups) if g is not None]
+        )
+
+    def finish(self, info: BuildInfo, faiss_index: Any = None, lexical: LexicalIndex | None = None) -> Path:
+        """Complete the generation and make it current; returns its folder."""
+        try:
+            previous = current_generation(self.index_dir)
+            self._db.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in asdict(info).items()])
+            self._db.commit()
+            self._db.close()
+            for handle in self._raw.values():
+                handle.close()
+            chunk_vectors = self._to_npy("chunk_vectors", self.n_chunks)
+            self._to_npy("sentence_vectors", self.n_sentences)
+            (self.staging / SOURCES).write_text(json.dumps(self._sources, ensure_ascii=False, indent=0), encoding="utf-8")
+            if faiss_index is None:
+                faiss_index = build_faiss_index(chunk_vectors, info.index_type)
+            del chunk_vectors
+            save_faiss_index(faiss_index, self.staging / "chunks.faiss")
+            del faiss_index
+            if lexical is None:
+                lexical = LexicalIndex.from_tokens(self._chunk_tokens)
+            self._chunk_tokens = []
+            lexical.save(self.staging / "bm25")
+            _fsync_tree(self.staging)
+            final = self.index_dir / self.name
+            os.rename(self.staging, final)
+            tmp_pointer = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
             with open(tmp_pointer, "w", encoding="utf-8") as handle:
-                handle.write(name + "\n")
+                handle.write(self.name + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(tmp_pointer, index_dir / POINTER)
-            _fsync_dir(index_dir)
+            os.replace(tmp_pointer, self.index_dir / POINTER)
+            _fsync_dir(self.index_dir)
+            self._done = True
+            remove_stale_generations(self.index_dir)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            self.abort()
             raise
-        remove_stale_generations(index_dir)
-    logger.info("index generation %s is now current (previous: %s)", name, previous.name if previous else None)
-    return final
+        finally:
+            self._unlock()
+        logger.info(
+            "index generation %s is now current (previous: %s)", self.name, previous.name if previous else None
+        )
+        return final
+
+    def abort(self) -> None:
+        """Drop the staging folder; the current generation stays as it was."""
+        if not self._done:
+            self._done = True
+            try:
+                self._db.close()
+                for handle in self._raw.values():
+                    handle.close()
+                shutil.rmtree(self.staging, ignore_errors=True)
+            finally:
+                self._unlock()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._locked:
+            self._locked = False
+            self._lock.__exit__(None, None, None)
+
+    def _to_npy(self, part: str, rows: int) -> np.ndarray:
+        """`part.npy` from the raw rows appended so far, copied a block at a time; returned memory-mapped."""
+        raw_path = self.staging / f"{part}.f32"
+        raw = np.memmap(raw_path, dtype=np.float32, mode="r", shape=(rows, self.dimension)) if rows else None
+        target = np.lib.format.open_memmap(
+            self.staging / f"{part}.npy", mode="w+", dtype=np.float32, shape=(rows, self.dimension)
+        )
+        for start in range(0, rows, VECTOR_BLOCK_ROWS):
+            assert raw is not None
+            target[start : start + VECTOR_BLOCK_ROWS] = raw[start : start + VECTOR_BLOCK_ROWS]
+        target.flush()
+        del raw, target
+        raw_path.unlink()
+        return np.load(self.staging / f"{part}.npy", mmap_mode="r")
+
+
+def write_generation(index_dir: Path, data: IndexData) -> Path:
+    """Write `data` as a new generation and make it current atomically; returns its folder."""
+    with GenerationWriter(index_dir, data.info.dimension) as writer:
+        writer.add_articles(data.articles.values())
+        # A BM25 index that comes with the data needs no tokens of its own.
+        tokens = [[] for _ in data.chunks] if data.lexical is not None else None
+        writer.add_rows(data.sentences, data.chunks, data.chunk_vectors, data.sentence_vectors, lexical_tokens=tokens)
+        return writer.finish(data.info, faiss_index=data.faiss_index, lexical=data.lexical)
 
 
 def repair_pointer(index_dir: Path, generation: Path) -> None:
@@ -328,13 +479,6 @@ def remove_stale_generations(
                 child.unlink(missing_ok=True)
 
 
-def _write_sources(path: Path, data: IndexData) -> None:
-    rows = [
-        {"doc_id": a.doc_id, "source_path": a.source_path, "content_hash": a.content_hash} for a in data.articles.values()
-    ]
-    path.write_text(json.dumps(rows, ensure_ascii=False, indent=0), encoding="utf-8")
-
-
 def read_sources(generation: Path) -> list[dict[str, str]] | None:
     """The articles a generation held (id, source path, content hash), or None when unreadable."""
     try:
@@ -344,35 +488,6 @@ def read_sources(generation: Path) -> list[dict[str, str]] | None:
     if not isinstance(rows, list) or not all(isinstance(r, dict) and {"doc_id", "source_path"} <= r.keys() for r in rows):
         return None
     return rows
-
-
-def _write_sqlite(path: Path, data: IndexData) -> None:
-    connection = sqlite3.connect(path)
-    try:
-        connection.executescript(_SCHEMA)
-        info = asdict(data.info)
-        connection.executemany("INSERT INTO meta VALUES (?, ?)", [(k, json.dumps(v)) for k, v in info.items()])
-        connection.executemany(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, a.language)
-                for a in data.articles.values()
-            ],
-        )
-        connection.executemany(
-            "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
-            [(i, s.doc_id, s.position, s.start, s.end, s.dup_group) for i, s in enumerate(data.sentences)],
-        )
-        connection.executemany(
-            "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (i, c.doc_id, c.position, c.start, c.end, c.first_sentence, c.last_sentence)
-                for i, c in enumerate(data.chunks)
-            ],
-        )
-        connection.commit()
-    finally:
-        connection.close()
 
 
 def read_build_info(index_dir: Path) -> BuildInfo | None:

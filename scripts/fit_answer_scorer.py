@@ -11,6 +11,20 @@ collection (present) and with its whole Wikipedia article masked (left out). The
 2. the answerability model (gradient-boosted trees) learns present (1) vs left out (0), and vs
    unanswerable variants (a name or number swapped for another title's, random letters), from the
    best candidates' evidence, on out-of-fold sentence logits;
+With --reranker FOLD0 [FOLD1] (scripts/train_answer_reranker.py's title-fold models; FOLD0, the
+committed one, learnt from fold 1's titles), step 1 is followed by the answer reranker: the
+sentence model above becomes the preselect model, the reranker scores its RERANK_TOP_K best
+candidates of every search with a model that never saw the search's title (so its logits are as
+strong as on new questions), and a second sentence model (chosen and fitted the same way) learns
+from SENTENCE_FEATURES plus the reranker's columns; steps 2 and 3 then read that second model and
+the reranker's evidence. With FOLD0 alone only fold 0's searches have such logits, and the second
+stage is fitted and cross-validated (by alternate title) on them alone. The scorer fitted without
+the reranker is kept in the JSON (`baseline`) as the benchmark's baseline variant.
+
+With --query-adapter FULL FOLD0 FOLD1 (scripts/train_query_adapter.py: FULL is the committed
+answers/query_adapter.npz, FOLDk learnt from the titles outside fold k), every search's candidates
+get the adapted question's cosine (ADAPTER_FEATURES; out of fold by title, from FOLDk) and steps
+1-3 are refitted with them; the scorer without them is kept as `baseline`.
 3. the decline thresholds (one for questions in the top article's language, one for the others)
    are the P(answerable) that maximise the smaller of the two target margins on the fit half's
    out-of-fold scores, min(answered_present - 0.95, declined_left_out - 0.90).
@@ -18,7 +32,8 @@ Only the fit half is read; the test half stays for `newsbot bench --suite answer
 
     flock /tmp/newsbot-heavy.lock python scripts/fit_answer_scorer.py \\
         --xquad ../shared/bench/xquad --gnad ../shared/corpora/10kgnad --seeds seeds \\
-        --work-dir bench-results/cache --out answers/answer_scorer.json
+        --work-dir bench-results/cache --out answers/answer_scorer.json \\
+        --reranker answers/answer_reranker.safetensors
 """
 
 from __future__ import annotations
@@ -37,12 +52,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from answers.answer_scorer import (
     ANSWERABILITY_FEATURES,
+    RERANK_ANSWERABILITY_FEATURES,
+    RERANK_FEATURES,
     SENTENCE_FEATURES,
     Candidates,
     FeatureExtractor,
     answerability_row,
     model_from_json,
     profile_question,
+    with_rerank_columns,
 )
 from answers.extractive import is_quantity_question
 from bench.answer_collections import build_collections
@@ -62,6 +80,11 @@ TREE_GRID = (
     {"max_iter": 150, "max_depth": 4},
 )
 LEARNING_RATE = 0.1  # scikit-learn's default
+# Candidates the reranker reads per search: the preselect model's top 6. Its answer@3 on the test
+# half is 0.92 de / 0.84 en (BENCHMARKS.md), so the top 6 hold nearly every answer it can find, and
+# 6 pairs of <= 96 tokens keep a warm `ask` inside its 250 ms p50 budget (bench: ask p50/p95).
+# The fit logs the fit half's share of searches whose answer is inside the top 6.
+RERANK_TOP_K = 6
 ANSWERABILITY_TREES = {
     "max_iter": 100,
     "max_depth": 3,
@@ -128,11 +151,13 @@ def top_sentence_accuracy(scores: np.ndarray, y: np.ndarray, group: np.ndarray) 
     return float(np.mean(hits)) if hits else 0.0
 
 
-def fit_sentence_model(spec: dict | None, x: np.ndarray, y: np.ndarray) -> dict:
+def fit_sentence_model(
+    spec: dict | None, x: np.ndarray, y: np.ndarray, names: tuple[str, ...] = SENTENCE_FEATURES
+) -> dict:
     """spec None: logistic regression; else a TREE_GRID entry."""
     if spec is None:
-        return fit_logistic(x, y, SENTENCE_FEATURES)
-    return fit_trees(x, y, SENTENCE_FEATURES, spec)[0]
+        return fit_logistic(x, y, names)
+    return fit_trees(x, y, names, spec)[0]
 
 
 def spec_name(spec: dict | None) -> str:
@@ -140,7 +165,11 @@ def spec_name(spec: dict | None) -> str:
 
 
 def choose_sentence_model(
-    x: np.ndarray, y: np.ndarray, group: np.ndarray, fold: np.ndarray
+    x: np.ndarray,
+    y: np.ndarray,
+    group: np.ndarray,
+    fold: np.ndarray,
+    names: tuple[str, ...] = SENTENCE_FEATURES,
 ) -> tuple[dict | None, dict]:
     """Logistic regression or a TREE_GRID entry: the best mean top-sentence accuracy over the two title folds."""
     results = {}
@@ -149,7 +178,7 @@ def choose_sentence_model(
         accuracy = []
         for held in (0, 1):
             train = fold != held
-            model = model_from_json(fit_sentence_model(spec, x[train], y[train]))
+            model = model_from_json(fit_sentence_model(spec, x[train], y[train], names))
             accuracy.append(top_sentence_accuracy(model.logits(x[~train]), y[~train], group[~train]))
         results[spec_name(spec)] = round(float(np.mean(accuracy)), 4)
         logger.info(
@@ -159,6 +188,199 @@ def choose_sentence_model(
         )
     best = max(specs, key=lambda spec: results[spec_name(spec)])
     return best, results
+
+
+def add_rerank_columns(
+    groups: list, sources: list, folds: np.ndarray, spec: dict | None, x: np.ndarray, y: np.ndarray,
+    fold: np.ndarray, adapters: list[Path], work_dir: Path,
+) -> tuple[list, dict]:  # fmt: skip
+    """Every search's candidates with the reranker's columns, out of fold by title (see the docstring).
+
+    The preselect model that picks the top RERANK_TOP_K is out of fold too. Reranker logits are
+    cached in the work dir by adapter, question and sentence, so a refit scores only new pairs.
+    """
+    import hashlib
+
+    from models.cross_encoder import adapter_fingerprint, load_cross_encoder
+    from models.e5_convert import ensure_default_model
+
+    model_dir = ensure_default_model(load_settings().model_cache_dir)
+    encoders = {held: load_cross_encoder(model_dir, path.resolve()) for held, path in enumerate(adapters)}
+    prints = {held: adapter_fingerprint(path) for held, path in enumerate(adapters)}
+    cache_path = work_dir / "reranker-logits.npz"
+    cache: dict[str, float] = {}
+    if cache_path.is_file():
+        with np.load(cache_path) as stored:
+            cache = dict(zip(stored["keys"].tolist(), stored["values"].tolist()))
+    preselect = {
+        held: model_from_json(fit_sentence_model(spec, x[fold != held], y[fold != held])) for held in (0, 1)
+    }
+    out, covered, answerable, scored_pairs, logits_seen = [], 0, 0, 0, []
+    started = time.perf_counter()
+    for i, ((candidates, labels, present), (question, data, _), held) in enumerate(
+        zip(groups, sources, folds)
+    ):
+        held = int(held)
+
+        def score(
+            pairs: list[tuple[str, str | None]], question: str = question, held: int = held
+        ) -> np.ndarray:
+            keys = [
+                hashlib.sha1(f"{prints[held]}\0{question}\0{s}\0{p}".encode()).hexdigest() for s, p in pairs
+            ]
+            missing = [j for j, key in enumerate(keys) if key not in cache]
+            if missing:
+                fresh = encoders[held].score(question, [pairs[j] for j in missing])
+                cache.update({keys[j]: float(v) for j, v in zip(missing, fresh)})
+            return np.array([cache[key] for key in keys])
+
+        pre = preselect[held].logits(candidates.features) if len(labels) else np.zeros(0)
+        extended = with_rerank_columns(candidates, pre, RERANK_TOP_K, data, score)
+        out.append((extended, labels, present))
+        scored = extended.features[:, len(SENTENCE_FEATURES) + 2] > 0.5 if len(labels) else np.zeros(0, bool)
+        scored_pairs += int(scored.sum())
+        logits_seen.extend(extended.features[scored, len(SENTENCE_FEATURES)].tolist())
+        if present and len(labels) and labels.any():
+            answerable += 1
+            covered += int(labels[scored].any())
+        if i % 500 == 0:
+            logger.info("reranker: %d/%d searches, %d pairs scored, %.0f s", i, len(groups), scored_pairs,
+                        time.perf_counter() - started)  # fmt: skip
+            np.savez(cache_path, keys=np.array(list(cache)), values=np.array(list(cache.values())))
+    np.savez(cache_path, keys=np.array(list(cache)), values=np.array(list(cache.values())))
+    report = {
+        "fit_half_answer_in_top_k": round(covered / max(1, answerable), 4),
+        "fit_half_logit_range": [round(float(np.min(logits_seen)), 3), round(float(np.max(logits_seen)), 3)],
+        "adapters": {
+            f"fold{held}": f"{path.name} sha256[:16]={prints[held]}" for held, path in enumerate(adapters)
+        },
+        "out_of_fold": "each title's reranker logits come from the fold model not trained on it",
+    }
+    logger.info("reranker columns: %s", report)
+    return out, report
+
+
+def fit_with_adapter(
+    groups: list, sources: list, folds: np.ndarray, fold: np.ndarray, x: np.ndarray, y: np.ndarray,
+    group: np.ndarray, variant_rows: list[int], paths: list[Path],
+) -> dict:  # fmt: skip
+    """The scorer refitted with the query adapter's columns (out of fold by title; see the docstring)."""
+    from answers.answer_scorer import (
+        ADAPTER_ANSWERABILITY_FEATURES,
+        ADAPTER_FEATURES,
+        load_query_adapter,
+        with_adapter_columns,
+    )
+
+    weights = {held: load_query_adapter(paths[1 + held]) for held in (0, 1)}
+    extended = [
+        (with_adapter_columns(c, data, vector, weights[int(held)]), labels, present)
+        for (c, labels, present), (_, data, vector), held in zip(groups, sources, folds)
+    ]
+    names = SENTENCE_FEATURES + ADAPTER_FEATURES
+    x2 = np.concatenate([c.features for c, labels, present in extended if present and len(labels)])
+    spec, grid = choose_sentence_model(x2, y, group, fold, names)
+    out = fit_stage(extended, folds, fold, spec, grid, x2, y, names,
+                    ANSWERABILITY_FEATURES + ADAPTER_ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
+    report = {
+        "file": paths[0].name,
+        "out_of_fold": "each title's adapted cosine comes from the fold adapter not trained on it: "
+        + ", ".join(f"{p.name}" for p in paths[1:]),
+        "fit_half_top_sentence_accuracy_cosine_alone": round(top_sentence_accuracy(x[:, 0], y, group), 4),
+        "fit_half_top_sentence_accuracy_adapted_cosine_alone_out_of_fold": round(
+            top_sentence_accuracy(x2[:, len(SENTENCE_FEATURES)], y, group), 4
+        ),
+    }
+    logger.info("query adapter: %s", report)
+    out["query_adapter"] = report
+    return out
+
+
+def fit_stage(
+    groups: list, folds: np.ndarray, fold: np.ndarray, spec: dict | None, grid_results: dict, x: np.ndarray,
+    y: np.ndarray, feature_names: tuple[str, ...], answerability_names: tuple[str, ...], variant_rows: list[int],
+) -> dict:  # fmt: skip
+    """The sentence model (spec, fitted on all rows), the answerability model and the thresholds."""
+    sentence_model = fit_sentence_model(spec, x, y, feature_names)
+    # Stacking: the answerability model learns from sentence logits the sentence model produced
+    # without having seen that title (out of fold), as its logits on new questions will be.
+    fold_models = {}
+    for held in (0, 1):
+        fold_models[held] = model_from_json(
+            fit_sentence_model(spec, x[fold != held], y[fold != held], feature_names)
+        )
+    rows, targets, top_right = [], [], []
+    for (candidates, labels, present), held in zip(groups, folds):
+        logits = fold_models[int(held)].logits(candidates.features) if len(labels) else np.zeros(0)
+        rows.append(answerability_row(candidates, logits))
+        targets.append(present)
+        if present:
+            top_right.append(bool(len(labels)) and bool(labels[int(np.argmax(logits))]))
+    ax, ay = np.stack(rows), np.array(targets)
+    # Out-of-fold answerability scores (2 folds by title) for the model choice and the threshold.
+    candidates_models = {
+        "logistic": lambda xa, ya: fit_logistic(xa, ya, answerability_names),
+        "trees": lambda xa, ya: fit_trees(xa, ya, answerability_names, ANSWERABILITY_TREES)[0],
+    }
+    oof: dict[str, np.ndarray] = {}
+    for kind, fit_model in candidates_models.items():
+        scores = np.zeros(len(ay))
+        for held in (0, 1):
+            model = model_from_json(fit_model(ax[folds != held], ay[folds != held]))
+            scores[folds == held] = 1.0 / (1.0 + np.exp(-model.logits(ax[folds == held])))
+        oof[kind] = scores
+    left_out = (ay == 0) & ~np.isin(np.arange(len(ay)), variant_rows)  # the targets' negatives
+    aucs = {
+        kind: round(float(roc_auc(sc[ay == 1].tolist(), sc[left_out].tolist()) or 0.0), 4)
+        for kind, sc in oof.items()
+    }
+    variant_aucs = {
+        kind: round(float(roc_auc(sc[ay == 1].tolist(), sc[variant_rows].tolist()) or 0.0), 4)
+        for kind, sc in oof.items()
+    }
+    # Trees, not the logistic model: their AUC is as good (both reported), and a tree extrapolates as
+    # a constant beyond the fit data's range, which matters for questions unlike XQuAD's (gibberish,
+    # one-name questions) where a linear model's extrapolation answered gibberish with certainty.
+    kind = "trees"
+    logger.info(
+        "answerability out-of-fold ROC AUC: %s (against variants %s); using %s", aucs, variant_aucs, kind
+    )
+    answerability_model = candidates_models[kind](ax, ay)
+    scores = oof[kind]
+    other = ax[:, answerability_names.index("other_language")] > 0.5
+    thresholds = {
+        case: choose_threshold(scores[(ay == 1) & mask], scores[left_out & mask], 0.95, 0.90)
+        for case, mask in (("same_language", ~other), ("other_language", other))
+    }
+    threshold_of = np.where(other, thresholds["other_language"], thresholds["same_language"])
+    logger.info(
+        "%s: fit-half top sentence holds the answer (out of fold) %.4f", spec_name(spec), np.mean(top_right)
+    )
+    return {
+        "sentence_model": sentence_model,
+        "answerability_model": answerability_model,
+        "thresholds": thresholds,
+        "provenance": {
+            "searches": len(ay),
+            "fit_half_top_sentence_holds_answer_out_of_fold": round(float(np.mean(top_right)), 4),
+            "fit_half_answerability_auc_out_of_fold": aucs,
+            "fit_half_answerability_auc_against_variants_out_of_fold": variant_aucs,
+            "unanswerable_variants": len(variant_rows),
+            "fit_half_variants_declined": round(
+                float((scores[variant_rows] < threshold_of[variant_rows]).mean()), 4
+            ),
+            "fit_half_answered_present": round(float((scores[ay == 1] >= threshold_of[ay == 1]).mean()), 4),
+            "fit_half_declined_left_out": round(float((scores[left_out] < threshold_of[left_out]).mean()), 4),
+            "threshold_rule": "per case (question in the top article's language or not): maximise "
+            "min(answered_present - 0.95, declined_left_out - 0.90) over the fit half's out-of-fold answerability "
+            "scores (2 folds by title)",
+            "sentence_model": f"{spec_name(spec)}: the best of logistic regression and TREE_GRID by 2-fold "
+            f"cross-validation by title inside the fit half (top-sentence accuracy {grid_results})",
+            "sentence_features": list(feature_names),
+            "answerability_model": f"trees {ANSWERABILITY_TREES} on out-of-fold sentence logits (logistic "
+            f"regression, L2 C={C}, measured beside them: see the AUCs)",
+        },
+    }
 
 
 GIBBERISH_PER_TITLE = 5
@@ -226,8 +448,18 @@ def main(argv: list[str] | None = None) -> int:
         "--dump", type=Path, default=None, help="also save the feature rows (.npz) for analysis"
     )
     parser.add_argument("--dump-only", action="store_true", help="stop after --dump (feature experiments)")
-    parser.add_argument("--no-variants", action="store_true", help="fit answerability without unanswerable variants")
+    parser.add_argument("--reranker", type=Path, nargs="+", default=None, metavar="FOLD",
+                        help="scripts/train_answer_reranker.py's fold-0 adapter (the committed "
+                        "answers/answer_reranker.safetensors), optionally followed by its fold-1 adapter")  # fmt: skip
+    parser.add_argument("--query-adapter", type=Path, nargs=3, default=None, metavar=("FULL", "FOLD0", "FOLD1"),
+                        help="scripts/train_query_adapter.py's adapters: the committed answers/query_adapter.npz, "
+                        "then the two title-fold ones")  # fmt: skip
+    parser.add_argument(
+        "--no-variants", action="store_true", help="fit answerability without unanswerable variants"
+    )
     args = parser.parse_args(argv)
+    if args.query_adapter and args.reranker:
+        parser.error("--query-adapter and --reranker are fitted one at a time")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
 
@@ -252,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     sentence_group, sentence_fold = [], []  # per present search: its id, and its title's fold (0/1)
     fold_of = {title: i % 2 for i, title in enumerate(sorted(fit))}
     group_folds: list[int] = []
+    group_titles: list[str] = []
+    group_source: list[tuple[str, Any, np.ndarray]] = []  # (question, index data, its vector) per search
     variant_rows: list[int] = []  # groups that are unanswerable variants (not left-out searches)
     names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers]
     for name in names:
@@ -274,7 +508,9 @@ def main(argv: list[str] | None = None) -> int:
                          for s in candidates.sentence_ids], dtype=np.int64,
                     )  # fmt: skip
                     groups.append((candidates, labels, present))
+                    group_source.append((question.question, retriever.data, vector))
                     group_folds.append(fold_of[collections.xquad.articles[question.doc_id].title])
+                    group_titles.append(collections.xquad.articles[question.doc_id].title)
                     if present and len(labels):
                         sentence_x.append(candidates.features)
                         sentence_y.append(labels)
@@ -291,7 +527,9 @@ def main(argv: list[str] | None = None) -> int:
                 result = retriever.search(text, k=k, language=detect_language(text), query_vector=vector)
                 candidates = extractor.candidates(text, result, retriever.data)
                 groups.append((candidates, np.zeros(len(candidates.sentence_ids), dtype=np.int64), 0))
+                group_source.append((text, retriever.data, vector))
                 group_folds.append(fold_of[title])
+                group_titles.append(title)
                 variant_rows.append(len(groups) - 1)
         collections.cache.save()
 
@@ -312,92 +550,91 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
     group, fold = np.concatenate(sentence_group), np.concatenate(sentence_fold)
-    best_spec, grid_results = choose_sentence_model(x, y, group, fold)
-    sentence_model = fit_sentence_model(best_spec, x, y)
-
-    # Stacking: the answerability model learns from sentence logits the sentence model produced
-    # without having seen that title (out of fold), as its logits on new questions will be.
     folds = np.array(group_folds)
-    fold_models = {}
-    for held in (0, 1):
-        fold_models[held] = model_from_json(fit_sentence_model(best_spec, x[fold != held], y[fold != held]))
-    rows, targets, top_right = [], [], []
-    for (candidates, labels, present), held in zip(groups, folds):
-        logits = fold_models[int(held)].logits(candidates.features) if len(labels) else np.zeros(0)
-        rows.append(answerability_row(candidates, logits))
-        targets.append(present)
-        if present:
-            top_right.append(bool(len(labels)) and bool(labels[int(np.argmax(logits))]))
-    ax, ay = np.stack(rows), np.array(targets)
-    # Out-of-fold answerability scores (2 folds by title) for the model choice and the threshold.
-    candidates_models = {
-        "logistic": lambda xa, ya: fit_logistic(xa, ya, ANSWERABILITY_FEATURES),
-        "trees": lambda xa, ya: fit_trees(xa, ya, ANSWERABILITY_FEATURES, ANSWERABILITY_TREES)[0],
-    }
-    oof: dict[str, np.ndarray] = {}
-    for kind, fit_model in candidates_models.items():
-        scores = np.zeros(len(ay))
-        for held in (0, 1):
-            model = model_from_json(fit_model(ax[folds != held], ay[folds != held]))
-            scores[folds == held] = 1.0 / (1.0 + np.exp(-model.logits(ax[folds == held])))
-        oof[kind] = scores
-    left_out = (ay == 0) & ~np.isin(np.arange(len(ay)), variant_rows)  # the targets' negatives
-    aucs = {
-        kind: round(float(roc_auc(sc[ay == 1].tolist(), sc[left_out].tolist()) or 0.0), 4)
-        for kind, sc in oof.items()
-    }
-    variant_aucs = {
-        kind: round(float(roc_auc(sc[ay == 1].tolist(), sc[variant_rows].tolist()) or 0.0), 4)
-        for kind, sc in oof.items()
-    }
-    # Trees, not the logistic model: their AUC is as good (both reported), and a tree extrapolates as
-    # a constant beyond the fit data's range, which matters for questions unlike XQuAD's (gibberish,
-    # one-name questions) where a linear model's extrapolation answered gibberish with certainty.
-    kind = "trees"
-    logger.info(
-        "answerability out-of-fold ROC AUC: %s (against variants %s); using %s", aucs, variant_aucs, kind
-    )
-    answerability_model = candidates_models[kind](ax, ay)
-    scores = oof[kind]
-    other = ax[:, ANSWERABILITY_FEATURES.index("other_language")] > 0.5
-    thresholds = {
-        case: choose_threshold(scores[(ay == 1) & mask], scores[left_out & mask], 0.95, 0.90)
-        for case, mask in (("same_language", ~other), ("other_language", other))
-    }
-    threshold_of = np.where(other, thresholds["other_language"], thresholds["same_language"])
+    best_spec, grid_results = choose_sentence_model(x, y, group, fold)
+    features_only = fit_stage(groups, folds, fold, best_spec, grid_results, x, y, SENTENCE_FEATURES,
+                              ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
+    out = features_only
+    if args.query_adapter:
+        out = fit_with_adapter(
+            groups, group_source, folds, fold, x, y, group, variant_rows, args.query_adapter
+        )
+        out["baseline"] = {
+            k: features_only[k] for k in ("sentence_model", "answerability_model", "thresholds", "provenance")
+        }
+    if args.reranker:
+        if len(args.reranker) == 2:  # a reranker per title fold: every search has out-of-fold logits
+            keep = np.arange(len(groups))
+            stage_folds = folds
+        else:
+            # One reranker, trained on fold 1's titles: only fold 0's searches have out-of-fold logits,
+            # so the second stage learns (and is cross-validated, by alternate title) on those alone.
+            keep = np.flatnonzero(folds == 0)
+            titles0 = sorted({group_titles[i] for i in keep})
+            stage_folds = np.array([titles0.index(group_titles[i]) % 2 for i in keep])
+        kept = [groups[i] for i in keep]
+        extended, rerank_report = add_rerank_columns(
+            kept,
+            [group_source[i] for i in keep],
+            folds[keep],
+            best_spec,
+            x,
+            y,
+            fold,
+            args.reranker,
+            args.work_dir,
+        )
+        rerank_report["fit_groups"] = "both title folds" if len(args.reranker) == 2 else "title fold 0 only"
+        rows_x, rows_y, rows_group, rows_fold = [], [], [], []
+        for k, (candidates, labels, present) in enumerate(extended):
+            if present and len(labels):
+                rows_x.append(candidates.features)
+                rows_y.append(labels)
+                rows_group.append(np.full(len(labels), k))
+                rows_fold.append(np.full(len(labels), stage_folds[k]))
+        x2, y2 = np.concatenate(rows_x), np.concatenate(rows_y)
+        group2, fold2 = np.concatenate(rows_group), np.concatenate(rows_fold)
+        kept_variants = [int(np.flatnonzero(keep == v)[0]) for v in variant_rows if v in set(keep.tolist())]
+        feature_names = SENTENCE_FEATURES + RERANK_FEATURES
+        # The baseline on exactly these searches and folds: the same choice without the reranker's columns.
+        _, same_rows_grid = choose_sentence_model(x2[:, : len(SENTENCE_FEATURES)], y2, group2, fold2)
+        rerank_report["same_searches_top_sentence_accuracy_without_reranker"] = same_rows_grid
+        rerank_spec, rerank_grid = choose_sentence_model(x2, y2, group2, fold2, feature_names)
+        rerank_report["same_searches_top_sentence_accuracy_with_reranker"] = rerank_grid
+        ce_column = x2[:, len(SENTENCE_FEATURES)]
+        rerank_report["same_searches_top_sentence_accuracy_reranker_alone"] = round(
+            top_sentence_accuracy(ce_column, y2, group2), 4
+        )
+        rerank_report["same_searches_top_sentence_accuracy_cosine_alone"] = round(
+            top_sentence_accuracy(x2[:, 0], y2, group2), 4
+        )
+        logger.info("reranker on the same searches: %s", rerank_report)
+        out = fit_stage(extended, np.asarray(stage_folds), fold2, rerank_spec, rerank_grid, x2, y2, feature_names,
+                        ANSWERABILITY_FEATURES + RERANK_ANSWERABILITY_FEATURES, kept_variants)  # fmt: skip
+        out["reranker"] = {
+            "adapter": "answer_reranker.safetensors",
+            "top_k": RERANK_TOP_K,
+            "preselect_model": features_only["sentence_model"],
+            **rerank_report,
+        }
+        # The whole scorer without the reranker, fitted the same way: the benchmark's baseline
+        # variant, and what newsbot falls back to when the reranker cannot be loaded.
+        out["baseline"] = {
+            k: features_only[k] for k in ("sentence_model", "answerability_model", "thresholds")
+        }
+        out["baseline"]["provenance"] = features_only["provenance"]
     seconds = time.perf_counter() - started
-    out = {
-        "sentence_model": sentence_model,
-        "answerability_model": answerability_model,
-        "thresholds": thresholds,
-        "provenance": {
-            "script": "scripts/fit_answer_scorer.py",
-            "command": " ".join(["python", "scripts/fit_answer_scorer.py", *(argv or sys.argv[1:])]),
-            "data": "XQuAD fit half (titles sorted by name, even positions), de+en questions, "
-            + " and ".join(names)
-            + "; present and whole-article-left-out searches",
-            "embedding_model": embedder.model_id,
-            "sentence_rows": len(y),
-            "sentence_positives": int(y.sum()),
-            "searches": len(ay),
-            "fit_half_top_sentence_holds_answer_out_of_fold": round(float(np.mean(top_right)), 4),
-            "fit_half_answerability_auc_out_of_fold": aucs,
-            "fit_half_answerability_auc_against_variants_out_of_fold": variant_aucs,
-            "unanswerable_variants": len(variant_rows),
-            "fit_half_variants_declined": round(
-                float((scores[variant_rows] < threshold_of[variant_rows]).mean()), 4
-            ),
-            "fit_half_answered_present": round(float((scores[ay == 1] >= threshold_of[ay == 1]).mean()), 4),
-            "fit_half_declined_left_out": round(float((scores[left_out] < threshold_of[left_out]).mean()), 4),
-            "threshold_rule": "per case (question in the top article's language or not): maximise "
-            "min(answered_present - 0.95, declined_left_out - 0.90) over the fit half's out-of-fold answerability "
-            "scores (2 folds by title)",
-            "sentence_model": f"{spec_name(best_spec)}: the best of logistic regression and TREE_GRID by 2-fold "
-            f"cross-validation by title inside the fit half (top-sentence accuracy {grid_results})",
-            "answerability_model": f"trees {ANSWERABILITY_TREES} on out-of-fold sentence logits (logistic "
-            f"regression, L2 C={C}, measured beside them: see the AUCs)",
-            "seconds": round(seconds, 1),
-        },
+    out["provenance"] = {
+        "script": "scripts/fit_answer_scorer.py",
+        "command": " ".join(["python", "scripts/fit_answer_scorer.py", *(argv or sys.argv[1:])]),
+        "data": "XQuAD fit half (titles sorted by name, even positions), de+en questions, "
+        + " and ".join(names)
+        + "; present and whole-article-left-out searches",
+        "embedding_model": embedder.model_id,
+        "sentence_rows": len(y),
+        "sentence_positives": int(y.sum()),
+        **out["provenance"],
+        "seconds": round(seconds, 1),
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
     logger.info("wrote %s in %.0f s: %s", args.out, seconds, json.dumps(out["provenance"], indent=1))

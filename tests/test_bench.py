@@ -278,6 +278,24 @@ def test_index_command_runs_report_wall_clock_and_peak_memory(tmp_path: Path) ->
     assert 100 * 2**20 < row["peak_rss_bytes_max"] < 8 * 2**30  # a child's own peak, the model included
 
 
+@pytest.mark.slow
+def test_index_command_variants_report_tokens_per_s_and_int8s_cosine_to_the_default(tmp_path: Path) -> None:
+    from bench.ingest import DEFAULT_VARIANT, TokenCounter, run_index_commands, subset_corpus
+
+    corpus = subset_corpus(SEEDS, 2, tmp_path / "work")
+    assert len(list(corpus.iterdir())) == 2
+    settings = make_settings(tmp_path / "data")
+    int8 = "int8: ONNX Runtime dynamic quantisation, pooled chunk vectors"
+    default, quantised = run_index_commands(
+        corpus, settings, tmp_path / "work", repeats=1,
+        variants={DEFAULT_VARIANT: {}, int8: {"NEWSBOT_INDEX_ENGINE": "onnxruntime-int8"}}, tokens=TokenCounter(settings),
+    )  # fmt: skip
+    assert (default["precision"], quantised["precision"]) == ("fp32", "int8")
+    assert default["tokens"] == quantised["tokens"] > default["chunks"] and default["tokens_per_s_median"] > 0
+    assert "sentence_cosine_to_default" not in default
+    assert 0.9 < quantised["sentence_cosine_to_default"]["min"] <= quantised["sentence_cosine_to_default"]["mean"] < 1.0
+
+
 def torch_threads() -> int:
     import torch
 

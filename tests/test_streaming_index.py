@@ -1,0 +1,80 @@
+"""An index build streams (issue 11): articles go through splitting, embedding and writing a batch at a
+time, so what a build holds does not grow with the collection, and the index it writes is the same
+whatever the batch size."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.indexer import build_index
+from retrieval.search import Retriever
+from retrieval.store import list_generations, load_index
+from tests.conftest import SEEDS, make_settings
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_build_writes_one_batch_at_a_time_and_equals_a_one_batch_build(tmp_path: Path, e5_embedder) -> None:
+    articles = len(list(SEEDS.glob("*.txt")))
+    streamed = make_settings(tmp_path / "streamed", NEWSBOT_INDEX_BATCH_ARTICLES="2")
+    whole = make_settings(tmp_path / "whole", NEWSBOT_INDEX_BATCH_ARTICLES="1000")
+
+    in_batches = build_index([SEEDS], streamed, embedder=e5_embedder)
+    at_once = build_index([SEEDS], whole, embedder=e5_embedder)
+
+    assert in_batches.batches_written == math.ceil(articles / 2) and at_once.batches_written == 1
+    a, b = load_index(streamed.index_dir), load_index(whole.index_dir)
+    assert a.info.chunk_vectors == b.info.chunk_vectors == "pooled"
+    assert a.articles == b.articles and a.chunks == b.chunks
+    assert a.sentences == b.sentences  # near-duplicate groups included: they span batches
+    assert any(s.dup_group is not None for s in a.sentences), "the seeds repeat wire sentences across articles"
+    # Vectors agree to float rounding (a batch pads its texts with different neighbours).
+    np.testing.assert_allclose(a.sentence_vectors, b.sentence_vectors, atol=1e-5)
+    np.testing.assert_allclose(a.chunk_vectors, b.chunk_vectors, atol=1e-5)
+    assert a.faiss_index.ntotal == b.faiss_index.ntotal == len(a.chunks)
+    for query in ("Kursk", "Wie viele Soldaten schickte Nordkorea?"):
+        np.testing.assert_allclose(a.lexical.scores(query), b.lexical.scores(query), rtol=1e-6)
+        hits_a = Retriever(a, e5_embedder, streamed).search(query, k=5).hits
+        hits_b = Retriever(b, e5_embedder, whole).search(query, k=5).hits
+        assert [(h.chunk.doc_id, h.chunk.position) for h in hits_a] == [(h.chunk.doc_id, h.chunk.position) for h in hits_b]
+    assert not any(p.name.startswith(".tmp-gen-") for p in streamed.index_dir.iterdir())  # staging became the generation
+    assert len(list_generations(streamed.index_dir)) == 1
+
+
+def test_a_build_that_fails_midway_leaves_no_partial_generation(tmp_path: Path, e5_embedder) -> None:
+    """The streamed generation stays in its staging folder until it is complete: a failure after some
+    batches were written deletes it and the previous generation stays current."""
+    settings = make_settings(tmp_path / "data", NEWSBOT_INDEX_BATCH_ARTICLES="2")
+    build_index([next(SEEDS.glob("000_*.txt"))], settings, embedder=e5_embedder)
+    before = load_index(settings.index_dir)
+
+    class FailsOnThirdCall:
+        """The real model, failing from its third bulk call on (the machine running out of memory after
+        the first batch was written): only the failure is injected, everything else is real."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+            self.model_id, self.dimension, self.backend = e5_embedder.model_id, e5_embedder.dimension, e5_embedder.backend
+            self.precision = "fp32"
+
+        def embed_queries(self, texts):  # type: ignore[no-untyped-def]
+            return e5_embedder.embed_queries(texts)
+
+        def embed_passages(self, texts, batch_size=None):  # type: ignore[no-untyped-def]
+            return e5_embedder.embed_passages(texts, batch_size)
+
+        def embed_corpus(self, texts, batch_size=None):  # type: ignore[no-untyped-def]
+            self.calls += 1
+            if self.calls > 2:
+                raise MemoryError("out of memory while embedding")
+            return e5_embedder.embed_corpus(texts, batch_size)
+
+    with pytest.raises(MemoryError):
+        build_index([SEEDS], settings, embedder=FailsOnThirdCall())  # type: ignore[arg-type]
+    assert not any(p.name.startswith(".tmp-gen-") for p in settings.index_dir.iterdir())
+    after = load_index(settings.index_dir)
+    assert after.articles == before.articles and len(after.chunks) == len(before.chunks)
