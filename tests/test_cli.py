@@ -144,3 +144,33 @@ def test_installed_newsbot_command_builds_the_index_and_answers(tmp_path: Path) 
     data = json.loads(done.stdout)
     assert {"12.000", "3.000"} <= {f["value"] for f in data["figures"]}
     assert (tmp_path / "data" / "index" / "CURRENT").exists()
+
+
+def test_newsbot_eval_and_the_answers_suite_score_the_dev_questions_alike(mixed_settings, mixed_retriever, monkeypatch) -> None:
+    """One question set, one scoring (answers/evaluation.py), one default answerer: `newsbot eval`
+    and `newsbot bench --suite answers` (its dev block) must report the same per-question results."""
+    from bench.answer_collections import Collections
+    from bench.answers import evaluate_dev
+    from tests.conftest import SHARED
+
+    dev = SHARED / "eval" / "seed_questions.jsonl"
+    if not dev.is_file():
+        pytest.skip(f"no dev questions at {dev}")
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(mixed_settings.retrieval.data_dir))
+    result = runner.invoke(app, ["eval", str(dev), "--json"])
+    assert result.exit_code == 0, result.output
+    cli = json.loads(result.stdout)
+
+    collections = Collections(
+        xquad=None,  # type: ignore[arg-type]  # the dev block reads only the seeds + distractors collection
+        retrievers={"seeds+gnad": mixed_retriever},
+        settings={"seeds+gnad": mixed_settings},
+        cache=None,  # type: ignore[arg-type]
+        embedder=mixed_retriever.embedder,
+        distractors=frozenset(),
+    )
+    suite = evaluate_dev(collections, dev, mixed_settings.models.answer_scorer)
+
+    assert suite["total"] == cli["total"] == 10
+    assert suite["passed"] == cli["passed"] and suite["quotes_verbatim"] == cli["quotes_verbatim"]
+    assert [f["id"] for f in suite["failed"]] == [q["id"] for q in cli["questions"] if not q["passed"]]
