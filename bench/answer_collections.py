@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.embedding_cache import CachedEmbedder, EmbeddingCache, shared_cache
@@ -50,7 +50,7 @@ class Collections:
     cache: EmbeddingCache
     embedder: CachedEmbedder
     distractors: frozenset[str]  # doc ids of the 10kGNAD articles
-    small_titles: dict[str, frozenset[str]]  # small collection name -> the two titles it holds
+    small_titles: dict[str, frozenset[str]] = field(default_factory=dict)  # small collection -> its two titles
 
 
 SMALL_SIZE = 2  # titles per small collection: ~10 paragraphs, the seeds' order of size (5 articles)

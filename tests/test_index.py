@@ -136,12 +136,17 @@ def test_killing_index_midway_leaves_the_previous_index_usable(
     settings = make_settings(writable_seed_index)
     before = current_generation(settings.index_dir)
     extra = tmp_path / "extra"
-    _many_articles(extra, 60)  # pooled chunk vectors on ONNX Runtime embed 12 articles in under 8 s
+    # Enough articles that embedding lasts well past the first progress line on any machine here
+    # (pooled vectors on ONNX Runtime embed ~240 of these chunks/s on 2 cores: 600 articles ≈ 35 s).
+    _many_articles(extra, 600)
     process = _spawn_index(writable_seed_index, extra)
     deadline = time.monotonic() + 240
     try:
         if moment == "while embedding":
-            time.sleep(8)  # past model loading, inside the embedding loop (60 articles take far longer)
+            # The first progress line on stderr is written from inside the embedding loop.
+            assert process.stderr is not None
+            while b"indexing:" not in (line := process.stderr.readline()):
+                assert line, "index ended without a progress line"
         else:
             while time.monotonic() < deadline and process.poll() is None:
                 if any(p.name.startswith(".tmp-gen-") for p in settings.index_dir.iterdir()):
