@@ -37,6 +37,7 @@ from answers.figure_table import (
     head_noun,
     merge_mentions,
     previous_sentence,
+    reporting_docs,
 )
 from answers.figures import find_figures
 from answers.labels import label, language_key
@@ -259,13 +260,7 @@ class ExtractiveAnswerer:
         """How many distinct retrieved articles hold a figure of what a quantity question counts
         (wire copies of a figure sentence in other articles included)."""
         _, everywhere = self._figure_rows(result, scored, data)
-        docs: set[str] = set()
-        for row in everywhere:
-            sentence = data.sentences[row.sentence_id]
-            docs.add(sentence.doc_id)
-            if sentence.dup_group is not None:
-                docs.update(data.group_docs[sentence.dup_group])
-        return len(docs)
+        return len(reporting_docs(data, (row.sentence_id for row in everywhere)))
 
     def _quantity_groups(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> list[StoryRows]:
         """The figure rows of a quantity answer, grouped by story (one untitled group without stories)."""

@@ -87,6 +87,17 @@ def by_value_and_counted_thing(mention: FigureMention) -> tuple[str, ...]:
     return (mention.normalized, head_noun(mention.what).lower())
 
 
+def reporting_docs(data: IndexData, sentence_ids: Iterable[int]) -> set[str]:
+    """The articles that report these sentences, wire copies of them in other articles included."""
+    docs: set[str] = set()
+    for sid in sentence_ids:
+        sentence = data.sentences[sid]
+        docs.add(sentence.doc_id)
+        if sentence.dup_group is not None:
+            docs.update(data.group_docs[sentence.dup_group])
+    return docs
+
+
 def merge_mentions(
     data: IndexData,
     mentions: Sequence[FigureMention],
@@ -100,12 +111,7 @@ def merge_mentions(
     for members in collected.values():
         whats = [m.what for m in members]
         values = [m.value for m in members]
-        docs: set[str] = set()
-        for m in members:
-            sentence = data.sentences[m.sentence_id]
-            docs.add(sentence.doc_id)
-            if sentence.dup_group is not None:
-                docs.update(data.group_docs[sentence.dup_group])
+        docs = reporting_docs(data, (m.sentence_id for m in members))
         groups.append(
             FigureGroup(
                 # as most mentions write it; "1.500" over "1500" when as many do

@@ -56,11 +56,17 @@ class Collections:
 SMALL_SIZE = 2  # titles per small collection: ~10 paragraphs, the seeds' order of size (5 articles)
 
 
-def small_collection_titles(xquad: XQuAD) -> dict[str, frozenset[str]]:
-    """Pairs of consecutive titles within each half (titles sorted, even = fit, odd = test)."""
+def split_titles(xquad: XQuAD) -> tuple[frozenset[str], frozenset[str]]:
+    """(fit titles, test titles): titles sorted by name, even positions fit, odd positions test."""
     titles = sorted({a.title for a in xquad.articles.values()})
+    return frozenset(titles[0::2]), frozenset(titles[1::2])
+
+
+def small_collection_titles(xquad: XQuAD) -> dict[str, frozenset[str]]:
+    """Pairs of consecutive titles (by name) within each half of `split_titles`."""
     out: dict[str, frozenset[str]] = {}
-    for half, members in (("fit", titles[0::2]), ("test", titles[1::2])):
+    for half, titles in zip(("fit", "test"), split_titles(xquad)):
+        members = sorted(titles)
         for i in range(0, len(members) - SMALL_SIZE + 1, SMALL_SIZE):
             out[f"small-{half}-{i // SMALL_SIZE}"] = frozenset(members[i : i + SMALL_SIZE])
     return out

@@ -28,7 +28,7 @@ import numpy as np
 from answers.answer import answer as answer_question
 from answers.answer_scorer import default_parameters
 from answers.extractive import Assessment, ExtractiveAnswerer
-from bench.answer_collections import Collections, build_collections
+from bench.answer_collections import Collections, build_collections, split_titles
 from bench.squad_data import XQuAD, XQuADQuestion
 from bench.squad_retrieval import answer_contains_gold
 from config.settings import Settings
@@ -50,12 +50,6 @@ TARGETS = {
 # (answer_scorer.json's `baseline` block, fitted in the same run of scripts/fit_answer_scorer.py);
 # measured only when the committed scorer has such a baseline, so the gain is read off one run.
 Scorer = Literal["fitted", "fitted-features", "legacy"]
-
-
-def split_titles(xquad: XQuAD) -> tuple[frozenset[str], frozenset[str]]:
-    """(fit titles, test titles): titles sorted by name, even positions fit, odd positions test."""
-    titles = sorted({a.title for a in xquad.articles.values()})
-    return frozenset(titles[0::2]), frozenset(titles[1::2])
 
 
 def docs_by_title(xquad: XQuAD) -> dict[str, frozenset[str]]:
