@@ -1,7 +1,8 @@
 """German-aware sentence splitting that returns character spans, never rewritten text.
 
 Spans index the input exactly, so a sentence can always be traced back verbatim. The splitter does
-not break inside numbers ("1.500"), dates ("21. Oktober 2024"), abbreviations ("z. B.", "Dr.") or
+not break inside numbers ("1.500"), dates ("21. Oktober 2024", "3. Jänner"), ordinals after an
+article ("im 20. Jahrhundert", "in der 27. Minute"), abbreviations ("z. B.", "Dr.") or
 quotations („…“, "…"), and always breaks at line ends: cleaned articles keep one paragraph per line.
 """
 
@@ -18,14 +19,22 @@ SENTENCE_OPENERS = frozenset(
 )
 
 MONTHS = (
-    "januar|februar|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
-    "jan|feb|mär|apr|jun|jul|aug|sep|sept|okt|nov|dez|january|february|march|may|june|july|october|december"
+    "januar|jänner|februar|feber|märz|april|mai|juni|juli|august|september|oktober|november|dezember|"
+    "jan|jän|feb|mär|apr|jun|jul|aug|sep|sept|okt|nov|dez|january|february|march|may|june|july|october|december"
 )
 
 _BOUNDARY = re.compile(r"[.!?…]+[\"“”’‘»«)]*(?=\s+)")
 _NEXT_START = re.compile(r"\s+([„\"“‚'«»(\[]*)(\S)")
 _ORDINAL_BEFORE = re.compile(r"(?:^|[\s(])(\d{1,2})\.$")
 _MONTH_AFTER = re.compile(rf"\s+(?:{MONTHS})\b", re.IGNORECASE)
+# An ordinal after an article or preposition that goes with it ("im 20. Jahrhundert", "in der 27.
+# Minute", "zum 3. Mal"): a German sentence does not end in "im 20.", so the capitalised noun after
+# it continues the sentence.
+_ARTICLE_ORDINAL_BEFORE = re.compile(
+    r"\b(?:im|am|zum|vom|beim|zur|der|die|das|dem|den|des|ihr|ihre|ihrem|ihrer|ihren|sein|seine|seinem|"
+    r"seiner|seinen|unser|unsere|unserem|unserer|jedes|jeden|jedem|jeder)\s+\d{1,2}\.$",
+    re.IGNORECASE,
+)
 _WORD_BEFORE = re.compile(r"([\wÄÖÜäöüß.]+)\.$")
 
 # Quotations longer than this are assumed to be unbalanced quote marks, not one quotation.
@@ -57,6 +66,8 @@ def _is_false_boundary(paragraph: str, dot_end: int, mark: str) -> bool:
     head = paragraph[:dot_end]
     after = paragraph[dot_end:]
     if _ORDINAL_BEFORE.search(head) and (_MONTH_AFTER.match(after) or re.match(r"\s+[a-zäöü]", after)):
+        return True
+    if _ARTICLE_ORDINAL_BEFORE.search(head):
         return True
     word = _WORD_BEFORE.search(head)
     if word:

@@ -21,6 +21,9 @@ def sentences(text: str) -> list[str]:
         "Ukraine-Krieg: NATO warnt Nordkorea vor Truppen am 21. Oktober 2024 in Brüssel.",
         "Die Regierung prüft z. B. diplomatische und wirtschaftliche Schritte.",
         "Das Treffen mit Dr. Kim und Prof. Lee fand u. a. in Seoul statt.",
+        "Im 20. Jahrhundert führte die Entwicklung der Quantenmechanik zu einem modernen Verständnis.",
+        "Das 1:0 fiel in der 27. Minute, zum 3. Mal in dieser Saison.",
+        "Die Regierung tritt am 3. Jänner 2016 zusammen.",
         "„Russland hat nie daran gezweifelt, dass es der Demokratischen Volksrepublik Korea mit der Zusammenarbeit mit Russland ernst ist“, sagte er auf Nachfrage von Journalisten.",
         '"Nordkoreas Truppenstationierung in Russland stellt einen direkten Verstoß gegen die UN-Charta und die Resolutionen des UN-Sicherheitsrates dar. Sie ist eine Provokation, die die globale Sicherheit bedroht", machte er deutlich.',
     ],
@@ -41,6 +44,13 @@ def test_splits_between_sentences_and_after_closing_quotes() -> None:
         "In Moskau billigte das Unterhaus ein Abkommen.",
         "Das \"würde eine erhebliche Eskalation bedeuten\", schrieb Rutte im Onlinedienst X.",
         "Er habe darüber gesprochen.",
+    ]
+
+
+def test_a_number_ending_a_sentence_still_splits() -> None:
+    assert sentences("Im Mai wurde er 20. Im Jahr darauf trat er zurück.") == [
+        "Im Mai wurde er 20.",
+        "Im Jahr darauf trat er zurück.",
     ]
 
 
