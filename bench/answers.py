@@ -8,6 +8,11 @@ in English, over the XQuAD paragraphs alone and with the 10kGNAD news articles a
   is inside the first quote / the first three quotes; "answered" = newsbot did not decline;
 - left out: every paragraph of the question's Wikipedia article is masked from search
   (`Retriever.search(exclude_docs=…)`); "declined" = newsbot declined.
+- on story: only the question's own paragraph is masked, so the rest of its Wikipedia article (the
+  same subject, names and words) stays searchable but the fact asked for does not; counted only
+  where no other paragraph of the article holds a gold answer. This is the question a story does not
+  answer ("How many soldiers did North Korea send to Mali?" over the seed story); it has no target in
+  the issue and is reported so that the gap is measured, not guessed.
 ROC AUC of the answer-or-decline score separates present from left out. The dev questions
 (`newsbot eval`'s file and scoring) are asked of the seeds plus 10kGNAD, and warm `ask` latency is
 timed there. The fitted scorer and today's hand-weighted one ("legacy") are measured in one run.
@@ -146,7 +151,7 @@ def evaluate_xquad(
 ) -> dict[str, Any]:  # fmt: skip
     """answer@1/@3, answered (present) and declined (left out) rates and AUC per question language."""
     outcomes = ask_collection(collections, name, scorer, questions, progress)
-    return {language: summarise(present, left_out) for language, (present, left_out) in outcomes.items()}
+    return {language: summarise(*asked) for language, asked in outcomes.items()}
 
 
 def evaluate_small(
@@ -154,7 +159,7 @@ def evaluate_small(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The same figures over the small test-half collections (two titles each), pooled over them."""
-    pooled: dict[str, tuple[list[Outcome], list[Outcome]]] = {}
+    pooled: dict[str, tuple[list[Outcome], list[Outcome], list[Outcome]]] = {}
     for name, titles in sorted(collections.small_titles.items()):
         if not name.startswith("small-test-") or name not in collections.retrievers:
             continue
@@ -162,36 +167,48 @@ def evaluate_small(
             lang: [q for q in items if collections.xquad.articles[q.doc_id].title in titles]
             for lang, items in questions.items()
         }
-        for language, (present, left_out) in ask_collection(collections, name, scorer, mine, progress).items():
-            into = pooled.setdefault(language, ([], []))
-            into[0].extend(present)
-            into[1].extend(left_out)
-    return {language: summarise(present, left_out) for language, (present, left_out) in pooled.items()}
+        for language, asked in ask_collection(collections, name, scorer, mine, progress).items():
+            into = pooled.setdefault(language, ([], [], []))
+            for pool, outcomes in zip(into, asked):
+                pool.extend(outcomes)
+    return {language: summarise(*asked) for language, asked in pooled.items()}
 
 
 def ask_collection(
     collections: Collections, name: str, scorer: Scorer, questions: dict[str, list[XQuADQuestion]],
     progress: Callable[[str], None] | None = None,
-) -> dict[str, tuple[list[Outcome], list[Outcome]]]:  # fmt: skip
-    """Every question asked of collection `name` with its article present and with it left out."""
+) -> dict[str, tuple[list[Outcome], list[Outcome], list[Outcome]]]:  # fmt: skip
+    """Every question asked of collection `name` with its article present, left out, and only its paragraph left out."""
     settings = collections.settings[name]
     retriever = MaskedRetriever(collections.retrievers[name])
     answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer))
     by_title = docs_by_title(collections.xquad)
-    out: dict[str, tuple[list[Outcome], list[Outcome]]] = {}
+    here = frozenset(retriever.data.articles)
+    out: dict[str, tuple[list[Outcome], list[Outcome], list[Outcome]]] = {}
     for language, items in questions.items():
         if progress:
-            progress(f"answers: {name} {scorer} {language} ({len(items)} questions x 2)")
+            progress(f"answers: {name} {scorer} {language} ({len(items)} questions x 3)")
         present = [ask_xquad(settings, retriever, answerer, q, frozenset()) for q in items]
         left_out = [
             ask_xquad(settings, retriever, answerer, q, by_title[collections.xquad.articles[q.doc_id].title])
             for q in items
         ]
-        out[language] = (present, left_out)
+        on_story = [
+            ask_xquad(settings, retriever, answerer, q, frozenset({q.doc_id}))
+            for q in items
+            if story_without_answer(collections.xquad, q, by_title[collections.xquad.articles[q.doc_id].title] & here)
+        ]
+        out[language] = (present, left_out, on_story)
     return out
 
 
-def summarise(present: list[Outcome], left_out: list[Outcome]) -> dict[str, Any]:
+def story_without_answer(xquad: XQuAD, question: XQuADQuestion, same_title: frozenset[str]) -> bool:
+    """True when other paragraphs of the question's article are searchable and none holds a gold answer."""
+    others = same_title - {question.doc_id}
+    return bool(others) and not any(answer_contains_gold([xquad.articles[d].text], question.answers) for d in others)
+
+
+def summarise(present: list[Outcome], left_out: list[Outcome], on_story: Sequence[Outcome] = ()) -> dict[str, Any]:
     n = max(1, len(present))
     auc = roc_auc([o.score for o in present], [o.score for o in left_out])
     return {
@@ -201,6 +218,8 @@ def summarise(present: list[Outcome], left_out: list[Outcome]) -> dict[str, Any]
         "answered_present": round(sum(o.answered for o in present) / n, 4),
         "declined_left_out": round(sum(not o.answered for o in left_out) / max(1, len(left_out)), 4),
         "roc_auc": round(auc, 4) if auc is not None else None,
+        "on_story_questions": len(on_story),
+        "declined_on_story": round(sum(not o.answered for o in on_story) / len(on_story), 4) if on_story else None,
     }
 
 

@@ -279,12 +279,13 @@ def answers_section(answers: dict[str, Any]) -> list[str]:
                 if r:
                     rows.append(
                         [scorer, collection, lang, r["answer_at_1"], r["answer_at_3"], r["answered_present"],
-                         r["declined_left_out"], r["roc_auc"]]
+                         r["declined_left_out"], r["roc_auc"], r.get("declined_on_story", "–")]
                     )  # fmt: skip
     lines += _table(
-        ["Scorer", "Collection", "Questions", "answer@1", "answer@3", "present: answered", "left out: declined", "ROC AUC"],
+        ["Scorer", "Collection", "Questions", "answer@1", "answer@3", "present: answered", "left out: declined",
+         "ROC AUC", "on story: declined"],
         rows,
-    )
+    )  # fmt: skip
     for scorer in ("fitted", "legacy"):
         dev = answers.get(scorer, {}).get("dev")
         if dev:

@@ -239,4 +239,31 @@ def test_answers_suite_splits_by_article_and_reports_both_scorers(tmp_path: Path
                     "roc_auc",
                 }
                 assert 0.0 <= row["answer_at_1"] <= row["answer_at_3"] <= 1.0
+                on_story = row["declined_on_story"]
+                assert (on_story is None) == (row["on_story_questions"] == 0)
+                assert on_story is None or 0.0 <= on_story <= 1.0
         assert out[scorer]["dev"]["total"] == 10
+
+
+def test_an_on_story_question_keeps_its_article_but_never_its_answer() -> None:
+    """The suite's on-story case: the question's own paragraph is masked, its article's other
+    paragraphs stay, and the question counts only if none of those holds a gold answer."""
+    from bench.answers import docs_by_title, story_without_answer
+    from bench.squad_data import load_xquad
+    from bench.squad_retrieval import answer_contains_gold
+
+    xquad_dir = SHARED / "bench" / "xquad"
+    if not xquad_dir.is_dir():
+        pytest.skip("shared/ benchmark data is not present")
+    xquad = load_xquad(xquad_dir)
+    by_title = docs_by_title(xquad)
+    kept = repeated = 0
+    for question in xquad.questions["de"]:
+        same_title = by_title[xquad.articles[question.doc_id].title]
+        assert not story_without_answer(xquad, question, frozenset({question.doc_id})), "no other paragraph: no story"
+        others = same_title - {question.doc_id}
+        elsewhere = any(answer_contains_gold([xquad.articles[d].text], question.answers) for d in others)
+        assert story_without_answer(xquad, question, same_title) == (not elsewhere)
+        kept += not elsewhere
+        repeated += elsewhere
+    assert kept and repeated, "XQuAD has both kinds: answers only in their paragraph, and answers repeated elsewhere"
