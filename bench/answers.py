@@ -46,7 +46,7 @@ TARGETS = {
     "ask_p50_ms": 250,
     "ask_p95_ms": 500,
 }
-# "fitted-features": the fitted scorer without the query adapter's or reranker's columns
+# "fitted-features": the fitted scorer without the query adapter's columns
 # (answer_scorer.json's `baseline` block, fitted in the same run of scripts/fit_answer_scorer.py);
 # measured only when the committed scorer has such a baseline, so the gain is read off one run.
 Scorer = Literal["fitted", "fitted-features", "legacy"]
@@ -90,9 +90,7 @@ def answerer_options(scorer: Scorer) -> dict[str, Any]:
     if scorer == "fitted-features":
         baseline = default_parameters().baseline
         if baseline is None:
-            raise ValueError(
-                "answer_scorer.json has no baseline scorer (fitted without the adapter or reranker)"
-            )
+            raise ValueError("answer_scorer.json has no baseline scorer (fitted without the query adapter)")
         return {"scorer": "fitted", "parameters": baseline}
     return {"scorer": scorer}
 
@@ -162,7 +160,9 @@ def evaluate_small(
             lang: [q for q in items if collections.xquad.articles[q.doc_id].title in titles]
             for lang, items in questions.items()
         }
-        for language, (present, left_out) in ask_collection(collections, name, scorer, mine, progress).items():
+        for language, (present, left_out) in ask_collection(
+            collections, name, scorer, mine, progress
+        ).items():
             into = pooled.setdefault(language, ([], []))
             into[0].extend(present)
             into[1].extend(left_out)
