@@ -17,11 +17,10 @@ without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters
   on the fit half to meet the answer/decline targets (the JSON records how).
 
 Optionally, the JSON names a query adapter (`query_adapter.npz`, scripts/train_query_adapter.py:
-the question vector mapped by a fitted linear map, its cosine to each sentence as ADAPTER_FEATURES)
-or the answer reranker (models/cross_encoder.py, RERANK_FEATURES for the preselected top
-candidates); both models then read those columns too, and `baseline` holds the same scorer fitted
-without them (the answers benchmark's `fitted-features` variant). The committed JSON uses the
-adapter (BENCHMARKS.md, issue 12: it declines better with 10kGNAD; answer@1 is unchanged within noise).
+the question vector mapped by a fitted linear map, its cosine to each sentence as ADAPTER_FEATURES);
+both models then read those columns too, and `baseline` holds the same scorer fitted without them
+(the answers benchmark's `fitted-features` variant). The committed JSON uses the adapter
+(BENCHMARKS.md, issue 12: it declines better with 10kGNAD; answer@1 is unchanged within noise).
 """
 
 from __future__ import annotations
@@ -226,13 +225,6 @@ SENTENCE_FEATURES = (
 # to the question's best candidate.
 ADAPTER_FEATURES = ("dense_adapted", "dense_adapted_gap")
 ADAPTER_ANSWERABILITY_FEATURES = ("best_dense_adapted", "top_dense_adapted")
-# The answer reranker's columns, appended to SENTENCE_FEATURES when the parameters use it: its
-# logit for the preselected top candidates (RERANK_UNSCORED for the others), the logit's gap to
-# the question's best, and whether the sentence was scored at all.
-RERANK_FEATURES = ("cross_encoder", "cross_encoder_gap", "cross_encoder_scored")
-# For candidates the reranker did not read: below every logit it gave on the fit half
-# (scripts/fit_answer_scorer.py logs that range in answer_scorer.json, reranker.fit_half_logit_range).
-RERANK_UNSCORED = -10.0
 _RELATIVE = ("dense_in_context", "idf_overlap", "idf_overlap_with_previous", "term_match_mean", "term_match_min",
              "passage_fused")  # fmt: skip
 ANSWERABILITY_FEATURES = (
@@ -244,8 +236,6 @@ ANSWERABILITY_FEATURES = (
     # Any candidate, and the top one, holding a figure of the thing counted (quantity questions).
     "best_figure_counts_thing", "top_figure_counts_thing",
 )  # fmt: skip
-# With the reranker: its logit for the top candidate, its best logit, and the best's margin over the second.
-RERANK_ANSWERABILITY_FEATURES = ("top_cross_encoder", "best_cross_encoder", "cross_encoder_margin")
 
 
 @dataclass
@@ -255,7 +245,7 @@ class Candidates:
     sentence_ids: np.ndarray
     features: np.ndarray  # (n, len(columns))
     question_features: dict[str, float]  # features of the question and collection, for answerability
-    columns: tuple[str, ...] = SENTENCE_FEATURES  # + ADAPTER_FEATURES or RERANK_FEATURES when used
+    columns: tuple[str, ...] = SENTENCE_FEATURES  # + ADAPTER_FEATURES when the parameters use it
 
 
 @dataclass(frozen=True)
@@ -345,23 +335,13 @@ def sigmoid(x: np.ndarray | float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class RerankerSettings:
-    """The answer reranker as the parameters use it: which adapter file, and how many candidates it reads."""
-
-    adapter: Path
-    top_k: int  # candidates of the preselect model the reranker scores (the fit JSON says why this many)
-    preselect: LogisticModel | TreeEnsemble  # the sentence model without the reranker's columns
-
-
-@dataclass(frozen=True)
 class ScorerParameters:
     sentence: LogisticModel | TreeEnsemble
     answerability: LogisticModel | TreeEnsemble
     thresholds: dict[str, float]  # decline below these P(answerable): "same_language" / "other_language"
     provenance: dict
-    reranker: RerankerSettings | None = None
-    # The same scorer fitted without the reranker or adapter columns (the answers benchmark's
-    # baseline variant, fitted in the same run).
+    # The same scorer fitted without the adapter's columns (the answers benchmark's baseline
+    # variant, fitted in the same run).
     baseline: ScorerParameters | None = None
     query_adapter: np.ndarray | None = None  # (d, d): the question vector becomes normalise(W q)
 
@@ -378,23 +358,16 @@ def load_parameters(path: Path = PARAMETERS) -> ScorerParameters:
 
 
 def _parameters_from_json(raw: dict, path: Path) -> ScorerParameters:
+    if raw.get("reranker"):
+        # The LoRA cross-encoder was measured worse than the plain cosine (BENCHMARKS.md, issue 12)
+        # and its code removed; git history keeps it (models/cross_encoder.py at commit a002519).
+        raise ValueError(
+            f"{path} uses the answer reranker (cross-encoder), which was removed from newsbot; "
+            "re-run scripts/fit_answer_scorer.py"
+        )
     sentence = model_from_json(raw["sentence_model"])
     answerability = model_from_json(raw["answerability_model"])
-    reranker = None
-    if raw.get("reranker"):
-        preselect = model_from_json(raw["reranker"]["preselect_model"])
-        reranker = RerankerSettings(
-            adapter=path.with_name(raw["reranker"]["adapter"]),
-            top_k=int(raw["reranker"]["top_k"]),
-            preselect=preselect,
-        )
-        expected = (
-            SENTENCE_FEATURES + RERANK_FEATURES,
-            ANSWERABILITY_FEATURES + RERANK_ANSWERABILITY_FEATURES,
-        )
-        if preselect.names != SENTENCE_FEATURES:
-            raise ValueError(f"{path} was fitted for other features; re-run scripts/fit_answer_scorer.py")
-    elif raw.get("query_adapter"):
+    if raw.get("query_adapter"):
         expected = (
             SENTENCE_FEATURES + ADAPTER_FEATURES,
             ANSWERABILITY_FEATURES + ADAPTER_ANSWERABILITY_FEATURES,
@@ -409,7 +382,12 @@ def _parameters_from_json(raw: dict, path: Path) -> ScorerParameters:
     thresholds = {key: float(value) for key, value in raw["thresholds"].items()}
     baseline = _parameters_from_json(raw["baseline"], path) if raw.get("baseline") else None
     return ScorerParameters(
-        sentence, answerability, thresholds, raw.get("provenance", {}), reranker, baseline, adapter
+        sentence,
+        answerability,
+        thresholds,
+        raw.get("provenance", {}),
+        baseline=baseline,
+        query_adapter=adapter,
     )
 
 
@@ -438,26 +416,11 @@ class FeatureExtractor:
     """Computes candidate features for one index; caches term vectors and sentence stems."""
 
     def __init__(
-        self,
-        embed_terms: Callable[[list[str]], np.ndarray],
-        parameters: ScorerParameters | None = None,
-        model_cache_dir: Path | None = None,
+        self, embed_terms: Callable[[list[str]], np.ndarray], parameters: ScorerParameters | None = None
     ) -> None:
-        """With `parameters` that use the answer reranker, `candidates` appends its columns
-        (RERANK_FEATURES); the reranker is loaded from `model_cache_dir` on first use."""
+        """With `parameters` that use the query adapter, `candidates` appends its columns (ADAPTER_FEATURES)."""
         self._embed_terms = embed_terms
-        self._reranker = parameters.reranker if parameters is not None else None
         self._adapter = parameters.query_adapter if parameters is not None else None
-        self._model_cache_dir = model_cache_dir
-        self._loader: threading.Thread | None = None
-        self._loaded: list = []  # the reranker, or the error loading it raised
-        if self._reranker is not None and model_cache_dir is not None:
-            # Loading the reranker (tokenizer, ONNX session: ~1 s) overlaps the first question's
-            # embedding and search instead of adding to a cold `ask`.
-            self._loader = threading.Thread(
-                target=self._load_reranker, name="answer-reranker-load", daemon=True
-            )
-            self._loader.start()
         self._term_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._stems: OrderedDict[tuple[int, int], frozenset[str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -497,44 +460,10 @@ class FeatureExtractor:
         candidates = self.base_candidates(question, result, data)
         if self._adapter is not None:
             return with_adapter_columns(candidates, data, result.query_vector, self._adapter)
-        if self._reranker is None:
-            return candidates
-        settings = self._reranker
-
-        def score(pairs: list[tuple[str, str | None]]) -> np.ndarray:
-            return self.cross_encoder().score(question, pairs)
-
-        return with_rerank_columns(candidates, settings.preselect.logits(candidates.features) if len(
-            candidates.sentence_ids) else np.zeros(0), settings.top_k, data, score)  # fmt: skip
-
-    def _load_reranker(self) -> None:
-        try:
-            self._loaded.append(self._open_reranker())
-        except Exception as e:  # noqa: BLE001 - any error is re-raised in the asking thread by cross_encoder()
-            self._loaded.append(e)
-
-    def cross_encoder(self):  # -> models.cross_encoder.CrossEncoder
-        """The answer reranker (CrossEncoderError with the cause when it cannot be loaded)."""
-        if self._loader is None:
-            return self._open_reranker()
-        self._loader.join()
-        if isinstance(self._loaded[0], Exception):
-            raise self._loaded[0]
-        return self._loaded[0]
-
-    def _open_reranker(self):  # -> models.cross_encoder.CrossEncoder
-        from models.cross_encoder import load_cross_encoder
-        from models.e5_convert import ensure_default_model
-
-        assert self._reranker is not None
-        if self._model_cache_dir is None:
-            raise ValueError(
-                "the answer reranker needs the model cache dir (FeatureExtractor(model_cache_dir=...))"
-            )
-        return load_cross_encoder(ensure_default_model(self._model_cache_dir), self._reranker.adapter)
+        return candidates
 
     def base_candidates(self, question: str, result: SearchResult, data: IndexData) -> Candidates:
-        """The candidates with SENTENCE_FEATURES only (what the preselect model reads)."""
+        """The candidates with SENTENCE_FEATURES only (what the baseline scorer reads)."""
         idf = _idf_function(data)
         profile = profile_question(question, idf)
         passage: dict[int, tuple[float, int, float]] = {}  # sid -> (fused, rank, chunk dense)
@@ -698,57 +627,18 @@ def with_adapter_columns(
     )
 
 
-def rerank_pairs(data: IndexData, sentence_ids: Sequence[int]) -> list[tuple[str, str | None]]:
-    """(sentence, the sentence before it in its article or None): what the reranker reads."""
-    pairs = []
-    for sid in sentence_ids:
-        previous = _previous(data, int(sid))
-        pairs.append(
-            (data.sentences[int(sid)].text, data.sentences[previous].text if previous != sid else None)
-        )
-    return pairs
-
-
-def with_rerank_columns(
-    candidates: Candidates,
-    preselect_logits: np.ndarray,
-    top_k: int,
-    data: IndexData,
-    score: Callable[[list[tuple[str, str | None]]], np.ndarray],
-) -> Candidates:
-    """`candidates` with RERANK_FEATURES appended: the reranker scores the preselect model's top `top_k`."""
-    n = len(candidates.sentence_ids)
-    logit = np.full(n, RERANK_UNSCORED)
-    scored = np.zeros(n)
-    if n:
-        top = np.argsort(-preselect_logits, kind="stable")[:top_k]
-        logit[top] = score(rerank_pairs(data, candidates.sentence_ids[top].tolist()))
-        scored[top] = 1.0
-    gap = logit - (logit.max() if n else 0.0)
-    features = np.hstack([candidates.features, np.stack([logit, gap, scored], axis=1)]) if n else np.zeros(
-        (0, len(SENTENCE_FEATURES) + len(RERANK_FEATURES)))  # fmt: skip
-    return Candidates(candidates.sentence_ids, features, candidates.question_features,
-                      candidates.columns + RERANK_FEATURES)  # fmt: skip
-
-
 def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
     """The answerability model's input: the best candidates' evidence plus the question's (plus the
-    reranker's evidence when the candidates carry its columns)."""
+    adapted cosine's when the candidates carry the query adapter's columns)."""
     base = _base_answerability_row(candidates, logits)
-    if candidates.columns[len(SENTENCE_FEATURES) :] == ADAPTER_FEATURES:
-        if logits.size == 0:
-            return np.concatenate([base, [0.0, 0.0]])
-        adapted = candidates.features[:, len(SENTENCE_FEATURES)]
-        return np.concatenate([base, [float(adapted.max()), float(adapted[int(np.argmax(logits))])]])
     if candidates.columns == SENTENCE_FEATURES:
         return base
+    if candidates.columns[len(SENTENCE_FEATURES) :] != ADAPTER_FEATURES:
+        raise ValueError(f"no answerability row for candidate columns {candidates.columns}")
     if logits.size == 0:
-        return np.concatenate([base, [RERANK_UNSCORED, RERANK_UNSCORED, 0.0]])
-    ce = candidates.features[:, len(SENTENCE_FEATURES)]
-    ordered = np.sort(ce)[::-1]
-    top = int(np.argmax(logits))
-    margin = float(ordered[0] - ordered[1]) if ordered.size > 1 else 0.0
-    return np.concatenate([base, [float(ce[top]), float(ordered[0]), margin]])
+        return np.concatenate([base, [0.0, 0.0]])
+    adapted = candidates.features[:, len(SENTENCE_FEATURES)]
+    return np.concatenate([base, [float(adapted.max()), float(adapted[int(np.argmax(logits))])]])
 
 
 def _base_answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:

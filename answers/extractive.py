@@ -78,6 +78,7 @@ QUOTE_PROBABILITY = 0.5
 FIGURE_RELATIVE = 0.5
 WHAT_MIN = 0.80  # ...and relevant in absolute terms ("tanks" vs "Soldaten" scores 0.76, "soldiers" 0.83)
 
+
 @dataclass(frozen=True)
 class ScoredSentence:
     sentence_id: int
@@ -114,7 +115,7 @@ class ExtractiveAnswerer:
         self.embedder = embedder
         self.scorer = scorer or settings.models.answer_scorer
         self.parameters = parameters or (default_parameters() if self.scorer == "fitted" else None)
-        self.features = FeatureExtractor(embedder.embed_queries, self.parameters, settings.model_cache_dir)
+        self.features = FeatureExtractor(embedder.embed_queries, self.parameters)
         self._phrase_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
@@ -230,7 +231,9 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: (-s.score, s.sentence_id))
         return scored
 
-    def _select_quotes(self, scored: list[ScoredSentence], data: IndexData, chosen: list[int], limit: int) -> list[int]:
+    def _select_quotes(
+        self, scored: list[ScoredSentence], data: IndexData, chosen: list[int], limit: int
+    ) -> list[int]:
         """Greedy selection of likely answers (legacy: near the best score), preferring articles not yet quoted."""
         best = scored[0].score
         if self.scorer == "legacy":
@@ -242,10 +245,14 @@ class ExtractiveAnswerer:
         while pool and len(chosen) < limit:
             used_docs = {data.sentences[sid].doc_id for sid in chosen}
             penalty = SAME_ARTICLE_PENALTY if self.scorer == "legacy" else 0.0
-            pick = max(pool, key=lambda s: s.score - penalty * (data.sentences[s.sentence_id].doc_id in used_docs))
+            pick = max(
+                pool, key=lambda s: s.score - penalty * (data.sentences[s.sentence_id].doc_id in used_docs)
+            )
             pool.remove(pick)
             sentence = data.sentences[pick.sentence_id]
-            if pick.sentence_id in chosen or (sentence.dup_group is not None and sentence.dup_group in groups):
+            if pick.sentence_id in chosen or (
+                sentence.dup_group is not None and sentence.dup_group in groups
+            ):
                 continue
             chosen.append(pick.sentence_id)
             if sentence.dup_group is not None:
@@ -262,7 +269,9 @@ class ExtractiveAnswerer:
         _, everywhere = self._figure_rows(result, scored, data)
         return len(reporting_docs(data, (row.sentence_id for row in everywhere)))
 
-    def _quantity_groups(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> list[StoryRows]:
+    def _quantity_groups(
+        self, result: SearchResult, scored: list[ScoredSentence], data: IndexData
+    ) -> list[StoryRows]:
         """The figure rows of a quantity answer, grouped by story (one untitled group without stories)."""
         near_best, everywhere = self._figure_rows(result, scored, data)
         if not near_best:
@@ -270,7 +279,9 @@ class ExtractiveAnswerer:
         if isinstance(data, IndexData):
             stories = story_map(data, self.embedder)
         else:  # a database corpus is a per-question view: stories among the articles retrieved
-            retrieved = {hit.chunk.doc_id for hit in result.hits} | {data.sentences[r.sentence_id].doc_id for r in everywhere}
+            retrieved = {hit.chunk.doc_id for hit in result.hits} | {
+                data.sentences[r.sentence_id].doc_id for r in everywhere
+            }
             stories = view_story_map(data, sorted(retrieved), self.embedder)
         floor = self._relevance_floor(result, everywhere)
         groups = group_by_story(
@@ -307,7 +318,9 @@ class ExtractiveAnswerer:
         relevance = self._phrase_relevance(result.query_vector, sorted({head_noun(row.what) for row in rows}))
         return max(max(relevance.values()) - WHAT_MARGIN, WHAT_MIN)
 
-    def _about_the_question(self, result: SearchResult, rows: list[FigureMention], floor: float) -> list[FigureMention]:
+    def _about_the_question(
+        self, result: SearchResult, rows: list[FigureMention], floor: float
+    ) -> list[FigureMention]:
         """The rows whose counted thing the question asks about, judged by its head noun
         ("nordkoreanische Soldaten" counts "Soldaten")."""
         if not rows:

@@ -51,7 +51,7 @@ TARGETS = {
     "ask_p50_ms": 250,
     "ask_p95_ms": 500,
 }
-# "fitted-features": the fitted scorer without the query adapter's or reranker's columns
+# "fitted-features": the fitted scorer without the query adapter's columns
 # (answer_scorer.json's `baseline` block, fitted in the same run of scripts/fit_answer_scorer.py);
 # measured only when the committed scorer has such a baseline, so the gain is read off one run.
 Scorer = Literal["fitted", "fitted-features", "legacy"]
@@ -95,9 +95,7 @@ def answerer_options(scorer: Scorer) -> dict[str, Any]:
     if scorer == "fitted-features":
         baseline = default_parameters().baseline
         if baseline is None:
-            raise ValueError(
-                "answer_scorer.json has no baseline scorer (fitted without the adapter or reranker)"
-            )
+            raise ValueError("answer_scorer.json has no baseline scorer (fitted without the query adapter)")
         return {"scorer": "fitted", "parameters": baseline}
     return {"scorer": scorer}
 

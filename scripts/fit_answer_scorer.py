@@ -15,29 +15,21 @@ unseen question words, BM25 scale, margins) shifts with size, and a newsroom may
 2. the answerability model (gradient-boosted trees) learns present (1) vs left out (0), and vs
    unanswerable variants (a name or number swapped for another title's, random letters), from the
    best candidates' evidence, on out-of-fold sentence logits;
-With --reranker FOLD0 [FOLD1] (scripts/train_answer_reranker.py's title-fold models; FOLD0, the
-committed one, learnt from fold 1's titles), step 1 is followed by the answer reranker: the
-sentence model above becomes the preselect model, the reranker scores its RERANK_TOP_K best
-candidates of every search with a model that never saw the search's title (so its logits are as
-strong as on new questions), and a second sentence model (chosen and fitted the same way) learns
-from SENTENCE_FEATURES plus the reranker's columns; steps 2 and 3 then read that second model and
-the reranker's evidence. With FOLD0 alone only fold 0's searches have such logits, and the second
-stage is fitted and cross-validated (by alternate title) on them alone. The scorer fitted without
-the reranker is kept in the JSON (`baseline`) as the benchmark's baseline variant.
-
-With --query-adapter FULL FOLD0 FOLD1 (scripts/train_query_adapter.py: FULL is the committed
-answers/query_adapter.npz, FOLDk learnt from the titles outside fold k), every search's candidates
-get the adapted question's cosine (ADAPTER_FEATURES; out of fold by title, from FOLDk) and steps
-1-3 are refitted with them; the scorer without them is kept as `baseline`.
 3. the decline thresholds (one for questions in the top article's language, one for the others)
    are the P(answerable) that maximise the smaller of the two target margins on the fit half's
    out-of-fold scores, min(answered_present - 0.95, declined_left_out - 0.90).
+With --query-adapter FULL FOLD0 FOLD1 (scripts/train_query_adapter.py: FULL is the committed
+answers/query_adapter.npz, FOLDk learnt from the titles outside fold k), every search's candidates
+get the adapted question's cosine (ADAPTER_FEATURES; out of fold by title, from FOLDk) and steps
+1-3 are refitted with them; the scorer without them is kept as `baseline` (the answers
+benchmark's `fitted-features` variant).
 Only the fit half is read; the test half stays for `newsbot bench --suite answers`.
 
     flock /tmp/newsbot-heavy.lock python scripts/fit_answer_scorer.py \\
         --xquad ../shared/bench/xquad --gnad ../shared/corpora/10kgnad --seeds seeds \\
         --work-dir bench-results/cache --out answers/answer_scorer.json \\
-        --reranker answers/answer_reranker.safetensors
+        --query-adapter answers/query_adapter.npz bench-results/query-adapter/query_adapter-fold0.npz \\
+        bench-results/query-adapter/query_adapter-fold1.npz
 """
 
 from __future__ import annotations
@@ -56,15 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from answers.answer_scorer import (
     ANSWERABILITY_FEATURES,
-    RERANK_ANSWERABILITY_FEATURES,
-    RERANK_FEATURES,
     SENTENCE_FEATURES,
     Candidates,
     FeatureExtractor,
     answerability_row,
     model_from_json,
     profile_question,
-    with_rerank_columns,
 )
 from answers.extractive import is_quantity_question
 from bench.answer_collections import build_collections
@@ -84,11 +73,6 @@ TREE_GRID = (
     {"max_iter": 150, "max_depth": 4},
 )
 LEARNING_RATE = 0.1  # scikit-learn's default
-# Candidates the reranker reads per search: the preselect model's top 6. Its answer@3 on the test
-# half is 0.92 de / 0.84 en (BENCHMARKS.md), so the top 6 hold nearly every answer it can find, and
-# 6 pairs of <= 96 tokens keep a warm `ask` inside its 250 ms p50 budget (bench: ask p50/p95).
-# The fit logs the fit half's share of searches whose answer is inside the top 6.
-RERANK_TOP_K = 6
 ANSWERABILITY_TREES = {
     "max_iter": 100,
     "max_depth": 3,
@@ -192,76 +176,6 @@ def choose_sentence_model(
         )
     best = max(specs, key=lambda spec: results[spec_name(spec)])
     return best, results
-
-
-def add_rerank_columns(
-    groups: list, sources: list, folds: np.ndarray, spec: dict | None, x: np.ndarray, y: np.ndarray,
-    fold: np.ndarray, adapters: list[Path], work_dir: Path,
-) -> tuple[list, dict]:  # fmt: skip
-    """Every search's candidates with the reranker's columns, out of fold by title (see the docstring).
-
-    The preselect model that picks the top RERANK_TOP_K is out of fold too. Reranker logits are
-    cached in the work dir by adapter, question and sentence, so a refit scores only new pairs.
-    """
-    import hashlib
-
-    from models.cross_encoder import adapter_fingerprint, load_cross_encoder
-    from models.e5_convert import ensure_default_model
-
-    model_dir = ensure_default_model(load_settings().model_cache_dir)
-    encoders = {held: load_cross_encoder(model_dir, path.resolve()) for held, path in enumerate(adapters)}
-    prints = {held: adapter_fingerprint(path) for held, path in enumerate(adapters)}
-    cache_path = work_dir / "reranker-logits.npz"
-    cache: dict[str, float] = {}
-    if cache_path.is_file():
-        with np.load(cache_path) as stored:
-            cache = dict(zip(stored["keys"].tolist(), stored["values"].tolist()))
-    preselect = {
-        held: model_from_json(fit_sentence_model(spec, x[fold != held], y[fold != held])) for held in (0, 1)
-    }
-    out, covered, answerable, scored_pairs, logits_seen = [], 0, 0, 0, []
-    started = time.perf_counter()
-    for i, ((candidates, labels, present), (question, data, _), held) in enumerate(
-        zip(groups, sources, folds)
-    ):
-        held = int(held)
-
-        def score(
-            pairs: list[tuple[str, str | None]], question: str = question, held: int = held
-        ) -> np.ndarray:
-            keys = [
-                hashlib.sha1(f"{prints[held]}\0{question}\0{s}\0{p}".encode()).hexdigest() for s, p in pairs
-            ]
-            missing = [j for j, key in enumerate(keys) if key not in cache]
-            if missing:
-                fresh = encoders[held].score(question, [pairs[j] for j in missing])
-                cache.update({keys[j]: float(v) for j, v in zip(missing, fresh)})
-            return np.array([cache[key] for key in keys])
-
-        pre = preselect[held].logits(candidates.features) if len(labels) else np.zeros(0)
-        extended = with_rerank_columns(candidates, pre, RERANK_TOP_K, data, score)
-        out.append((extended, labels, present))
-        scored = extended.features[:, len(SENTENCE_FEATURES) + 2] > 0.5 if len(labels) else np.zeros(0, bool)
-        scored_pairs += int(scored.sum())
-        logits_seen.extend(extended.features[scored, len(SENTENCE_FEATURES)].tolist())
-        if present and len(labels) and labels.any():
-            answerable += 1
-            covered += int(labels[scored].any())
-        if i % 500 == 0:
-            logger.info("reranker: %d/%d searches, %d pairs scored, %.0f s", i, len(groups), scored_pairs,
-                        time.perf_counter() - started)  # fmt: skip
-            np.savez(cache_path, keys=np.array(list(cache)), values=np.array(list(cache.values())))
-    np.savez(cache_path, keys=np.array(list(cache)), values=np.array(list(cache.values())))
-    report = {
-        "fit_half_answer_in_top_k": round(covered / max(1, answerable), 4),
-        "fit_half_logit_range": [round(float(np.min(logits_seen)), 3), round(float(np.max(logits_seen)), 3)],
-        "adapters": {
-            f"fold{held}": f"{path.name} sha256[:16]={prints[held]}" for held, path in enumerate(adapters)
-        },
-        "out_of_fold": "each title's reranker logits come from the fold model not trained on it",
-    }
-    logger.info("reranker columns: %s", report)
-    return out, report
 
 
 def fit_with_adapter(
@@ -452,9 +366,6 @@ def main(argv: list[str] | None = None) -> int:
         "--dump", type=Path, default=None, help="also save the feature rows (.npz) for analysis"
     )
     parser.add_argument("--dump-only", action="store_true", help="stop after --dump (feature experiments)")
-    parser.add_argument("--reranker", type=Path, nargs="+", default=None, metavar="FOLD",
-                        help="scripts/train_answer_reranker.py's fold-0 adapter (the committed "
-                        "answers/answer_reranker.safetensors), optionally followed by its fold-1 adapter")  # fmt: skip
     parser.add_argument("--query-adapter", type=Path, nargs=3, default=None, metavar=("FULL", "FOLD0", "FOLD1"),
                         help="scripts/train_query_adapter.py's adapters: the committed answers/query_adapter.npz, "
                         "then the two title-fold ones")  # fmt: skip
@@ -462,8 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         "--no-variants", action="store_true", help="fit answerability without unanswerable variants"
     )
     args = parser.parse_args(argv)
-    if args.query_adapter and args.reranker:
-        parser.error("--query-adapter and --reranker are fitted one at a time")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
 
@@ -488,7 +397,6 @@ def main(argv: list[str] | None = None) -> int:
     sentence_group, sentence_fold = [], []  # per present search: its id, and its title's fold (0/1)
     fold_of = {title: i % 2 for i, title in enumerate(sorted(fit))}
     group_folds: list[int] = []
-    group_titles: list[str] = []
     group_source: list[tuple[str, Any, np.ndarray]] = []  # (question, index data, its vector) per search
     variant_rows: list[int] = []  # groups that are unanswerable variants (not left-out searches)
     # Small collections (two fit titles each, ~10 paragraphs) beside the 240- and 749-article ones:
@@ -517,7 +425,6 @@ def main(argv: list[str] | None = None) -> int:
                     groups.append((candidates, labels, present))
                     group_source.append((question.question, retriever.data, vector))
                     group_folds.append(fold_of[collections.xquad.articles[question.doc_id].title])
-                    group_titles.append(collections.xquad.articles[question.doc_id].title)
                     if present and len(labels):
                         sentence_x.append(candidates.features)
                         sentence_y.append(labels)
@@ -526,7 +433,11 @@ def main(argv: list[str] | None = None) -> int:
                         sentence_fold.append(np.full(len(labels), fold_of[title]))
             # Unanswerable variants asked of the full collection: the question with its main name or
             # number swapped for another title's, and strings of random letters.
-            variants = [] if args.no_variants or name in small else unanswerable_variants(questions, collections.xquad)
+            variants = (
+                []
+                if args.no_variants or name in small
+                else unanswerable_variants(questions, collections.xquad)
+            )
             logger.info("%s %s: %d unanswerable variants", name, language, len(variants))
             variant_vectors = collections.cache.get("query", [text for text, _ in variants])
             for (text, title), vector in zip(variants, variant_vectors):
@@ -536,7 +447,6 @@ def main(argv: list[str] | None = None) -> int:
                 groups.append((candidates, np.zeros(len(candidates.sentence_ids), dtype=np.int64), 0))
                 group_source.append((text, retriever.data, vector))
                 group_folds.append(fold_of[title])
-                group_titles.append(title)
                 variant_rows.append(len(groups) - 1)
         collections.cache.save()
 
@@ -569,67 +479,6 @@ def main(argv: list[str] | None = None) -> int:
         out["baseline"] = {
             k: features_only[k] for k in ("sentence_model", "answerability_model", "thresholds", "provenance")
         }
-    if args.reranker:
-        if len(args.reranker) == 2:  # a reranker per title fold: every search has out-of-fold logits
-            keep = np.arange(len(groups))
-            stage_folds = folds
-        else:
-            # One reranker, trained on fold 1's titles: only fold 0's searches have out-of-fold logits,
-            # so the second stage learns (and is cross-validated, by alternate title) on those alone.
-            keep = np.flatnonzero(folds == 0)
-            titles0 = sorted({group_titles[i] for i in keep})
-            stage_folds = np.array([titles0.index(group_titles[i]) % 2 for i in keep])
-        kept = [groups[i] for i in keep]
-        extended, rerank_report = add_rerank_columns(
-            kept,
-            [group_source[i] for i in keep],
-            folds[keep],
-            best_spec,
-            x,
-            y,
-            fold,
-            args.reranker,
-            args.work_dir,
-        )
-        rerank_report["fit_groups"] = "both title folds" if len(args.reranker) == 2 else "title fold 0 only"
-        rows_x, rows_y, rows_group, rows_fold = [], [], [], []
-        for k, (candidates, labels, present) in enumerate(extended):
-            if present and len(labels):
-                rows_x.append(candidates.features)
-                rows_y.append(labels)
-                rows_group.append(np.full(len(labels), k))
-                rows_fold.append(np.full(len(labels), stage_folds[k]))
-        x2, y2 = np.concatenate(rows_x), np.concatenate(rows_y)
-        group2, fold2 = np.concatenate(rows_group), np.concatenate(rows_fold)
-        kept_variants = [int(np.flatnonzero(keep == v)[0]) for v in variant_rows if v in set(keep.tolist())]
-        feature_names = SENTENCE_FEATURES + RERANK_FEATURES
-        # The baseline on exactly these searches and folds: the same choice without the reranker's columns.
-        _, same_rows_grid = choose_sentence_model(x2[:, : len(SENTENCE_FEATURES)], y2, group2, fold2)
-        rerank_report["same_searches_top_sentence_accuracy_without_reranker"] = same_rows_grid
-        rerank_spec, rerank_grid = choose_sentence_model(x2, y2, group2, fold2, feature_names)
-        rerank_report["same_searches_top_sentence_accuracy_with_reranker"] = rerank_grid
-        ce_column = x2[:, len(SENTENCE_FEATURES)]
-        rerank_report["same_searches_top_sentence_accuracy_reranker_alone"] = round(
-            top_sentence_accuracy(ce_column, y2, group2), 4
-        )
-        rerank_report["same_searches_top_sentence_accuracy_cosine_alone"] = round(
-            top_sentence_accuracy(x2[:, 0], y2, group2), 4
-        )
-        logger.info("reranker on the same searches: %s", rerank_report)
-        out = fit_stage(extended, np.asarray(stage_folds), fold2, rerank_spec, rerank_grid, x2, y2, feature_names,
-                        ANSWERABILITY_FEATURES + RERANK_ANSWERABILITY_FEATURES, kept_variants)  # fmt: skip
-        out["reranker"] = {
-            "adapter": "answer_reranker.safetensors",
-            "top_k": RERANK_TOP_K,
-            "preselect_model": features_only["sentence_model"],
-            **rerank_report,
-        }
-        # The whole scorer without the reranker, fitted the same way: the benchmark's baseline
-        # variant, and what newsbot falls back to when the reranker cannot be loaded.
-        out["baseline"] = {
-            k: features_only[k] for k in ("sentence_model", "answerability_model", "thresholds")
-        }
-        out["baseline"]["provenance"] = features_only["provenance"]
     seconds = time.perf_counter() - started
     out["provenance"] = {
         "script": "scripts/fit_answer_scorer.py",

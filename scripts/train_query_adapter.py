@@ -3,7 +3,7 @@
 
 Why: the sentence that answers a question is often a paraphrase the bi-encoder ranks second. A
 cross-encoder trained here on 2 CPU cores did worse than the cosine it was meant to beat
-(held-out top-1 0.596 against 0.742; scripts/train_answer_reranker.py, BENCHMARKS.md). This model
+(held-out top-1 0.596 against 0.742; BENCHMARKS.md, issue 12) and was removed. This model
 starts AT the bi-encoder and can only move away from it where the fit half says so: the stored
 sentence vectors stay as they are (the index is unchanged), and the question's vector q becomes
 normalise((I + A) q), A trained from zero. Its cosine to each candidate sentence is a feature of

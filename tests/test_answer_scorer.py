@@ -3,6 +3,7 @@ and declining on a collection that holds unrelated news (a 10kGNAD subset) but n
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,9 +12,11 @@ import pytest
 
 from answers.answer import answer
 from answers.answer_scorer import (
+    PARAMETERS,
     SENTENCE_FEATURES,
     answer_type_features,
     default_parameters,
+    load_parameters,
     profile_question,
     question_kind,
 )
@@ -133,9 +136,16 @@ def ask_distracted(distractor_settings, e5_embedder):
     "question",
     [
         "Who won the 2030 FIFA World Cup?",
-        pytest.param("Wie hoch ist die Inflation in Deutschland?", marks=pytest.mark.xfail(strict=True, reason=(
-            "answered from a 10kGNAD article on Austria's economy that names Deutschland and inflation; "
-            "the answerability model does not see whose inflation a sentence reports (issue 12, open)"))),
+        pytest.param(
+            "Wie hoch ist die Inflation in Deutschland?",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=(
+                    "answered from a 10kGNAD article on Austria's economy that names Deutschland and inflation; "
+                    "the answerability model does not see whose inflation a sentence reports (issue 12, open)"
+                ),
+            ),
+        ),
         "asdfgh qwertz",
         "Wie ist das Wetter morgen in Berlin?",
         "What is a good recipe for apple pie?",
@@ -158,11 +168,26 @@ NOT_REPORTED = (
 @pytest.mark.parametrize(
     "question",
     [
-        pytest.param("When did North Korea land on the moon?", marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED)),
-        pytest.param("Wann ist Nordkorea auf dem Mond gelandet?", marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED)),
-        pytest.param("What is the name of North Korea's ambassador to Brazil?", marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED)),
-        pytest.param("How many soldiers did North Korea send to Mali?", marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED)),
-        pytest.param("Wie viele Soldaten hat Nordkorea nach Mali geschickt?", marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED)),
+        pytest.param(
+            "When did North Korea land on the moon?",
+            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
+        ),
+        pytest.param(
+            "Wann ist Nordkorea auf dem Mond gelandet?",
+            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
+        ),
+        pytest.param(
+            "What is the name of North Korea's ambassador to Brazil?",
+            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
+        ),
+        pytest.param(
+            "How many soldiers did North Korea send to Mali?",
+            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
+        ),
+        pytest.param(
+            "Wie viele Soldaten hat Nordkorea nach Mali geschickt?",
+            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
+        ),
     ],
 )
 def test_a_question_on_the_story_asking_what_it_does_not_report_is_declined_in_both_languages(
@@ -173,7 +198,9 @@ def test_a_question_on_the_story_asking_what_it_does_not_report_is_declined_in_b
     assert result.figures == [] and len(result.citations) <= 2
 
 
-def test_the_fitted_scorer_is_the_default_and_legacy_only_on_request(distractor_settings, e5_embedder) -> None:
+def test_the_fitted_scorer_is_the_default_and_legacy_only_on_request(
+    distractor_settings, e5_embedder
+) -> None:
     assert distractor_settings.models.answer_scorer == "fitted"
     default = ExtractiveAnswerer(distractor_settings, e5_embedder)
     assert default.scorer == "fitted" and default.parameters is not None
@@ -200,7 +227,21 @@ def test_the_committed_parameters_say_where_they_came_from() -> None:
     assert parameters.provenance["script"] == "scripts/fit_answer_scorer.py"
     assert set(parameters.thresholds) == {"same_language", "other_language"}
     assert all(0.0 < t < 1.0 for t in parameters.thresholds.values())
-    assert parameters.sentence.names[: len(SENTENCE_FEATURES)] == SENTENCE_FEATURES  # + the reranker's columns
+    # SENTENCE_FEATURES first, then the query adapter's columns when the fit used it.
+    assert parameters.sentence.names[: len(SENTENCE_FEATURES)] == SENTENCE_FEATURES
+
+
+def test_a_scorer_fitted_with_the_removed_reranker_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    raw = json.loads(PARAMETERS.read_text(encoding="utf-8"))
+    raw["reranker"] = {"adapter": "answer_reranker.safetensors", "top_k": 6}
+    shutil.copy(PARAMETERS.with_name("query_adapter.npz"), tmp_path / "query_adapter.npz")
+    old = tmp_path / "answer_scorer.json"
+    old.write_text(json.dumps(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match="reranker.*removed.*re-run scripts/fit_answer_scorer.py"):
+        load_parameters(old)
+    del raw["reranker"]
+    old.write_text(json.dumps(raw), encoding="utf-8")
+    assert load_parameters(old).query_adapter is not None  # the same file without it still loads
 
 
 def test_roc_auc_counts_pairs_and_ties() -> None:
