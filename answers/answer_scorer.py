@@ -29,6 +29,7 @@ import json
 import math
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -422,7 +423,10 @@ class FeatureExtractor:
         self._embed_terms = embed_terms
         self._adapter = parameters.query_adapter if parameters is not None else None
         self._term_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._stems: OrderedDict[tuple[int, int], frozenset[str]] = OrderedDict()
+        # Sentence stems per index object. Keyed by id() but held with a weak reference to the object,
+        # so an index loaded later at a freed index's address (the bot reloads after every upload)
+        # never reads the old generation's stems for its own sentence ids.
+        self._stems: dict[int, tuple[weakref.ref[IndexData], OrderedDict[int, frozenset[str]]]] = {}
         self._lock = threading.Lock()
 
     # -- cached pieces -----------------------------------------------------------------------
@@ -441,18 +445,28 @@ class FeatureExtractor:
             return np.stack([self._term_vectors[t] for t in terms]) if terms else np.zeros((0, 1), np.float32)
 
     def sentence_stems(self, data: IndexData, ids: Sequence[int]) -> list[frozenset[str]]:
-        key = id(data)
         with self._lock:
-            missing = [i for i in ids if (key, i) not in self._stems]
+            cache = self._stems_of(data)
+            missing = [i for i in ids if i not in cache]
         if missing:
             tokens = tokenize([data.sentences[i].text for i in missing])
             with self._lock:
                 for i, toks in zip(missing, tokens):
-                    self._stems[(key, i)] = frozenset(toks)
-                while len(self._stems) > 200_000:
-                    self._stems.popitem(last=False)
+                    cache[i] = frozenset(toks)
+                while len(cache) > 200_000:
+                    cache.popitem(last=False)
         with self._lock:
-            return [self._stems[(key, i)] for i in ids]
+            return [cache[i] if i in cache else frozenset(tokenize([data.sentences[i].text])[0]) for i in ids]
+
+    def _stems_of(self, data: IndexData) -> OrderedDict[int, frozenset[str]]:
+        """This index object's stem cache (caller holds the lock); caches of freed indexes are dropped."""
+        entry = self._stems.get(id(data))
+        if entry is None or entry[0]() is not data:
+            for key in [k for k, (ref, _) in self._stems.items() if ref() is None or k == id(data)]:
+                del self._stems[key]
+            entry = (weakref.ref(data), OrderedDict())
+            self._stems[id(data)] = entry
+        return entry[1]
 
     # -- features ----------------------------------------------------------------------------
 

@@ -308,3 +308,25 @@ def test_an_on_story_question_keeps_its_article_but_never_its_answer() -> None:
         kept += not elsewhere
         repeated += elsewhere
     assert kept and repeated, "XQuAD has both kinds: answers only in their paragraph, and answers repeated elsewhere"
+
+
+def test_sentence_stems_never_come_from_another_index_at_the_same_address(
+    seed_retriever, e5_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot reloads its index after every upload, and CPython hands a freed object's address to a
+    later object, so a cache keyed by id() alone would read the old generation's stems for the new
+    generation's sentence ids. The allocator's reuse is simulated: every index gets the same id()."""
+    import dataclasses
+
+    from answers import answer_scorer
+    from retrieval.lexical import tokenize
+
+    monkeypatch.setattr(answer_scorer, "id", lambda obj: 4242, raising=False)
+    base = seed_retriever.data
+    extractor = answer_scorer.FeatureExtractor(e5_embedder.embed_queries)
+    first = dataclasses.replace(base, sentences=list(base.sentences))
+    before = extractor.sentence_stems(first, [0])[0]
+    assert before == frozenset(tokenize([base.sentences[0].text])[0])
+    other = dataclasses.replace(base.sentences[0], text="Die Zentralbank senkte am Donnerstag den Leitzins.")
+    second = dataclasses.replace(base, sentences=[other, *base.sentences[1:]])
+    assert extractor.sentence_stems(second, [0])[0] == frozenset(tokenize([other.text])[0]) != before
