@@ -540,8 +540,10 @@ class FeatureExtractor:
             fused, rank, chunk_dense = passage[sid]
             own = profile.stems & stems[row]
             context = (profile.stems & previous_stems[row]) - own
-            overlap = sum(stem_idf.get(s, 0.0) for s in own) / total_idf
-            overlap_ctx = overlap + sum(stem_idf.get(s, 0.0) for s in context) / total_idf
+            # fsum: exactly rounded whatever the set's order, which follows the process's string-hash
+            # seed; a plain sum made the same question's features, and so every fit, differ by run.
+            overlap = math.fsum(stem_idf.get(s, 0.0) for s in own) / total_idf
+            overlap_ctx = overlap + math.fsum(stem_idf.get(s, 0.0) for s in context) / total_idf
             novelty = len(stems[row] - profile.stems) / (len(stems[row]) or 1)
             matches = term_match[row]
             rows.append([

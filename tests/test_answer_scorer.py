@@ -330,3 +330,55 @@ def test_sentence_stems_never_come_from_another_index_at_the_same_address(
     other = dataclasses.replace(base.sentences[0], text="Die Zentralbank senkte am Donnerstag den Leitzins.")
     second = dataclasses.replace(base, sentences=[other, *base.sentences[1:]])
     assert extractor.sentence_stems(second, [0])[0] == frozenset(tokenize([other.text])[0]) != before
+
+
+FEATURES_SCRIPT = """
+import hashlib, sys
+from pathlib import Path
+from answers.answer_scorer import FeatureExtractor
+from config.settings import load_settings
+from models.embedders import load_embedder
+from retrieval.search import Retriever
+
+settings = load_settings(env_file=None)
+embedder = load_embedder(settings)
+retriever = Retriever.load(settings, embedder=embedder)
+extractor = FeatureExtractor(embedder.embed_queries)
+digest = hashlib.sha256()
+for question in sys.argv[1:]:
+    result = retriever.search(question)
+    candidates = extractor.candidates(question, result, retriever.data)
+    digest.update(candidates.sentence_ids.tobytes() + candidates.features.tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_features_do_not_depend_on_the_processes_string_hash_seed(seed_settings, seed_index_dir: Path) -> None:
+    """Python salts string hashes per process, so sets of words iterate in a different order in each;
+    features summed over such a set used to differ in their last bits, and with them every refit of
+    scripts/fit_answer_scorer.py (its thresholds moved by ~0.01 between runs of the same command)."""
+    import os
+    import subprocess
+    import sys
+
+    # Long questions sharing many words with seed sentences: sums over many stems, in set order.
+    questions = [
+        (
+            "Hatte der südkoreanische Geheimdienst am Freitag mitgeteilt, dass 1.500 nordkoreanische Soldaten "
+            "nach Russland verlegt worden seien, um dort ausgebildet zu werden?"
+        ),
+        (
+            "Welche nordkoreanischen Soldaten sollen nach Angaben des südkoreanischen Geheimdienstes in Russland "
+            "trainiert werden, bevor sie in der Ukraine gegen ukrainische Truppen kämpfen?"
+        ),
+        "Wer ist Leonid Sluzki, der Vorsitzende des Auswärtigen Ausschusses der russischen Staatsduma?",
+    ]
+    digests = set()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "NEWSBOT_DATA_DIR": str(seed_index_dir),
+               "NEWSBOT_MODEL_CACHE_DIR": str(seed_settings.model_cache_dir)}  # fmt: skip
+        done = subprocess.run([sys.executable, "-c", FEATURES_SCRIPT, *questions], env=env, capture_output=True,
+                              text=True, timeout=300, check=False, cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        digests.add(done.stdout.strip().splitlines()[-1])
+    assert len(digests) == 1, digests
