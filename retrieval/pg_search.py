@@ -28,7 +28,6 @@ from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from retrieval.errors import ModelMismatchError
 from retrieval.fusion import fuse_scores
-from retrieval.language import detect_language
 from retrieval.pg_store import (
     BM25_B,
     BM25_K1,
@@ -39,7 +38,7 @@ from retrieval.pg_store import (
     connect,
     full_text_input,
 )
-from retrieval.search import Mode, Retriever, SearchResult, with_best_sentence
+from retrieval.search import Mode, Retriever, SearchResult, prepare_query, with_best_sentence
 from retrieval.store import BuildInfo
 from retrieval.types import Chunk, Hit, SearchTimings
 
@@ -188,12 +187,8 @@ class PgRetriever(Retriever):
         """The top `k` chunks for `query` (see `Retriever.search`), optionally filtered."""
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()
-        language = language or detect_language(query)
-        t0 = time.perf_counter()
-        if query_vector is None:
-            query_vector = self.embedder.embed_queries([query])[0]
+        language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)
         t1 = time.perf_counter()
-        timings.query_embedding = t1 - t0
         conn = self._connection()
         corpus = self._local.corpus = PgCorpus(conn, self.info)
 

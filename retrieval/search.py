@@ -40,6 +40,19 @@ class SearchResult:
     timings: SearchTimings
 
 
+
+def prepare_query(
+    embedder: Embedder, query: str, language: str | None, query_vector: np.ndarray | None, timings: SearchTimings
+) -> tuple[str, np.ndarray]:
+    """The query's language (detected unless given) and vector (embedded unless given: benchmarks embed
+    questions in batches), recording the embedding time; every store's search starts here."""
+    language = language or detect_language(query)
+    started = time.perf_counter()
+    if query_vector is None:
+        query_vector = embedder.embed_queries([query])[0]
+    timings.query_embedding = time.perf_counter() - started
+    return language, query_vector
+
 class Retriever:
     """Hybrid retrieval over one loaded index generation."""
 
@@ -98,13 +111,8 @@ class Retriever:
         """
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()
-        language = language or detect_language(query)
-
-        t0 = time.perf_counter()
-        if query_vector is None:
-            query_vector = self.embedder.embed_queries([query])[0]
+        language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)
         t1 = time.perf_counter()
-        timings.query_embedding = t1 - t0
         if self.size == 0:
             return SearchResult(query, language, query_vector, [], timings)
 
