@@ -41,6 +41,7 @@ import numpy as np
 from retrieval.lexical import tokenize
 from retrieval.search import SearchResult
 from retrieval.store import IndexData
+from retrieval.store_protocol import chunk_sentence_ids
 
 PARAMETERS = Path(__file__).with_name("answer_scorer.json")
 
@@ -482,9 +483,7 @@ class FeatureExtractor:
         profile = profile_question(question, idf)
         passage: dict[int, tuple[float, int, float]] = {}  # sid -> (fused, rank, chunk dense)
         for rank, hit in enumerate(result.hits):
-            base = data.sentence_base[hit.chunk.doc_id]
-            for position in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
-                sid = base + position
+            for sid in chunk_sentence_ids(data, hit.chunk):
                 if sid not in passage:
                     passage[sid] = (hit.fused, rank, hit.dense if hit.dense is not None else 0.0)
         question_stems = sorted(profile.stems)
@@ -598,17 +597,15 @@ class FeatureExtractor:
         return out
 
     def _article_stems(self, data: IndexData, doc_id: str) -> frozenset[str]:
-        base = data.sentence_base[doc_id]
-        ids = list(range(base, base + _article_sentence_count(data, doc_id)))
+        ids = list(data.article_sentence_ids(doc_id))
         return frozenset().union(*self.sentence_stems(data, ids)) if ids else frozenset()
 
     def _article_term_min(
         self, data: IndexData, doc_id: str, profile: QuestionProfile, term_vectors: np.ndarray
     ) -> float:
         """The weakest salient term's best match anywhere in the article (literal or by embedding)."""
-        base = data.sentence_base[doc_id]
-        count = _article_sentence_count(data, doc_id)
-        semantic = np.asarray(data.sentence_vectors[base : base + count], dtype=np.float32) @ term_vectors.T
+        rows = data.article_sentence_ids(doc_id)
+        semantic = np.asarray(data.sentence_vectors[rows.start : rows.stop], dtype=np.float32) @ term_vectors.T
         best = semantic.max(axis=0)
         stems = self._article_stems(data, doc_id)
         literal = np.array(
@@ -710,11 +707,3 @@ def _previous(data: IndexData, sid: int) -> int:
     if sid > 0 and data.sentences[sid - 1].doc_id == data.sentences[sid].doc_id:
         return sid - 1
     return sid
-
-
-def _article_sentence_count(data: IndexData, doc_id: str) -> int:
-    base = data.sentence_base[doc_id]
-    count = 0
-    while base + count < len(data.sentences) and data.sentences[base + count].doc_id == doc_id:
-        count += 1
-    return count

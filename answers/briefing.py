@@ -23,6 +23,7 @@ from answers.types import Citation, Figure
 from config.settings import Settings
 from retrieval.search import Retriever
 from retrieval.store import IndexData
+from retrieval.store_protocol import chunk_sentence_ids
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,7 @@ def _top_stories(data: IndexData, stories: StoryMap, citations: _Citations) -> l
         sids = [
             sid
             for doc_id in story.articles
-            for sid in _sentences_of(data, doc_id)
+            for sid in data.article_sentence_ids(doc_id)
             if data.sentences[sid].dup_group not in stories.boilerplate_groups
         ]
         lead = _lead_sentence(data, story.articles[0])
@@ -177,14 +178,6 @@ def _top_stories(data: IndexData, stories: StoryMap, citations: _Citations) -> l
     return digests
 
 
-def _sentences_of(data: IndexData, doc_id: str) -> range:
-    base = data.sentence_base[doc_id]
-    end = base
-    while end < len(data.sentences) and data.sentences[end].doc_id == doc_id:
-        end += 1
-    return range(base, end)
-
-
 def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int], dict[int, float]]:
     """Sentences of the chunks that are about `topic`, with each sentence's cosine to it."""
     data = retriever.data
@@ -194,8 +187,7 @@ def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int
     for hit in result.hits:
         if not ((hit.lexical or 0.0) > 0.0 or (hit.dense or 0.0) >= min_dense):
             continue
-        base = data.sentence_base[hit.chunk.doc_id]
-        ids.update(range(base + hit.chunk.first_sentence, base + hit.chunk.last_sentence + 1))
+        ids.update(chunk_sentence_ids(data, hit.chunk))
     ordered = sorted(ids)
     scores = data.sentence_vectors[ordered] @ result.query_vector if ordered else []
     return ordered, {sid: float(score) for sid, score in zip(ordered, scores)}

@@ -49,6 +49,7 @@ from models.embedders import Embedder
 from retrieval.lexical import tokenize
 from retrieval.search import SearchResult
 from retrieval.store import IndexData
+from retrieval.store_protocol import chunk_sentence_ids
 
 logger = logging.getLogger(__name__)
 
@@ -199,9 +200,7 @@ class ExtractiveAnswerer:
         """Every sentence of the retrieved chunks, best first."""
         passage_score: dict[int, float] = {}
         for hit in result.hits:
-            base = data.sentence_base[hit.chunk.doc_id]
-            for position in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1):
-                sid = base + position
+            for sid in chunk_sentence_ids(data, hit.chunk):
                 passage_score[sid] = max(passage_score.get(sid, 0.0), hit.fused)
         if not passage_score:
             return []

@@ -29,6 +29,7 @@ import numpy as np
 
 from answers.extractive import ExtractiveAnswerer
 from answers.labels import LABELS
+from answers.stories import article_sentences
 from answers.types import Answer, Citation, DroppedSentence
 from answers.verify_llm import (
     E5_UNRELATED_BELOW,
@@ -318,13 +319,11 @@ def _quote_vectors(citations: Sequence[Citation], data: IndexData, embedder: Emb
     rows: list[np.ndarray | None] = []
     for citation in citations:
         row = None
-        sid = data.sentence_base.get(citation.doc_id)
-        while sid is not None and sid < len(data.sentences) and data.sentences[sid].doc_id == citation.doc_id:
+        for sid in article_sentences(data, citation.doc_id):
             sentence = data.sentences[sid]
             if sentence.start == citation.start and sentence.end == citation.end:
                 row = data.sentence_vectors[sid]
                 break
-            sid += 1
         rows.append(row)
     missing = [i for i, row in enumerate(rows) if row is None]
     if missing:

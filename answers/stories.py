@@ -81,16 +81,11 @@ def common_direction(embedder: Embedder) -> np.ndarray:
 
 
 def article_sentences(data: IndexData, doc_id: str) -> list[int]:
-    """The sentence ids of one article (works on a database view too: ids are contiguous per article)."""
-    sids: list[int] = []
-    sid = data.sentence_base.get(doc_id)
-    if sid is None:
-        return sids
-    total = len(data.sentences)
-    while sid < total and data.sentences[sid].doc_id == doc_id:
-        sids.append(sid)
-        sid += 1
-    return sids
+    """The sentence ids of one article; none when it is not in the collection (any store)."""
+    try:
+        return list(data.article_sentence_ids(doc_id))
+    except KeyError:
+        return []
 
 
 def article_vectors(

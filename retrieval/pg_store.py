@@ -396,6 +396,15 @@ class PgCorpus:
         self._by_no[no] = _LoadedArticle(no, article, sentences, matrix)
         self._no_of[article.doc_id] = no
 
+    def article_sentence_ids(self, doc_id: str) -> range:
+        """The ids of all the article's sentences (fetched with the article); KeyError if it is not stored."""
+        no = self.article_no(doc_id)
+        loaded = self.loaded(no) if no is not None else None
+        if loaded is None:
+            raise KeyError(doc_id)
+        first = sentence_id(no, 0)
+        return range(first, first + len(loaded.sentences))
+
     def article_no(self, doc_id: str) -> int | None:
         self.load(doc_ids=[doc_id])
         return self._no_of.get(doc_id)

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -86,15 +87,22 @@ class IndexData:
     lexical: LexicalIndex | None = None
     sentence_base: dict[str, int] = field(init=False)
     group_docs: dict[int, tuple[str, ...]] = field(init=False)
+    _article_rows: dict[str, range] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Lookups the answerer needs per question, computed once per load instead of per request.
         self.sentence_base = first_sentence_rows(self.sentences)
+        counts = Counter(sentence.doc_id for sentence in self.sentences)
+        self._article_rows = {doc: range(base, base + counts[doc]) for doc, base in self.sentence_base.items()}
         members: dict[int, set[str]] = {}
         for sentence in self.sentences:
             if sentence.dup_group is not None:
                 members.setdefault(sentence.dup_group, set()).add(sentence.doc_id)
         self.group_docs = {group: tuple(sorted(docs)) for group, docs in members.items()}
+
+    def article_sentence_ids(self, doc_id: str) -> range:
+        """The ids of all the article's sentences (they are contiguous); KeyError if it is not indexed."""
+        return self._article_rows[doc_id]
 
 
 _SCHEMA = """

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from retrieval.store import BuildInfo
-from retrieval.types import Article, Sentence
+from retrieval.types import Article, Chunk, Sentence
 
 
 @runtime_checkable
@@ -31,3 +31,13 @@ class Corpus(Protocol):
     sentence_vectors: Any  # indexable by one id or an array of ids, like a numpy matrix
     sentence_base: Mapping[str, int]
     group_docs: Mapping[int, tuple[str, ...]]
+
+    def article_sentence_ids(self, doc_id: str) -> range:
+        """The ids of all the article's sentences; each store answers from what it already holds."""
+        ...
+
+
+def chunk_sentence_ids(corpus: Corpus, chunk: Chunk) -> range:
+    """The ids of a chunk's sentences."""
+    first = corpus.sentence_base[chunk.doc_id]
+    return range(first + chunk.first_sentence, first + chunk.last_sentence + 1)

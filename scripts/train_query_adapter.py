@@ -49,6 +49,7 @@ from bench.squad_retrieval import answer_contains_gold
 from config.settings import load_settings
 from models.embedders import load_embedder
 from retrieval.language import detect_language
+from retrieval.store_protocol import chunk_sentence_ids
 
 logger = logging.getLogger("train_query_adapter")
 
@@ -90,15 +91,8 @@ def build_questions(args: argparse.Namespace) -> tuple[list[Question], list[str]
             result = retriever.search(
                 question.question, k=k, language=detect_language(question.question), query_vector=vector
             )
-            ids: list[int] = []
-            for hit in result.hits:
-                base = data.sentence_base[hit.chunk.doc_id]
-                ids += [base + p for p in range(hit.chunk.first_sentence, hit.chunk.last_sentence + 1)]
-            base = data.sentence_base[question.doc_id]
-            while base < len(data.sentences) and data.sentences[base].doc_id == question.doc_id:
-                ids.append(base)
-                base += 1
-            ids = list(dict.fromkeys(ids))
+            ids = [sid for hit in result.hits for sid in chunk_sentence_ids(data, hit.chunk)]
+            ids = list(dict.fromkeys([*ids, *data.article_sentence_ids(question.doc_id)]))
             labels = np.array([answer_contains_gold([data.sentences[i].text], question.answers) for i in ids])
             if labels.any() and not labels.all():
                 out.append(

@@ -224,3 +224,33 @@ def test_the_pg_bench_compares_both_stores_on_the_same_questions(pg_server, tmp_
     scale = run_pg_scale((2_000,), n_queries=10)
     assert [s["n"] for s in scale["sizes"]] == [2_000]
     assert all(0.0 <= row["recall_at_10"] <= 1.0 for row in scale["sizes"][0]["search"])
+
+
+def test_answering_reads_whole_articles_not_one_statement_per_sentence(seed_pg, e5_embedder):
+    """The scorer reads every sentence of each candidate article; over PostgreSQL an article comes
+    in one statement with all its sentences. Walking an article sentence by sentence used to ask
+    the database for its size at every step: 338-442 statements for one seed question, now 8-16."""
+    from answers.answer import answer
+    from answers.extractive import ExtractiveAnswerer
+    from retrieval.backends import open_retriever
+    from retrieval.sentences import split_sentences
+
+    retriever = open_retriever(seed_pg, e5_embedder)
+    answerer = ExtractiveAnswerer(retriever.settings, e5_embedder)
+    conn = retriever._connection()
+    statements = []
+    execute = conn.execute
+
+    def counting(*args, **kwargs):
+        statements.append(args[0] if args else "")
+        return execute(*args, **kwargs)
+
+    conn.execute = counting
+    for question in ("Wer ist Leonid Sluzki?", "How many soldiers were reported and by whom?"):
+        statements.clear()
+        result = answer(question, retriever.settings, retriever=retriever, answerer=answerer)
+        asked = len(statements)
+        assert result.citations
+        articles = {c.doc_id for c in result.citations}
+        sentences = sum(len(split_sentences(retriever.data.articles[d].text)) for d in articles)
+        assert asked < sentences, f"{asked} statements for {sentences} sentences"
