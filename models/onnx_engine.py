@@ -17,7 +17,8 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,17 @@ ONNX_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 MAPPED_FILE = "model-mapped.onnx"  # the same graph, weights in MAPPED_FILE + ".data"
 WEIGHT_ALIGNMENT = 64 * 1024  # ONNX Runtime maps external weights whose offsets sit on this boundary
+
+
+@contextmanager
+def _staging(folder: Path, prefix: str) -> Iterator[Path]:
+    """A temporary folder inside `folder` (same file system, so `os.replace` out of it is atomic),
+    removed afterwards whatever happens: each file written from it appears whole or not at all."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export_encoder(model_dir: Path, out_dir: Path) -> Path:
@@ -54,25 +66,23 @@ def export_encoder(model_dir: Path, out_dir: Path) -> Path:
             return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=out_dir))
-    try:
-        ids = torch.ones((2, 16), dtype=torch.long)
-        names = ("input_ids", "attention_mask", "last_hidden_state")
-        # The tracer warns about every shape-dependent branch of the model (harmless: the axes are
-        # declared dynamic and the export is checked against torch in the tests); a user indexing for
-        # the first time should see progress, not a page of tracer warnings.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                Encoder(), (ids, torch.ones_like(ids)), str(tmp / ONNX_FILE), input_names=list(names[:2]),
-                output_names=[names[2]], dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names},
-                opset_version=17, dynamo=False,
-            )  # fmt: skip
-        os.replace(tmp / ONNX_FILE, target)
-    except Exception as e:  # the exporter raises assorted errors (missing onnx, tracing failures)
-        raise EmbeddingModelError(f"cannot export {model_dir} to ONNX: {e}") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _staging(out_dir, ".export-") as tmp:
+        try:
+            ids = torch.ones((2, 16), dtype=torch.long)
+            names = ("input_ids", "attention_mask", "last_hidden_state")
+            # The tracer warns about every shape-dependent branch of the model (harmless: the axes are
+            # declared dynamic and the export is checked against torch in the tests); a user indexing
+            # for the first time should see progress, not a page of tracer warnings.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    Encoder(), (ids, torch.ones_like(ids)), str(tmp / ONNX_FILE), input_names=list(names[:2]),
+                    output_names=[names[2]], dynamic_axes={n: {0: "batch", 1: "tokens"} for n in names},
+                    opset_version=17, dynamo=False,
+                )  # fmt: skip
+            os.replace(tmp / ONNX_FILE, target)
+        except Exception as e:  # the exporter raises assorted errors (missing onnx, tracing failures)
+            raise EmbeddingModelError(f"cannot export {model_dir} to ONNX: {e}") from e
     logger.info("exported %s to %s", model_dir, target)
     return target
 
@@ -87,14 +97,12 @@ def quantize_encoder(fp32_path: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as e:
         raise EmbeddingModelError(f"int8 quantisation needs onnxruntime's quantization tools: {e}") from e
-    tmp = Path(tempfile.mkdtemp(prefix=".quantize-", dir=fp32_path.parent))
-    try:
-        quantize_dynamic(fp32_path, tmp / INT8_FILE, weight_type=QuantType.QInt8)
-        os.replace(tmp / INT8_FILE, target)
-    except Exception as e:  # the quantiser raises assorted errors (onnx missing, graph it cannot read)
-        raise EmbeddingModelError(f"cannot quantise {fp32_path} to int8: {e}") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _staging(fp32_path.parent, ".quantize-") as tmp:
+        try:
+            quantize_dynamic(fp32_path, tmp / INT8_FILE, weight_type=QuantType.QInt8)
+            os.replace(tmp / INT8_FILE, target)
+        except Exception as e:  # the quantiser raises assorted errors (onnx missing, graph it cannot read)
+            raise EmbeddingModelError(f"cannot quantise {fp32_path} to int8: {e}") from e
     logger.info("quantised %s to %s", fp32_path, target)
     return target
 
@@ -114,28 +122,26 @@ def map_weights(path: Path) -> Path:
     import onnx
 
     model = onnx.load(str(path))
-    tmp = Path(tempfile.mkdtemp(prefix=".map-", dir=path.parent))
-    try:
-        with open(tmp / f"{MAPPED_FILE}.data", "wb") as data:
-            for tensor in model.graph.initializer:
-                if len(tensor.raw_data) < 1024:  # small constants stay in the graph
-                    continue
-                data.write(b"\0" * (-data.tell() % WEIGHT_ALIGNMENT))
-                offset, size = data.tell(), len(tensor.raw_data)
-                data.write(tensor.raw_data)
-                tensor.ClearField("raw_data")
-                tensor.data_location = onnx.TensorProto.EXTERNAL
-                del tensor.external_data[:]
-                for key, value in (("location", f"{MAPPED_FILE}.data"), ("offset", str(offset)), ("length", str(size))):
-                    entry = tensor.external_data.add()
-                    entry.key, entry.value = key, value
-        onnx.save_model(model, str(tmp / MAPPED_FILE))
-        os.replace(tmp / f"{MAPPED_FILE}.data", path.parent / f"{MAPPED_FILE}.data")
-        os.replace(tmp / MAPPED_FILE, target)  # last: its presence says the pair is complete
-    except (OSError, ValueError) as e:
-        raise EmbeddingModelError(f"cannot write the memory-mapped copy of {path}: {e}") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _staging(path.parent, ".map-") as tmp:
+        try:
+            with open(tmp / f"{MAPPED_FILE}.data", "wb") as data:
+                for tensor in model.graph.initializer:
+                    if len(tensor.raw_data) < 1024:  # small constants stay in the graph
+                        continue
+                    data.write(b"\0" * (-data.tell() % WEIGHT_ALIGNMENT))
+                    offset, size = data.tell(), len(tensor.raw_data)
+                    data.write(tensor.raw_data)
+                    tensor.ClearField("raw_data")
+                    tensor.data_location = onnx.TensorProto.EXTERNAL
+                    del tensor.external_data[:]
+                    for key, value in (("location", f"{MAPPED_FILE}.data"), ("offset", str(offset)), ("length", str(size))):
+                        entry = tensor.external_data.add()
+                        entry.key, entry.value = key, value
+            onnx.save_model(model, str(tmp / MAPPED_FILE))
+            os.replace(tmp / f"{MAPPED_FILE}.data", path.parent / f"{MAPPED_FILE}.data")
+            os.replace(tmp / MAPPED_FILE, target)  # last: its presence says the pair is complete
+        except (OSError, ValueError) as e:
+            raise EmbeddingModelError(f"cannot write the memory-mapped copy of {path}: {e}") from e
     return target
 
 

@@ -165,31 +165,18 @@ NOT_REPORTED = (
 )
 
 
-@pytest.mark.parametrize(
-    "question",
-    [
-        pytest.param(
-            "When did North Korea land on the moon?",
-            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
-        ),
-        pytest.param(
-            "Wann ist Nordkorea auf dem Mond gelandet?",
-            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
-        ),
-        pytest.param(
-            "What is the name of North Korea's ambassador to Brazil?",
-            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
-        ),
-        pytest.param(
-            "How many soldiers did North Korea send to Mali?",
-            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
-        ),
-        pytest.param(
-            "Wie viele Soldaten hat Nordkorea nach Mali geschickt?",
-            marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED),
-        ),
-    ],
-)
+def not_reported(question: str) -> object:
+    """A question the answerer still answers (strict: the test fails once it is declined, to drop this)."""
+    return pytest.param(question, marks=pytest.mark.xfail(strict=True, reason=NOT_REPORTED))
+
+
+@pytest.mark.parametrize("question", [not_reported(q) for q in (
+    "When did North Korea land on the moon?",
+    "Wann ist Nordkorea auf dem Mond gelandet?",
+    "What is the name of North Korea's ambassador to Brazil?",
+    "How many soldiers did North Korea send to Mali?",
+    "Wie viele Soldaten hat Nordkorea nach Mali geschickt?",
+)])
 def test_a_question_on_the_story_asking_what_it_does_not_report_is_declined_in_both_languages(
     ask_distracted, question: str
 ) -> None:
