@@ -136,16 +136,7 @@ def ask_distracted(distractor_settings, e5_embedder):
     "question",
     [
         "Who won the 2030 FIFA World Cup?",
-        pytest.param(
-            "Wie hoch ist die Inflation in Deutschland?",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "answered from a 10kGNAD article on Austria's economy that names Deutschland and inflation; "
-                    "the answerability model does not see whose inflation a sentence reports (issue 12, open)"
-                ),
-            ),
-        ),
+        "Wie hoch ist die Inflation in Deutschland?",
         "asdfgh qwertz",
         "Wie ist das Wetter morgen in Berlin?",
         "What is a good recipe for apple pie?",
