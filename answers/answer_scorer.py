@@ -1,7 +1,7 @@
 """Which retrieved sentence answers the question, and whether the collection answers it at all.
 
-Two models, fitted on the fit half of XQuAD (and its left-out-article variants, with and
-without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters live in
+Two models, fitted on the fit half of XQuAD (and its left-out-article and on-story variants, with
+and without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters live in
 `answer_scorer.json` beside this module and are applied here with numpy alone:
 
 - the sentence model (gradient-boosted trees) gives P(this sentence holds the answer) for every sentence of the retrieved
@@ -13,7 +13,7 @@ without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters
   many soldiers", literally or by embedding); and the dense, BM25 and rank evidence of its passage;
 - the answerability model (gradient-boosted trees) gives P(the collection answers the question) from the best candidates
   (their sentence scores, the weakest salient term's best match in the top article, the share of
-  the question's words the collection has never seen). newsbot declines below a threshold chosen
+  the question's words the collection has never seen, the collection's size). newsbot declines below a threshold chosen
   on the fit half to meet the answer/decline targets (the JSON records how).
 
 Optionally, the JSON names a query adapter (`query_adapter.npz`, scripts/train_query_adapter.py:
@@ -93,7 +93,23 @@ def _stopwords() -> frozenset[str]:
     wh = {"who", "whom", "whose", "what", "which", "when", "where", "why", "how", "many", "much", "wer", "wem",
           "wen", "wessen", "was", "welche", "welcher", "welches", "welchen", "welchem", "wann", "wo", "wie",
           "viele", "warum", "weshalb", "wieso", "did", "does", "do", "is", "are", "were", "name"}  # fmt: skip
-    return frozenset(w.lower() for w in (*STOPWORDS_GERMAN, *STOPWORDS_EN, *wh))
+    # Auxiliary and modal verb forms that bm25s' lists lack (its German list has "würde" but not "wurde",
+    # its English list has 33 words): grammar, like the lists themselves, not words of any story.
+    auxiliaries = {"wurde", "wurden", "worden", "wurdest", "has", "have", "had", "been", "being", "can", "could",
+                   "would", "should", "may", "might", "must", "shall"}  # fmt: skip
+    return frozenset(w.lower() for w in (*STOPWORDS_GERMAN, *STOPWORDS_EN, *wh, *auxiliaries))
+
+
+def content_stems(question: str) -> frozenset[str]:
+    """The stems of the question's content words: its question words and auxiliaries left out.
+
+    The lexical tokenizer keeps "wer", "wem", "viele" and "wurden" (bm25s' stopword lists lack them),
+    and a collection rarely holds them, so they counted as words the collection has never seen: "Wer
+    ist Leonid Sluzki?" had a third of its words unknown, and overlap features counted "wurd".
+    """
+    stop = _stopwords()
+    content = _WORD.sub(lambda m: " " if m.group(0).lower() in stop else m.group(0), question)
+    return frozenset(tokenize([content])[0])
 
 
 @dataclass(frozen=True)
@@ -176,7 +192,7 @@ def profile_question(question: str, idf: Callable[[Sequence[str]], np.ndarray]) 
     return QuestionProfile(
         text=question,
         kind=kind,
-        stems=frozenset(tokenize([question])[0]),
+        stems=content_stems(question),
         terms=terms,
         term_stems=term_stems,
         numbers=frozenset(_NUMBER.findall(question)),
@@ -237,6 +253,10 @@ ANSWERABILITY_FEATURES = (
     "best_article_missing_known_idf",
     # Any candidate, and the top one, holding a figure of the thing counted (quantity questions).
     "best_figure_counts_thing", "top_figure_counts_thing",
+    # The collection's size (log10 of its chunks): how well the evidence separates answered from not
+    # shifts with it (five articles of one story against thousands of many), so the model learns that
+    # from the fit's three collection sizes instead of one cut serving all of them.
+    "collection_log_chunks",
 )  # fmt: skip
 
 
@@ -495,7 +515,10 @@ class FeatureExtractor:
             return Candidates(
                 np.zeros(0, np.int64),
                 np.zeros((0, len(SENTENCE_FEATURES))),
-                {"unknown_word_share": unknown_share},
+                {
+                    "unknown_word_share": unknown_share,
+                    "collection_log_chunks": math.log10(len(data.chunks) + 1.0),
+                },
             )
         ids = np.fromiter(passage, dtype=np.int64)
         vectors = np.asarray(data.sentence_vectors[ids], dtype=np.float32)
@@ -561,6 +584,7 @@ class FeatureExtractor:
             "best_passage_dense": top_hit.dense or 0.0,
             "passage_dense_margin": (top_hit.dense or 0.0) - second_dense,
             "unknown_word_share": unknown_share,
+            "collection_log_chunks": math.log10(len(data.chunks) + 1.0),
             "other_language": 1.0 if top_hit.article.language != result.language else 0.0,
             **{f"kind_{k}": 1.0 if profile.kind == k else 0.0 for k in KINDS[:4]},
         }
@@ -659,7 +683,7 @@ def _base_answerability_row(candidates: Candidates, logits: np.ndarray) -> np.nd
     if logits.size == 0:
         return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                          0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0,
-                         0.0, 0.0])  # fmt: skip
+                         0.0, 0.0, f.get("collection_log_chunks", 0.0)])  # fmt: skip
     order = np.argsort(-logits, kind="stable")
     top = order[0]
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
@@ -684,6 +708,7 @@ def _base_answerability_row(candidates: Candidates, logits: np.ndarray) -> np.nd
         float(x[top, column["article_missing_known_idf"]]),
         float(x[:, column["figure_counts_thing"]].max()),
         float(x[top, column["figure_counts_thing"]]),
+        f.get("collection_log_chunks", 0.0),
     ])  # fmt: skip
 
 

@@ -12,12 +12,15 @@ unseen question words, BM25 scale, margins) shifts with size, and a newsroom may
    HistGradientBoostingClassifier, whichever of them and of TREE_GRID's sizes has the best 2-fold
    cross-validated top-sentence accuracy by title inside the fit half) learns
    P(sentence holds the gold answer) from every candidate sentence of the present searches;
-2. the answerability model (gradient-boosted trees) learns present (1) vs left out (0), and vs
-   unanswerable variants (a name or number swapped for another title's, random letters), from the
-   best candidates' evidence, on out-of-fold sentence logits;
+2. the answerability model (gradient-boosted trees) learns present (1) vs left out (0), vs
+   unanswerable variants (a name or number swapped for another title's, random letters), and vs
+   on-story searches (only the question's paragraph masked, when the rest of its article is
+   searchable and holds no gold answer: a story present that does not report what is asked), from
+   the best candidates' evidence and the collection's size, on out-of-fold sentence logits;
 3. the decline thresholds (one for questions in the top article's language, one for the others)
    are the P(answerable) that maximise the smaller of the two target margins on the fit half's
-   out-of-fold scores, min(answered_present - 0.95, declined_left_out - 0.90).
+   out-of-fold scores, min(answered_present - 0.95, declined_left_out - 0.90) (the targets' cases:
+   variants and on-story searches train the model but do not enter this rule).
 With --query-adapter FULL FOLD0 FOLD1 (scripts/train_query_adapter.py: FULL is the committed
 answers/query_adapter.npz, FOLDk learnt from the titles outside fold k), every search's candidates
 get the adapted question's cosine (ADAPTER_FEATURES; out of fold by title, from FOLDk) and steps
@@ -57,7 +60,7 @@ from answers.answer_scorer import (
 )
 from answers.extractive import is_quantity_question
 from bench.answer_collections import build_collections
-from bench.answers import docs_by_title, questions_of, roc_auc, split_titles
+from bench.answers import docs_by_title, questions_of, roc_auc, split_titles, story_without_answer
 from bench.squad_retrieval import answer_contains_gold
 from config.settings import load_settings
 from models.embedders import load_embedder
@@ -180,7 +183,7 @@ def choose_sentence_model(
 
 def fit_with_adapter(
     groups: list, sources: list, folds: np.ndarray, fold: np.ndarray, x: np.ndarray, y: np.ndarray,
-    group: np.ndarray, variant_rows: list[int], paths: list[Path],
+    group: np.ndarray, variant_rows: list[int], paths: list[Path], on_story_rows: list[int],
 ) -> dict:  # fmt: skip
     """The scorer refitted with the query adapter's columns (out of fold by title; see the docstring)."""
     from answers.answer_scorer import (
@@ -199,7 +202,7 @@ def fit_with_adapter(
     x2 = np.concatenate([c.features for c, labels, present in extended if present and len(labels)])
     spec, grid = choose_sentence_model(x2, y, group, fold, names)
     out = fit_stage(extended, folds, fold, spec, grid, x2, y, names,
-                    ANSWERABILITY_FEATURES + ADAPTER_ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
+                    ANSWERABILITY_FEATURES + ADAPTER_ANSWERABILITY_FEATURES, variant_rows, on_story_rows)  # fmt: skip
     report = {
         "file": paths[0].name,
         "out_of_fold": "each title's adapted cosine comes from the fold adapter not trained on it: "
@@ -217,6 +220,7 @@ def fit_with_adapter(
 def fit_stage(
     groups: list, folds: np.ndarray, fold: np.ndarray, spec: dict | None, grid_results: dict, x: np.ndarray,
     y: np.ndarray, feature_names: tuple[str, ...], answerability_names: tuple[str, ...], variant_rows: list[int],
+    on_story_rows: list[int],
 ) -> dict:  # fmt: skip
     """The sentence model (spec, fitted on all rows), the answerability model and the thresholds."""
     sentence_model = fit_sentence_model(spec, x, y, feature_names)
@@ -247,7 +251,9 @@ def fit_stage(
             model = model_from_json(fit_model(ax[folds != held], ay[folds != held]))
             scores[folds == held] = 1.0 / (1.0 + np.exp(-model.logits(ax[folds == held])))
         oof[kind] = scores
-    left_out = (ay == 0) & ~np.isin(np.arange(len(ay)), variant_rows)  # the targets' negatives
+    # The targets' negatives: whole article left out (variants and on-story searches train the model
+    # but are not what the targets count).
+    left_out = (ay == 0) & ~np.isin(np.arange(len(ay)), variant_rows + on_story_rows)
     aucs = {
         kind: round(float(roc_auc(sc[ay == 1].tolist(), sc[left_out].tolist()) or 0.0), 4)
         for kind, sc in oof.items()
@@ -284,6 +290,12 @@ def fit_stage(
             "fit_half_answerability_auc_out_of_fold": aucs,
             "fit_half_answerability_auc_against_variants_out_of_fold": variant_aucs,
             "unanswerable_variants": len(variant_rows),
+            "on_story_searches": len(on_story_rows),
+            "fit_half_declined_on_story": round(
+                float((scores[on_story_rows] < threshold_of[on_story_rows]).mean()), 4
+            )
+            if on_story_rows
+            else None,
             "fit_half_variants_declined": round(
                 float((scores[variant_rows] < threshold_of[variant_rows]).mean()), 4
             ),
@@ -399,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     group_folds: list[int] = []
     group_source: list[tuple[str, Any, np.ndarray]] = []  # (question, index data, its vector) per search
     variant_rows: list[int] = []  # groups that are unanswerable variants (not left-out searches)
+    on_story_rows: list[int] = []  # groups searched with only the question's paragraph masked (negatives)
     # Small collections (two fit titles each, ~10 paragraphs) beside the 240- and 749-article ones:
     # collection-level evidence shifts with size, and a newsroom may index a single story.
     small = {n: t for n, t in collections.small_titles.items() if n.startswith("small-fit-")}
@@ -406,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         retriever = collections.retrievers[name]
         top_k = collections.settings[name].retrieval.top_k
+        here = frozenset(retriever.data.articles)
         for language in collections.xquad.questions:
             questions = questions_of(collections.xquad, small.get(name, fit), language)[: args.max_questions]
             logger.info("%s %s: %d fit questions", name, language, len(questions))
@@ -414,7 +428,13 @@ def main(argv: list[str] | None = None) -> int:
                 k = top_k * (2 if is_quantity_question(question.question) else 1)
                 lang = detect_language(question.question)
                 masked = by_title[collections.xquad.articles[question.doc_id].title]
-                for present, exclude in ((1, frozenset()), (0, masked)):
+                searches = [(1, frozenset()), (0, masked)]
+                # On story: only its paragraph masked, when the rest of its article is searchable and holds
+                # no gold answer (the story does not report what is asked; bench/answers.py's on-story case).
+                on_story = story_without_answer(collections.xquad, question, masked & here)
+                if on_story:
+                    searches.append((0, frozenset({question.doc_id})))
+                for present, exclude in searches:
                     result = retriever.search(question.question, k=k, language=lang, query_vector=vector,
                                               exclude_docs=exclude)  # fmt: skip
                     candidates = extractor.candidates(question.question, result, retriever.data)
@@ -423,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                          for s in candidates.sentence_ids], dtype=np.int64,
                     )  # fmt: skip
                     groups.append((candidates, labels, present))
+                    if len(exclude) == 1 and on_story:
+                        on_story_rows.append(len(groups) - 1)
                     group_source.append((question.question, retriever.data, vector))
                     group_folds.append(fold_of[collections.xquad.articles[question.doc_id].title])
                     if present and len(labels):
@@ -470,11 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     folds = np.array(group_folds)
     best_spec, grid_results = choose_sentence_model(x, y, group, fold)
     features_only = fit_stage(groups, folds, fold, best_spec, grid_results, x, y, SENTENCE_FEATURES,
-                              ANSWERABILITY_FEATURES, variant_rows)  # fmt: skip
+                              ANSWERABILITY_FEATURES, variant_rows, on_story_rows)  # fmt: skip
     out = features_only
     if args.query_adapter:
         out = fit_with_adapter(
-            groups, group_source, folds, fold, x, y, group, variant_rows, args.query_adapter
+            groups, group_source, folds, fold, x, y, group, variant_rows, args.query_adapter, on_story_rows
         )
         out["baseline"] = {
             k: features_only[k] for k in ("sentence_model", "answerability_model", "thresholds", "provenance")

@@ -247,7 +247,10 @@ def test_instruction_inside_an_article_is_sent_as_quoted_data_and_cannot_change_
 
     settings = with_llm(injected_index, fake_llm.base_url)
     retriever = Retriever.load(settings, embedder=e5_embedder)
-    question = "Was stand in dem Kommentar, den ein Nutzer im Leserforum hinterließ?"
+    # The answer must quote both the comment's sentence and the one reporting it (asserted next); which
+    # sentences a question quotes follows the fitted scorer. After the session-5 refit, "Was stand in dem
+    # Kommentar, den ein Nutzer im Leserforum hinterließ?" no longer quoted the instruction's sentence.
+    question = "Wie lautete der englische Kommentar im Leserforum?"
     plain = extractive(question, settings, retriever, e5_embedder)
     comment, injected = number_of(plain, "hinterließ ein Nutzer"), number_of(plain, INJECTION)
     # A model that half obeys: the bare claim, the claim pinned on the wrong quote, then honest sentences.
