@@ -257,6 +257,11 @@ ANSWERABILITY_FEATURES = (
     # shifts with it (five articles of one story against thousands of many), so the model learns that
     # from the fit's three collection sizes instead of one cut serving all of them.
     "collection_log_chunks",
+    # The share of the question's names and numbers (salient terms written with a capital, German
+    # nouns included, or a digit) that no chunk of the collection holds, literally. Unlike the
+    # unknown-word share it is kept for questions in another language than the articles: names and
+    # numbers are mostly written alike ("Mali", "2030", "Tesla"), other words are not.
+    "unknown_name_share",
 )  # fmt: skip
 
 
@@ -511,6 +516,9 @@ class FeatureExtractor:
         known = [s for s in question_stems if _document_frequency(data, s) > 0]
         total_idf = sum(stem_idf.values()) or 1.0
         unknown_share = 1.0 - (len(known) / len(question_stems) if question_stems else 1.0)
+        names = [stems for term, stems in zip(profile.terms, profile.term_stems) if term[:1].isupper() or term[:1].isdigit()]
+        unknown_names = sum(1 for stems in names if not stems or any(_document_frequency(data, s) == 0 for s in stems))
+        unknown_name_share = unknown_names / len(names) if names else 0.0
         if not passage:
             return Candidates(
                 np.zeros(0, np.int64),
@@ -518,6 +526,7 @@ class FeatureExtractor:
                 {
                     "unknown_word_share": unknown_share,
                     "collection_log_chunks": math.log10(len(data.chunks) + 1.0),
+                    "unknown_name_share": unknown_name_share,
                 },
             )
         ids = np.fromiter(passage, dtype=np.int64)
@@ -585,6 +594,7 @@ class FeatureExtractor:
             "passage_dense_margin": (top_hit.dense or 0.0) - second_dense,
             "unknown_word_share": unknown_share,
             "collection_log_chunks": math.log10(len(data.chunks) + 1.0),
+            "unknown_name_share": unknown_name_share,
             "other_language": 1.0 if top_hit.article.language != result.language else 0.0,
             **{f"kind_{k}": 1.0 if profile.kind == k else 0.0 for k in KINDS[:4]},
         }
@@ -683,7 +693,7 @@ def _base_answerability_row(candidates: Candidates, logits: np.ndarray) -> np.nd
     if logits.size == 0:
         return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                          0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0,
-                         0.0, 0.0, f.get("collection_log_chunks", 0.0)])  # fmt: skip
+                         0.0, 0.0, f.get("collection_log_chunks", 0.0), f.get("unknown_name_share", 0.0)])  # fmt: skip
     order = np.argsort(-logits, kind="stable")
     top = order[0]
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
@@ -709,6 +719,7 @@ def _base_answerability_row(candidates: Candidates, logits: np.ndarray) -> np.nd
         float(x[:, column["figure_counts_thing"]].max()),
         float(x[top, column["figure_counts_thing"]]),
         f.get("collection_log_chunks", 0.0),
+        f.get("unknown_name_share", 0.0),
     ])  # fmt: skip
 
 

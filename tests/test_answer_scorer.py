@@ -111,6 +111,28 @@ def test_the_collection_size_reaches_the_answerability_model(seed_retriever, e5_
 
 
 @pytest.mark.parametrize(
+    ("question", "share"),
+    [
+        # "North Korea" and "Mali": the German seeds hold neither "north" nor "mali".
+        ("How many soldiers did North Korea send to Mali?", 1.0),
+        # "Soldaten", "Nordkorea" and "Mali" (German nouns are capitalised too): only "Mali" is unknown.
+        ("Wie viele Soldaten hat Nordkorea nach Mali geschickt?", 1 / 3),
+        ("Wie viele Soldaten schickt Nordkorea nach Russland?", 0.0),
+        ("Who won the 2030 FIFA World Cup?", 1.0),
+    ],
+)
+def test_names_and_numbers_the_collection_never_holds_are_counted_in_both_languages(
+    seed_retriever, e5_embedder, question: str, share: float
+) -> None:
+    from answers.answer_scorer import FeatureExtractor
+
+    candidates = FeatureExtractor(e5_embedder.embed_queries).candidates(
+        question, seed_retriever.search(question), seed_retriever.data
+    )
+    assert candidates.question_features["unknown_name_share"] == pytest.approx(share)
+
+
+@pytest.mark.parametrize(
     ("term", "matching", "other"),
     [
         (
