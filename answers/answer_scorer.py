@@ -515,20 +515,14 @@ class FeatureExtractor:
         stem_idf = dict(zip(question_stems, idf(question_stems).tolist())) if question_stems else {}
         known = [s for s in question_stems if _document_frequency(data, s) > 0]
         total_idf = sum(stem_idf.values()) or 1.0
-        unknown_share = 1.0 - (len(known) / len(question_stems) if question_stems else 1.0)
-        names = [stems for term, stems in zip(profile.terms, profile.term_stems) if term[:1].isupper() or term[:1].isdigit()]
-        unknown_names = sum(1 for stems in names if not stems or any(_document_frequency(data, s) == 0 for s in stems))
-        unknown_name_share = unknown_names / len(names) if names else 0.0
+        # What the question and the collection say before any sentence is read (answerability features).
+        collection_features = {
+            "unknown_word_share": 1.0 - (len(known) / len(question_stems) if question_stems else 1.0),
+            "collection_log_chunks": math.log10(len(data.chunks) + 1.0),
+            "unknown_name_share": _unknown_name_share(profile, data),
+        }
         if not passage:
-            return Candidates(
-                np.zeros(0, np.int64),
-                np.zeros((0, len(SENTENCE_FEATURES))),
-                {
-                    "unknown_word_share": unknown_share,
-                    "collection_log_chunks": math.log10(len(data.chunks) + 1.0),
-                    "unknown_name_share": unknown_name_share,
-                },
-            )
+            return Candidates(np.zeros(0, np.int64), np.zeros((0, len(SENTENCE_FEATURES))), collection_features)
         ids = np.fromiter(passage, dtype=np.int64)
         vectors = np.asarray(data.sentence_vectors[ids], dtype=np.float32)
         q = np.asarray(result.query_vector, dtype=np.float32)
@@ -592,9 +586,7 @@ class FeatureExtractor:
         question_features = {
             "best_passage_dense": top_hit.dense or 0.0,
             "passage_dense_margin": (top_hit.dense or 0.0) - second_dense,
-            "unknown_word_share": unknown_share,
-            "collection_log_chunks": math.log10(len(data.chunks) + 1.0),
-            "unknown_name_share": unknown_name_share,
+            **collection_features,
             "other_language": 1.0 if top_hit.article.language != result.language else 0.0,
             **{f"kind_{k}": 1.0 if profile.kind == k else 0.0 for k in KINDS[:4]},
         }
@@ -731,6 +723,14 @@ def _idf_function(data: IndexData) -> Callable[[Sequence[str]], np.ndarray]:
         return np.log((n + 1.0) / (df + 0.5))
 
     return idf
+
+
+def _unknown_name_share(profile: QuestionProfile, data: IndexData) -> float:
+    """The share of the question's names and numbers (salient terms starting with a capital or a digit)
+    that no chunk of the collection holds literally (see "unknown_name_share")."""
+    names = [stems for term, stems in zip(profile.terms, profile.term_stems) if term[:1].isupper() or term[:1].isdigit()]
+    unknown = sum(1 for stems in names if not stems or any(_document_frequency(data, s) == 0 for s in stems))
+    return unknown / len(names) if names else 0.0
 
 
 def _document_frequency(data: IndexData, stem: str) -> int:

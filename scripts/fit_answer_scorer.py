@@ -428,13 +428,12 @@ def main(argv: list[str] | None = None) -> int:
                 k = top_k * (2 if is_quantity_question(question.question) else 1)
                 lang = detect_language(question.question)
                 masked = by_title[collections.xquad.articles[question.doc_id].title]
-                searches = [(1, frozenset()), (0, masked)]
+                searches = [(1, frozenset(), False), (0, masked, False)]  # (present, masked docs, on story)
                 # On story: only its paragraph masked, when the rest of its article is searchable and holds
                 # no gold answer (the story does not report what is asked; bench/answers.py's on-story case).
-                on_story = story_without_answer(collections.xquad, question, masked & here)
-                if on_story:
-                    searches.append((0, frozenset({question.doc_id})))
-                for present, exclude in searches:
+                if story_without_answer(collections.xquad, question, masked & here):
+                    searches.append((0, frozenset({question.doc_id}), True))
+                for present, exclude, on_story in searches:
                     result = retriever.search(question.question, k=k, language=lang, query_vector=vector,
                                               exclude_docs=exclude)  # fmt: skip
                     candidates = extractor.candidates(question.question, result, retriever.data)
@@ -443,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                          for s in candidates.sentence_ids], dtype=np.int64,
                     )  # fmt: skip
                     groups.append((candidates, labels, present))
-                    if len(exclude) == 1 and on_story:
+                    if on_story:
                         on_story_rows.append(len(groups) - 1)
                     group_source.append((question.question, retriever.data, vector))
                     group_folds.append(fold_of[collections.xquad.articles[question.doc_id].title])
