@@ -681,38 +681,45 @@ def answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
 
 
 def _base_answerability_row(candidates: Candidates, logits: np.ndarray) -> np.ndarray:
+    """ANSWERABILITY_FEATURES in order, built by name so that a feature added there cannot shift the others."""
     f = candidates.question_features
+    collection = {
+        "collection_log_chunks": f.get("collection_log_chunks", 0.0),
+        "unknown_name_share": f.get("unknown_name_share", 0.0),
+    }
     if logits.size == 0:
-        return np.array([-10.0, -10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                         0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f.get("unknown_word_share", 1.0), 0.0, 1.0,
-                         0.0, 0.0, f.get("collection_log_chunks", 0.0), f.get("unknown_name_share", 0.0)])  # fmt: skip
+        # No candidate sentence: logits below any fitted one, no match, and the question's own evidence.
+        row = dict.fromkeys(ANSWERABILITY_FEATURES, 0.0)
+        row.update(best_logit=-10.0, second_logit=-10.0, best_article_missing_known_idf=1.0,
+                   unknown_word_share_same_language=f.get("unknown_word_share", 1.0), **collection)  # fmt: skip
+        return np.array([row[name] for name in ANSWERABILITY_FEATURES])
     order = np.argsort(-logits, kind="stable")
     top = order[0]
     column = {name: i for i, name in enumerate(SENTENCE_FEATURES)}
     x = candidates.features
-    return np.array([
-        float(logits[top]),
-        float(logits[order[1]]) if logits.size > 1 else -10.0,
-        float(x[:, column["dense"]].max()),
-        f["best_passage_dense"],
-        f["passage_dense_margin"],
-        float(x[top, column["term_match_min"]]),
-        float(x[top, column["article_term_min"]]),
-        float(x[top, column["idf_overlap_with_previous"]]),
-        f["other_language"],
-        f["kind_who"], f["kind_quantity"], f["kind_when"], f["kind_where"],
-        float(x[top, column["term_match_mean"]]),
-        float(x[top, column["dense"]]),
+    row = {
+        "best_logit": float(logits[top]),
+        "second_logit": float(logits[order[1]]) if logits.size > 1 else -10.0,
+        "best_dense": float(x[:, column["dense"]].max()),
+        "best_passage_dense": f["best_passage_dense"],
+        "passage_dense_margin": f["passage_dense_margin"],
+        "best_term_match_min": float(x[top, column["term_match_min"]]),
+        "best_article_term_min": float(x[top, column["article_term_min"]]),
+        "best_idf_overlap": float(x[top, column["idf_overlap_with_previous"]]),
+        "other_language": f["other_language"],
+        **{f"kind_{k}": f[f"kind_{k}"] for k in KINDS[:4]},
+        "best_term_match_mean": float(x[top, column["term_match_mean"]]),
+        "best_sentence_dense": float(x[top, column["dense"]]),
         # Words an English question shares with no German article are expected; in the
         # collection's own language they mean the collection does not know the subject.
-        f["unknown_word_share"] * (1.0 - f["other_language"]),
-        float(x[top, column["article_idf_overlap"]]),
-        float(x[top, column["article_missing_known_idf"]]),
-        float(x[:, column["figure_counts_thing"]].max()),
-        float(x[top, column["figure_counts_thing"]]),
-        f.get("collection_log_chunks", 0.0),
-        f.get("unknown_name_share", 0.0),
-    ])  # fmt: skip
+        "unknown_word_share_same_language": f["unknown_word_share"] * (1.0 - f["other_language"]),
+        "best_article_idf_overlap": float(x[top, column["article_idf_overlap"]]),
+        "best_article_missing_known_idf": float(x[top, column["article_missing_known_idf"]]),
+        "best_figure_counts_thing": float(x[:, column["figure_counts_thing"]].max()),
+        "top_figure_counts_thing": float(x[top, column["figure_counts_thing"]]),
+        **collection,
+    }
+    return np.array([row[name] for name in ANSWERABILITY_FEATURES])
 
 
 def _idf_function(data: IndexData) -> Callable[[Sequence[str]], np.ndarray]:
