@@ -3,6 +3,7 @@ and declining on a collection that holds unrelated news (a 10kGNAD subset) but n
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -21,7 +22,7 @@ from answers.answer_scorer import (
     question_kind,
 )
 from answers.extractive import ExtractiveAnswerer
-from tests.conftest import SEEDS, SHARED, make_settings
+from tests.conftest import REPO, SEEDS, SHARED, make_settings
 
 pytestmark = pytest.mark.slow
 GNAD = SHARED / "corpora" / "10kgnad"
@@ -276,6 +277,48 @@ def test_the_committed_parameters_say_where_they_came_from() -> None:
     # The answerability model learnt from on-story searches too (a story present that does not answer).
     assert parameters.provenance["on_story_searches"] > 1000
     assert 0.0 < parameters.provenance["fit_half_declined_on_story"] < 1.0
+
+
+def test_the_committed_thresholds_serve_each_kind_of_collection() -> None:
+    provenance = default_parameters().provenance
+    assert "worst collection" in provenance["threshold_rule"]
+    by_collection = provenance["fit_half_by_collection"]
+    assert {key.split()[0] for key in by_collection} == {"small", "xquad", "xquad+gnad"}
+    assert all(0.0 < rates["answered_present"] <= 1.0 for rates in by_collection.values())
+
+
+def _fit_script():
+    """scripts/fit_answer_scorer.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "fit_answer_scorer", REPO / "scripts" / "fit_answer_scorer.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_decline_threshold_is_chosen_for_the_hardest_collection_not_the_pooled_rates() -> None:
+    choose_threshold = _fit_script().choose_threshold
+    rng = np.random.default_rng(0)
+    # A small collection that separates well, and a large one whose scores overlap more and sit lower.
+    easy = (rng.uniform(0.5, 1.0, 900), rng.uniform(0.0, 0.3, 900))
+    hard = (rng.uniform(0.2, 1.0, 100), rng.uniform(0.0, 0.5, 100))
+
+    def worst_margin(cut: float) -> float:
+        return min(
+            min(float((present >= cut).mean()) - 0.95, float((absent < cut).mean()) - 0.90)
+            for present, absent in (easy, hard)
+        )
+
+    pooled = choose_threshold(
+        [(np.concatenate([easy[0], hard[0]]), np.concatenate([easy[1], hard[1]]))], 0.95, 0.90
+    )
+    per_collection = choose_threshold([easy, hard], 0.95, 0.90)
+    # Pooled, the easy collection's slack hides the large one's declines; per collection they count.
+    assert worst_margin(per_collection) > worst_margin(pooled)
+    cuts = np.linspace(0.0, 1.0, 201)
+    assert worst_margin(per_collection) >= max(worst_margin(c) for c in cuts) - 1e-9
 
 
 def test_a_scorer_fitted_with_the_removed_reranker_is_refused_with_what_to_do(tmp_path: Path) -> None:
