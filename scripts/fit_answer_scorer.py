@@ -453,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         retriever = collections.retrievers[name]
         top_k = collections.settings[name].retrieval.top_k
         here = frozenset(retriever.data.articles)
+        kind = "small" if name in small else name  # the twelve small collections are one kind
         for language in collections.xquad.questions:
             questions = questions_of(collections.xquad, small.get(name, fit), language)[: args.max_questions]
             logger.info("%s %s: %d fit questions", name, language, len(questions))
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
                         on_story_rows.append(len(groups) - 1)
                     group_source.append((question.question, retriever.data, vector))
                     group_folds.append(fold_of[collections.xquad.articles[question.doc_id].title])
-                    group_collection.append("small" if name in small else name)
+                    group_collection.append(kind)
                     if present and len(labels):
                         sentence_x.append(candidates.features)
                         sentence_y.append(labels)
@@ -502,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
                 groups.append((candidates, np.zeros(len(candidates.sentence_ids), dtype=np.int64), 0))
                 group_source.append((text, retriever.data, vector))
                 group_folds.append(fold_of[title])
-                group_collection.append("small" if name in small else name)
+                group_collection.append(kind)
                 variant_rows.append(len(groups) - 1)
         collections.cache.save()
 
