@@ -289,15 +289,20 @@ def fit_stage(
         for case, mask in (("same_language", ~other), ("other_language", other))
     }  # fmt: skip
     threshold_of = np.where(other, thresholds["other_language"], thresholds["same_language"])
-    by_collection = {
-        f"{k} {case}": {
-            "answered_present": round(float((scores[(ay == 1) & m] >= threshold_of[(ay == 1) & m]).mean()), 4),
-            "declined_left_out": round(float((scores[left_out & m] < threshold_of[left_out & m]).mean()), 4),
-        }
-        for k in kinds
-        for case, m in (("same_language", (collection_of == k) & ~other), ("other_language", (collection_of == k) & other))
-        if m.any()
-    }  # fmt: skip
+    by_collection = {}  # the fit half's rates at the chosen cut, per kind of collection and case
+    for k in kinds:
+        for case, m in (
+            ("same_language", (collection_of == k) & ~other),
+            ("other_language", (collection_of == k) & other),
+        ):
+            if m.any():
+                answered, declined = target_rates(
+                    scores[(ay == 1) & m], scores[left_out & m], thresholds[case]
+                )
+                by_collection[f"{k} {case}"] = {
+                    "answered_present": round(answered, 4),
+                    "declined_left_out": round(declined, 4),
+                }
     logger.info(
         "%s: fit-half top sentence holds the answer (out of fold) %.4f", spec_name(spec), np.mean(top_right)
     )
@@ -369,6 +374,13 @@ def unanswerable_variants(questions: list, xquad: Any) -> list[tuple[str, str]]:
     return out
 
 
+def target_rates(present: np.ndarray, absent: np.ndarray, cut: float) -> tuple[float, float]:
+    """(share of `present` answered, share of `absent` declined) at P(answerable) cut; NaN when empty."""
+    answered = float((present >= cut).mean()) if len(present) else float("nan")
+    declined = float((absent < cut).mean()) if len(absent) else float("nan")
+    return answered, declined
+
+
 def choose_threshold(
     cases: list[tuple[np.ndarray, np.ndarray]], answer_target: float, decline_target: float
 ) -> float:
@@ -384,11 +396,10 @@ def choose_threshold(
     cuts = np.unique(np.concatenate(present_all + absent_all))
     best, best_margin = 0.5, -np.inf
     for cut in cuts:
-        margin = min(
-            min(float((present >= cut).mean()) - answer_target, float((absent < cut).mean()) - decline_target)
-            for present, absent in cases
-            if len(present) and len(absent)
-        )
+        rates = [
+            target_rates(present, absent, cut) for present, absent in cases if len(present) and len(absent)
+        ]
+        margin = min(min(answered - answer_target, declined - decline_target) for answered, declined in rates)
         if margin > best_margin:
             best, best_margin = float(cut), margin
     return best
