@@ -6,6 +6,8 @@ titles 1, 3, 5, … the test half (only these are reported). For every test ques
 in English, over the XQuAD paragraphs alone and with the 10kGNAD news articles added:
 - present: the collection holds the question's paragraph; answer@1 / answer@3 = the gold answer
   is inside the first quote / the first three quotes; "answered" = newsbot did not decline;
+  "best sentence holds answer" = the best-scored sentence holds it, answered or declined (sentence
+  choice on its own, where answer@1 also counts a declined question as a miss);
 - left out: every paragraph of the question's Wikipedia article is masked from search
   (`Retriever.search(exclude_docs=…)`); "declined" = newsbot declined.
 - on story: only the question's own paragraph is masked, so the rest of its Wikipedia article (the
@@ -124,6 +126,9 @@ class Outcome:
     score: float
     gold_at_1: bool
     gold_at_3: bool
+    # The best-scored sentence holds the gold answer, answered or not: sentence choice measured apart
+    # from declining (answer@1 counts a declined question as a miss).
+    top_sentence_gold: bool = False
 
 
 def ask_xquad(
@@ -135,11 +140,13 @@ def ask_xquad(
     result = answer_question(question.question, settings, retriever=retriever, answerer=answerer)
     assert answerer.last is not None
     quotes = [c.quote for c in result.citations] if not result.abstained else []
+    best = [retriever.data.sentences[s.sentence_id].text for s in answerer.last.scored[:1]]
     return Outcome(
         answered=not result.abstained,
         score=answerer.last.answerable,
         gold_at_1=answer_contains_gold(quotes[:1], question.answers),
         gold_at_3=answer_contains_gold(quotes[:3], question.answers),
+        top_sentence_gold=answer_contains_gold(best, question.answers),
     )
 
 
@@ -213,6 +220,7 @@ def summarise(present: list[Outcome], left_out: list[Outcome], on_story: Sequenc
         "questions": len(present),
         "answer_at_1": round(sum(o.gold_at_1 for o in present) / n, 4),
         "answer_at_3": round(sum(o.gold_at_3 for o in present) / n, 4),
+        "top_sentence_holds_answer": round(sum(o.top_sentence_gold for o in present) / n, 4),
         "answered_present": round(sum(o.answered for o in present) / n, 4),
         "declined_left_out": round(sum(not o.answered for o in left_out) / max(1, len(left_out)), 4),
         "roc_auc": round(auc, 4) if auc is not None else None,

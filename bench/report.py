@@ -278,11 +278,12 @@ def answers_section(answers: dict[str, Any]) -> list[str]:
                 r = answers.get(scorer, {}).get(collection, {}).get(lang)
                 if r:
                     rows.append(
-                        [scorer, collection, lang, r["answer_at_1"], r["answer_at_3"], r["answered_present"],
+                        [scorer, collection, lang, r["answer_at_1"], r["answer_at_3"], r.get("top_sentence_holds_answer", "–"),
+                         r["answered_present"],
                          r["declined_left_out"], r["roc_auc"], r.get("declined_on_story", "–")]
                     )  # fmt: skip
     lines += _table(
-        ["Scorer", "Collection", "Questions", "answer@1", "answer@3", "present: answered", "left out: declined",
+        ["Scorer", "Collection", "Questions", "answer@1", "answer@3", "best sentence holds answer", "present: answered", "left out: declined",
          "ROC AUC", "on story: declined"],
         rows,
     )  # fmt: skip

@@ -365,11 +365,13 @@ def test_answers_suite_splits_by_article_and_reports_both_scorers(tmp_path: Path
                 assert set(row) >= {
                     "answer_at_1",
                     "answer_at_3",
+                    "top_sentence_holds_answer",
                     "answered_present",
                     "declined_left_out",
                     "roc_auc",
                 }
                 assert 0.0 <= row["answer_at_1"] <= row["answer_at_3"] <= 1.0
+                assert 0.0 <= row["top_sentence_holds_answer"] <= 1.0
                 on_story = row["declined_on_story"]
                 assert (on_story is None) == (row["on_story_questions"] == 0)
                 assert on_story is None or 0.0 <= on_story <= 1.0
