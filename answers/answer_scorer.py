@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from answers.vector_cache import VectorCache
 from retrieval.lexical import tokenize
 from retrieval.search import SearchResult
 from retrieval.store import IndexData
@@ -84,6 +85,7 @@ _COUNTED = re.compile(
 FIGURE_WINDOW = 2  # words after a figure read as what it counts ("1.500 nordkoreanische Soldaten")
 MAX_FIGURES = 64  # figure phrases embedded per question: one small batch
 MAX_TERMS = 4  # salient terms embedded per question: one small batch, within the latency budget
+TERM_VECTORS_CACHED = 8192  # salient-term vectors kept per answerer (1.5 KB each: ~12 MB at most)
 
 
 @lru_cache(maxsize=1)
@@ -446,9 +448,8 @@ class FeatureExtractor:
         self, embed_terms: Callable[[list[str]], np.ndarray], parameters: ScorerParameters | None = None
     ) -> None:
         """With `parameters` that use the query adapter, `candidates` appends its columns (ADAPTER_FEATURES)."""
-        self._embed_terms = embed_terms
         self._adapter = parameters.query_adapter if parameters is not None else None
-        self._term_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._term_vectors = VectorCache(embed_terms, TERM_VECTORS_CACHED)
         # Sentence stems per index object. Keyed by id() but held with a weak reference to the object,
         # so an index loaded later at a freed index's address (the bot reloads after every upload)
         # never reads the old generation's stems for its own sentence ids.
@@ -458,17 +459,7 @@ class FeatureExtractor:
     # -- cached pieces -----------------------------------------------------------------------
 
     def term_vectors(self, terms: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in terms if t not in self._term_vectors]
-        if missing:
-            fresh = self._embed_terms(missing)
-            with self._lock:
-                for term, vector in zip(missing, fresh):
-                    self._term_vectors[term] = np.asarray(vector, dtype=np.float32)
-                while len(self._term_vectors) > 8192:
-                    self._term_vectors.popitem(last=False)
-        with self._lock:
-            return np.stack([self._term_vectors[t] for t in terms]) if terms else np.zeros((0, 1), np.float32)
+        return np.stack(self._term_vectors.get(terms)) if terms else np.zeros((0, 1), np.float32)
 
     def sentence_stems(self, data: IndexData, ids: Sequence[int]) -> list[frozenset[str]]:
         with self._lock:

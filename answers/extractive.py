@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import takewhile
 from typing import Literal
@@ -44,6 +42,7 @@ from answers.labels import label, language_key
 from answers.stories import story_map, view_story_map
 from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
+from answers.vector_cache import VectorCache
 from config.settings import Settings
 from models.embedders import Embedder
 from retrieval.lexical import tokenize
@@ -77,6 +76,7 @@ WHAT_MARGIN = 0.03  # a figure's counted thing must be about as relevant as the 
 MIN_QUOTES = 3
 QUOTE_PROBABILITY = 0.5
 FIGURE_RELATIVE = 0.5
+PHRASE_VECTORS_CACHED = 4096  # counted-thing vectors kept per answerer (1.5 KB each: ~6 MB at most)
 WHAT_MIN = 0.80  # ...and relevant in absolute terms ("tanks" vs "Soldaten" scores 0.76, "soldiers" 0.83)
 
 
@@ -117,8 +117,7 @@ class ExtractiveAnswerer:
         self.scorer = scorer or settings.models.answer_scorer
         self.parameters = parameters or (default_parameters() if self.scorer == "fitted" else None)
         self.features = FeatureExtractor(embedder.embed_queries, self.parameters)
-        self._phrase_cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_lock = threading.Lock()
+        self._phrase_vectors = VectorCache(embedder.embed_passages, PHRASE_VECTORS_CACHED)
 
     def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
         """Score the retrieved sentences and decide whether the collection answers the question."""
@@ -329,17 +328,8 @@ class ExtractiveAnswerer:
 
     def _phrase_relevance(self, query_vector: np.ndarray, phrases: list[str]) -> dict[str, float]:
         """Cosine of the question to each counted thing ("nordkoreanische Soldaten"), cached per phrase."""
-        with self._cache_lock:
-            missing = [p for p in phrases if p not in self._phrase_cache]
-        if missing:
-            vectors = self.embedder.embed_passages(missing)
-            with self._cache_lock:
-                for phrase, vector in zip(missing, vectors):
-                    self._phrase_cache[phrase] = vector
-                while len(self._phrase_cache) > 4096:
-                    self._phrase_cache.popitem(last=False)
-        with self._cache_lock:
-            return {p: float(self._phrase_cache[p] @ query_vector) for p in phrases}
+        vectors = self._phrase_vectors.get(phrases) if phrases else []
+        return {phrase: float(vector @ query_vector) for phrase, vector in zip(phrases, vectors)}
 
     def _figure_table(
         self, rows: list[FigureMention], number_of: dict[int, int], data: IndexData, story: str | None = None
