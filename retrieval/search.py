@@ -107,7 +107,8 @@ class Retriever:
 
         `query_vector` skips embedding the query (benchmarks embed thousands of questions in batches).
         `exclude_docs` searches as if those articles were not indexed (the answers benchmark asks
-        questions with their article left out); their chunks never become candidates.
+        questions with their article left out); their chunks never become candidates. BM25's and
+        the answerer's word statistics still count them, on purpose (bench/answers.py says why).
         """
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()

@@ -133,6 +133,25 @@ def test_names_and_numbers_the_collection_never_holds_are_counted_in_both_langua
     assert candidates.question_features["unknown_name_share"] == pytest.approx(share)
 
 
+def test_an_article_masked_from_search_still_counts_in_the_collections_word_statistics(
+    seed_retriever, e5_embedder
+) -> None:
+    """The answers benchmark and the fit leave an article out by masking it from search; its words still
+    count as the collection's, on purpose (bench/answers.py: with them gone, XQuAD's questions, which
+    reuse their paragraph's words, were told apart by vocabulary alone, and the scorer refitted on that
+    declined the flagship over seeds + 10kGNAD)."""
+    from answers.answer_scorer import FeatureExtractor
+
+    question = "Wer ist Leonid Sluzki?"
+    data = seed_retriever.data
+    holding = frozenset(doc_id for doc_id, article in data.articles.items() if "Sluzki" in article.text)
+    assert holding
+    result = seed_retriever.search(question, exclude_docs=holding)
+    assert result.hits and not {hit.article.doc_id for hit in result.hits} & holding
+    features = FeatureExtractor(e5_embedder.embed_queries).candidates(question, result, data).question_features
+    assert features["unknown_name_share"] == 0.0 and features["unknown_word_share"] == 0.0
+
+
 @pytest.mark.parametrize(
     ("term", "matching", "other"),
     [
