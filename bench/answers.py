@@ -136,7 +136,7 @@ class Outcome:
     gold_at_3: bool
     # The best-scored sentence holds the gold answer, answered or not: sentence choice measured apart
     # from declining (answer@1 counts a declined question as a miss).
-    top_sentence_gold: bool = False
+    top_sentence_gold: bool
 
 
 def ask_xquad(
