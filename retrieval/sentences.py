@@ -59,39 +59,74 @@ def _quote_spans(paragraph: str) -> list[tuple[int, int]]:
     return spans
 
 
+# The look-behind checks below read at most this many characters before a full stop, so each full
+# stop costs the same however long its line is (a 5 MB article on one line splits in linear time).
+# The longest pattern they need is an article, a space run and "27." (< 20 characters); a longer
+# window changes nothing but a word of more than 64 letters, which no abbreviation list holds.
+_LOOK_BEHIND_CHARS = 64
+_LOWER_AFTER = re.compile(r"\s+[a-zäöü]")
+_WORD_AFTER = re.compile(r"\s+(\w+)")
+_INITIALS_CHAIN = re.compile(r"(?:[a-zäöü]\.)+[a-zäöü]")
+
+
 def _is_false_boundary(paragraph: str, dot_end: int, mark: str) -> bool:
-    """True when the period at `paragraph[:dot_end]` ends an abbreviation, initial or ordinal."""
+    """True when the period ending at `paragraph[dot_end]` ends an abbreviation, initial or ordinal.
+
+    Every pattern is matched in place (`pattern.search(paragraph, pos, endpos)`), never on a copy
+    of the text before the stop: copying `paragraph[:dot_end]` for each stop made splitting
+    quadratic in the length of a line (issue 28).
+    """
     if not mark.startswith("."):
         return False
-    head = paragraph[:dot_end]
-    after = paragraph[dot_end:]
-    if _ORDINAL_BEFORE.search(head) and (_MONTH_AFTER.match(after) or re.match(r"\s+[a-zäöü]", after)):
+    window = max(0, dot_end - _LOOK_BEHIND_CHARS)
+    if _ORDINAL_BEFORE.search(paragraph, window, dot_end) and (
+        _MONTH_AFTER.match(paragraph, dot_end) or _LOWER_AFTER.match(paragraph, dot_end)
+    ):
         return True
-    if _ARTICLE_ORDINAL_BEFORE.search(head):
+    if _ARTICLE_ORDINAL_BEFORE.search(paragraph, window, dot_end):
         return True
-    word = _WORD_BEFORE.search(head)
+    word = _WORD_BEFORE.search(paragraph, window, dot_end)
     if word:
         token = word.group(1).lower()
         if token in ABBREVIATIONS or token.rstrip(".") in ABBREVIATIONS:
             return True
         # single initials ("Kim J. Un", "z. B."), unless a typical sentence opener follows ("Dienst X. Er ...")
         if len(token) == 1 and token.isalpha():
-            following = re.match(r"\s+(\w+)", after)
+            following = _WORD_AFTER.match(paragraph, dot_end)
             return not (following and following.group(1).lower() in SENTENCE_OPENERS)
         # "u.a." style chains
-        if re.fullmatch(r"(?:[a-zäöü]\.)+[a-zäöü]", token):
+        if _INITIALS_CHAIN.fullmatch(token):
             return True
     return False
 
 
+def _inside_quotations(quotes: list[tuple[int, int]], boundaries: list[tuple[int, int]]) -> list[bool]:
+    """For each `(start, mark_end)` boundary in text order: does a quotation hold it and go on?
+
+    One sweep over quotations sorted by start: the furthest end among quotations opened before a
+    boundary only grows, so each boundary is answered in O(1) rather than by scanning every quotation.
+    """
+    ordered = sorted(quotes)
+    answers: list[bool] = []
+    furthest_end = -1
+    next_quote = 0
+    for start, mark_end in boundaries:
+        while next_quote < len(ordered) and ordered[next_quote][0] < start:
+            furthest_end = max(furthest_end, ordered[next_quote][1])
+            next_quote += 1
+        answers.append(furthest_end >= mark_end)
+    return answers
+
+
 def _split_paragraph(paragraph: str, offset: int) -> list[tuple[int, int]]:
-    quotes = _quote_spans(paragraph)
+    matches = list(_BOUNDARY.finditer(paragraph))
+    quoted = _inside_quotations(_quote_spans(paragraph), [(m.start(), m.end()) for m in matches])
     spans: list[tuple[int, int]] = []
     start = 0
-    for match in _BOUNDARY.finditer(paragraph):
+    for match, inside_quotation in zip(matches, quoted):
         mark_end = match.end()
         punct_end = match.start() + len(match.group(0).rstrip("\"“”’‘»«)"))
-        if any(q_start < match.start() < q_end and mark_end <= q_end for q_start, q_end in quotes):
+        if inside_quotation:
             continue  # inside a quotation and the quotation goes on
         nxt = _NEXT_START.match(paragraph, mark_end)
         if not nxt:

@@ -81,3 +81,31 @@ def test_seed_articles_split_without_losing_a_character() -> None:
 @given(st.text(alphabet=st.sampled_from(list("abcXYZ äöü.,!?„“\"»«:;12309\n-")), max_size=300))
 def test_splitting_then_joining_loses_no_character(text: str) -> None:
     assert_spans_partition(text)
+
+
+def one_line_of_german_prose(n_chars: int) -> str:
+    """Real German news prose (the seed articles, repeated) on a single line of `n_chars` characters."""
+    prose = " ".join(p.read_text(encoding="utf-8").replace("\n", " ") for p in sorted(SEEDS.glob("*.txt")))
+    return (prose * (n_chars // len(prose) + 1))[:n_chars]
+
+
+def seconds_per_char(text: str) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(3):  # the fastest of three: the least disturbed by other work on the machine
+        started = time.perf_counter()
+        split_sentences(text)
+        best = min(best, time.perf_counter() - started)
+    return best / len(text)
+
+
+def test_splitting_a_long_line_takes_linear_time() -> None:
+    """Issue 28, item 1: every full stop used to re-search the line up to it, so 200 KB on one line
+    took 30 s. Linear cost means the same time per character at 25 KB and 200 KB; quadratic cost
+    would make the longer line 8 times as slow per character, so a factor 3 separates the two
+    with room for a noisy machine."""
+    short, long = one_line_of_german_prose(25_000), one_line_of_german_prose(200_000)
+    assert "\n" not in long
+    assert seconds_per_char(long) < 3 * seconds_per_char(short)
+    assert len(split_sentences(long)) > 1000  # it did split: real sentences, not one span
