@@ -4,7 +4,9 @@ Page dumps carry navigation, photo captions and credits, tag lists, login prompt
 sign-offs and lists of other headlines. They are removed line by line (pages put each on a line of
 its own), so what survives is the article's own lines, unchanged: a quote taken from the cleaned
 text is also a verbatim quote of the original page. Control characters (NUL, escape sequences,
-C1 codes) are removed first: no reader could see them, and a quote must never carry one.
+C1 codes) and invisible format characters (bidirectional overrides such as U+202E, zero-width
+spaces, byte-order marks) are removed first: no reader could see them, a quote must never carry
+one, and one inside "1.500" would hide the figure from every reader of numbers.
 """
 
 from __future__ import annotations
@@ -40,11 +42,20 @@ _SENTENCE_END = re.compile(r"[.!?…:\"“”»«)]\s*$")
 
 
 # Every Unicode control character (category Cc) except the line structure: tab and newline stay.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Then the invisible format characters (category Cf) that change how text displays or splits it
+# without showing: the bidirectional marks, embeddings, overrides and isolates (U+061C, U+200E/F,
+# U+202A-202E, U+2066-2069), which make a quote display otherwise than it reads; zero-width space,
+# word joiner and invisible operators (U+200B, U+2060-2064) and the byte-order mark (U+FEFF), which
+# split "1.500" for every reader of numbers; and the soft hyphen (U+00AD). Zero-width (non-)joiners
+# (U+200C/D) stay: scripts such as Persian and emoji sequences need them to mean what they say.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 
 
 def strip_control_characters(text: str) -> str:
-    """`text` without control characters; carriage returns become newlines first (line structure stays)."""
+    """`text` without control and invisible format characters; carriage returns become newlines first
+    (line structure stays)."""
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 

@@ -29,7 +29,7 @@ from retrieval.types import Article
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
-CLEANER_VERSION = "4"  # part of the content hash: a better cleaner re-indexes unchanged files
+CLEANER_VERSION = "5"  # part of the content hash: a better cleaner re-indexes unchanged files
 MIN_ARTICLE_CHARS = 80
 
 
@@ -196,7 +196,10 @@ def parse_article(raw: bytes, doc_id: str, source_path: str, suffix: str) -> Art
     cleaned = clean_lines(body_lines)
     body = "\n".join(cleaned.kept)
     if len(body) < MIN_ARTICLE_CHARS:
-        raise IngestError(f"{source_path}: no article text left after cleaning ({len(body)} characters)")
+        raise IngestError(
+            f"{source_path}: no article text left after cleaning ({len(body)} characters; "
+            f"an article needs at least {MIN_ARTICLE_CHARS} characters of text)"
+        )
 
     url = meta.get("url") or header.url
     published = header.published

@@ -103,3 +103,48 @@ def test_content_hash_follows_the_bytes(tmp_path: Path) -> None:
     first = read_article(path).content_hash
     path.write_text(path.read_text() + "Ein weiterer Satz wurde ergänzt.\n")
     assert read_article(path).content_hash != first
+
+
+# --- issue 28, item 8: invisible characters and the minimum length -----------------------------
+
+ARTICLE_HEAD = "Nordkorea schickt Soldaten\n"
+ARTICLE_BODY = (
+    "Laut Schätzungen aus Seoul könnte Nordkorea bis zu 12.000 Soldaten nach Russland entsenden. "
+    "Der südkoreanische Geheimdienst hatte am Freitag mitgeteilt, dass 1.500 nordkoreanische Soldaten verlegt worden seien."
+)
+
+
+def parse(text: str):
+    from retrieval.ingest import parse_article
+
+    return parse_article(text.encode("utf-8"), doc_id="probe", source_path="probe.txt", suffix=".txt")
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\u202d", "\u202a", "\u2066", "\u2067", "\u2069", "\u200e", "\u200f", "\u061c"])
+def test_bidi_controls_never_survive_into_a_quote(control: str) -> None:
+    from retrieval.sentences import split_sentences
+
+    article = parse(ARTICLE_HEAD + ARTICLE_BODY.replace("Seoul", f"{control}Seoul{control}"))
+    assert control not in article.text
+    quotes = [article.text[s:e] for s, e in split_sentences(article.text)]
+    assert quotes[1] == ARTICLE_BODY.split(" Der ")[0]  # the quote reads as it displays, verbatim from the text
+    assert all(control not in q for q in quotes)
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u2060", "\ufeff", "\u00ad"])
+def test_a_zero_width_space_inside_a_figure_does_not_hide_it(invisible: str) -> None:
+    from answers.figures import find_figures
+    from retrieval.sentences import split_sentences
+
+    article = parse(ARTICLE_HEAD + ARTICLE_BODY.replace("1.500", f"1.{invisible}500"))
+    sentence = [article.text[s:e] for s, e in split_sentences(article.text)][2]
+    assert "1.500" in sentence
+    assert "1.500" in [f.value for f in find_figures(sentence)]
+
+
+def test_an_article_under_the_minimum_length_is_skipped_naming_the_limit() -> None:
+    from retrieval.errors import IngestError
+    from retrieval.ingest import MIN_ARTICLE_CHARS
+
+    with pytest.raises(IngestError, match=rf"\(\d+ characters; an article needs at least {MIN_ARTICLE_CHARS} characters"):
+        parse("Kurzmeldung\n" + "Nordkorea schickt Soldaten. Seoul bestätigt es. Moskau schweigt.".ljust(42, "!")[:42])
