@@ -37,6 +37,11 @@ class AccessPolicy:
             return True
         return (chat_id is not None and chat_id in self.allowed_chats) or (user_id is not None and user_id in self.allowed_users)
 
+    def serves_chat(self, chat_id: int) -> bool:
+        """Whether the chat itself is served, whoever writes in it: what a daily briefing needs, since it
+        is posted with no sender (a private chat's id is its user's id)."""
+        return self.admits(chat_id, chat_id if chat_id > 0 else None)
+
     def is_admin(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.admins
 
@@ -68,6 +73,35 @@ class SlidingWindowLimiter:
                 return max(events[0] + self.window - now, 0.001)
             events.append(now)
             return 0.0
+
+
+class NoticeThrottle:
+    """Whether a user over the rate limit is told so: at most once per `window` seconds per key.
+
+    Answering every blocked message spends the bot's outgoing budget on the user who floods it
+    (300 messages in 10 s got 295 notices); one notice per window says all there is to say, and
+    the messages after it are dropped silently until the window has passed.
+    """
+
+    def __init__(self, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if window <= 0:
+            raise ValueError("window must be positive")
+        self.window = window
+        self._clock = clock
+        self._last: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def should_notify(self, key: int) -> bool:
+        """True (and remembered) when `key` was not notified within the last `window` seconds."""
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.window:
+                return False
+            self._last[key] = now
+            if len(self._last) > 10_000:  # forget keys whose window has passed, so memory stays bounded
+                self._last = {k: t for k, t in self._last.items() if now - t < self.window}
+            return True
 
 
 def whole_seconds(wait: float) -> int:

@@ -147,8 +147,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CommandHandler("unsubscribe", on_unsubscribe, filters=new),
             CallbackQueryHandler(on_sources_button, pattern=f"^{SOURCES_CALLBACK}$"),
             MessageHandler(private & filters.Document.ALL, on_document),
-            MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_private_text),
-            MessageHandler(groups & filters.TEXT & ~filters.COMMAND, on_group_text),
+            # A question may come as a photo's caption as well as a text message.
+            MessageHandler(private & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND, on_private_text),
+            MessageHandler(groups & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND, on_group_text),
             MessageHandler(private & filters.COMMAND, on_unknown_command),
         ]
     )

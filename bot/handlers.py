@@ -23,7 +23,7 @@ from answers.followup import Conversation
 from bot.access import whole_seconds
 from bot.addressing import question_addressed_to
 from bot.delivery import chat_turn, deliver, send_html, typing_action, with_network_retries
-from bot.messages import language_of, say
+from bot.messages import language_of, number, say, upload_failure_reason
 from bot.state import CONVERSATION_KEY, LAST_SOURCES_KEY, LastSources, bot_state
 from bot.subscriptions import Subscription, SubscriptionError, format_time, parse_time
 from bot.telegram_format import escape, render_answer, render_briefing, render_full_sources
@@ -61,12 +61,16 @@ async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, markup: str) 
 
 
 async def _within_rate_limit(update: Update, context: ContextTypes.DEFAULT_TYPE, language: str) -> bool:
-    """Count a question against the asker's limit; tell them how long to wait when it is spent."""
+    """Count a question against the asker's limit; tell them how long to wait when it is spent, once
+    per rate-limit window (further messages in that window are dropped without a reply)."""
     state = bot_state(context)
     user, chat = update.effective_user, update.effective_chat
     key = user.id if user else (chat.id if chat else 0)
     wait = state.limiter.acquire(key)
     if wait:
+        if not state.rate_notices.should_notify(key):
+            logger.debug("rate limit: user %s still over it; message dropped without a notice", key)
+            return False
         logger.info("rate limit: user %s must wait %.1f s", key, wait)
         limit = state.settings.telegram.questions_per_minute
         await _say(update, context, say(language, "rate_limited", limit=limit, seconds=whole_seconds(wait)))
@@ -102,9 +106,11 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer any text in a private chat as a question."""
-    if update.effective_message and update.effective_message.text:
-        await answer_question(update, context, update.effective_message.text)
+    """Answer any text in a private chat as a question, also a photo's (or video's) caption."""
+    message = update.effective_message
+    question = (message.text or message.caption) if message else None
+    if question:
+        await answer_question(update, context, question)
 
 
 async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -271,6 +277,12 @@ async def on_subscribe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if at is None:
         await _say(update, context, say(language, "subscribe_usage"))
         return
+    if not state.access.serves_chat(chat.id):
+        # The briefing is posted with no sender, so only the chat's own admission counts; an admin or
+        # listed user asking in an unlisted group would get a briefing that is skipped every day.
+        logger.info("chat %s: refused /subscribe, the chat is not served", chat.id)
+        await _say(update, context, say(language, "subscribe_not_served"))
+        return
     subscription = Subscription(chat_id=chat.id, at=at, topic=topic, language=language)
     await asyncio.to_thread(state.subscriptions.put, subscription)
     assert context.job_queue is not None
@@ -311,7 +323,7 @@ async def post_scheduled_briefing(context: ContextTypes.DEFAULT_TYPE) -> None:
     assert context.job is not None
     subscription: Subscription = context.job.data  # type: ignore[assignment]
     chat_id = subscription.chat_id
-    if not bot_state(context).access.admits(chat_id, chat_id if chat_id > 0 else None):
+    if not bot_state(context).access.serves_chat(chat_id):
         logger.info("chat %s is no longer allowed; skipping its daily briefing", chat_id)  # allow lists changed
         return
     try:
@@ -340,7 +352,8 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     name = document.file_name or "upload.txt"
     limit = state.settings.retrieval.max_file_bytes
     if document.file_size and document.file_size > limit:
-        await _say(update, context, say(language, "upload_too_large", name=escape(name), size=document.file_size, limit=limit))
+        size, allowed = number(language, document.file_size), number(language, limit)
+        await _say(update, context, say(language, "upload_too_large", name=escape(name), size=size, limit=allowed))
         return
     async with typing_action(context.bot, chat.id):
         file = await with_network_retries(lambda: context.bot.get_file(document.file_id), "getFile")
@@ -352,7 +365,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 )
             except IngestError as e:
                 logger.info("chat %s: upload %r not indexed: %s", chat.id, name, e)
-                reason = str(e).split(": ", 1)[-1]  # drop the file path the message starts with
+                reason = upload_failure_reason(language, str(e).split(": ", 1)[-1])  # without the file path
                 await _say(update, context, say(language, "upload_failed", name=escape(name), reason=escape(reason)))
                 return
             state.retriever = await asyncio.to_thread(reload_retriever, state.settings)

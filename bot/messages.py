@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import BotCommand, User
 
 from answers.labels import LABELS
@@ -30,10 +32,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "subscribe_usage": "Use /subscribe HH:MM [topic], for example /subscribe 07:30 Nordkorea.",
         "subscribed": "Subscribed: a daily briefing{about} here at {time} ({timezone}). /unsubscribe stops it.",
         "subscribed_about": " on “{topic}”",
+        "subscribe_not_served": "Sorry, daily briefings go only to chats this bot serves, and this chat is not one of them. Ask the bot's admin to add it.",
         "unsubscribed": "The daily briefing in this chat is stopped.",
         "not_subscribed": "This chat has no daily briefing.",
         "upload_refused": "Sorry, only the bot's admins can add articles.",
-        "upload_too_large": "Sorry, {name} is {size:,} bytes; the limit is {limit:,} bytes.",
+        "upload_too_large": "Sorry, {name} is {size} bytes; the limit is {limit} bytes.",
         "upload_failed": "I could not index {name}: {reason}. The index is unchanged.",
         "upload_done": "Indexed “{title}” ({date}{outlet}). It can be quoted from now on; {articles} articles in the index.",
         "no_date": "no date found",
@@ -63,10 +66,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "subscribe_usage": "So geht's: /subscribe HH:MM [Thema], zum Beispiel /subscribe 07:30 Nordkorea.",
         "subscribed": "Abonniert: täglicher Überblick{about} hier um {time} ({timezone}). /unsubscribe beendet ihn.",
         "subscribed_about": " zu „{topic}“",
+        "subscribe_not_served": "Tägliche Überblicke gehen nur an Chats, die dieser Bot bedient, und dieser gehört leider nicht dazu. Bitte den Admin des Bots, ihn freizugeben.",
         "unsubscribed": "Der tägliche Überblick in diesem Chat ist beendet.",
         "not_subscribed": "Dieser Chat hat keinen täglichen Überblick.",
         "upload_refused": "Artikel hinzufügen dürfen leider nur die Admins des Bots.",
-        "upload_too_large": "{name} ist {size:,} Bytes groß; erlaubt sind {limit:,} Bytes.",
+        "upload_too_large": "{name} ist {size} Bytes groß; erlaubt sind {limit} Bytes.",
         "upload_failed": "{name} konnte ich nicht indexieren: {reason}. Der Index ist unverändert.",
         "upload_done": "Indexiert: „{title}“ ({date}{outlet}). Ab jetzt zitierbar; {articles} Artikel im Index.",
         "no_date": "kein Datum gefunden",
@@ -95,6 +99,42 @@ COMMANDS: dict[str, list[BotCommand]] = {
         BotCommand("help", "So funktioniert der Bot"),
     ],
 }
+
+
+# Why an upload was not indexed, in German: the indexer's reasons are English sentences (its log and
+# the CLI speak English), so a German chat would read a German sentence around an English reason.
+# Each known reason has its German wording here; one that is not known gets a German line that says
+# the file could not be read as an article, never the English text.
+_GERMAN_UPLOAD_REASONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"unsupported file type ([^;\s]+)"), "Dateityp {0} wird nicht unterstützt; schick .txt, .md oder .html"),
+    (re.compile(r"file is empty"), "die Datei ist leer"),
+    (re.compile(r"looks binary"), "die Datei ist binär, kein Textartikel"),
+    (re.compile(r"cannot be decoded"), "die Datei ist weder UTF-8- noch Windows-1252-Text"),
+    (re.compile(r"no article text found in the HTML"), "im HTML steht kein Artikeltext"),
+    (
+        re.compile(r"no article text left after cleaning \((\d+) characters; an article needs at least (\d+)"),
+        "nach dem Bereinigen bleiben {0} Zeichen Artikeltext; ein Artikel braucht mindestens {1}",
+    ),
+    (re.compile(r"([\d,]+) bytes is larger than the ([\d,]+) byte limit"), "{0} Bytes sind mehr als die erlaubten {1} Bytes"),
+]
+_GERMAN_UPLOAD_UNKNOWN = "die Datei ließ sich nicht als Artikel lesen"
+
+
+def number(language: str, value: int) -> str:
+    """A whole number with the language's thousands separator ("12,000" in English, "12.000" in German)."""
+    grouped = f"{value:,}"
+    return grouped.replace(",", ".") if language == "de" else grouped
+
+
+def upload_failure_reason(language: str, reason: str) -> str:
+    """The indexer's one-line `reason` for a refused upload, in the chat's language."""
+    if language != "de":
+        return reason
+    for pattern, german in _GERMAN_UPLOAD_REASONS:
+        match = pattern.search(reason)
+        if match:
+            return german.format(*(g.replace(",", ".") for g in match.groups()))
+    return _GERMAN_UPLOAD_UNKNOWN
 
 
 def language_of(user: User | None) -> str:

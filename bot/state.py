@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from telegram.ext import CallbackContext
 
 from answers.types import Citation
-from bot.access import AccessPolicy, SlidingWindowLimiter
+from bot.access import AccessPolicy, NoticeThrottle, SlidingWindowLimiter
 from bot.subscriptions import SubscriptionStore
 from config.settings import Settings
 from retrieval.search import Retriever
@@ -31,6 +31,8 @@ class BotState:
     timezone: dt.tzinfo
     ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     refused_chats: set[int] = field(default_factory=set)  # chats told once that they are not served
+    # One "you're asking too fast" per user per rate-limit window (README: Access); the limiter's window.
+    rate_notices: NoticeThrottle = field(default_factory=lambda: NoticeThrottle(window=60.0))
 
 
 @dataclass(frozen=True)
