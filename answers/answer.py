@@ -18,6 +18,7 @@ from answers.errors import QuestionError
 from answers.extractive import ExtractiveAnswerer, is_quantity_question
 from answers.followup import read_in_context
 from answers.grounding import enforce_grounding
+from answers.live_index import LiveRetriever
 from answers.types import Answer
 from config.settings import Settings, load_settings
 from models.embedders import load_embedder
@@ -53,6 +54,7 @@ def validate_question(question: str, max_chars: int = 1000) -> str:
 
 
 _retrievers: dict[tuple[str, str], Retriever] = {}
+_live: dict[tuple[str, str], LiveRetriever] = {}
 _answerers: dict[int, ExtractiveAnswerer] = {}
 _lock = threading.Lock()
 
@@ -63,12 +65,42 @@ def _store_key(settings: Settings) -> str:
 
 
 def get_retriever(settings: Settings) -> Retriever:
-    """The process-wide retriever for this index folder and model (loaded on first use)."""
+    """The process-wide retriever for this index folder and model (loaded on first use); in a process
+    that `follow_index`es, the newest generation's."""
     key = (_store_key(settings), settings.models.embedding_model)
     with _lock:
+        live = _live.get(key)
+        if live is not None:
+            return live.retriever
         if key not in _retrievers:
             _retrievers[key] = open_retriever(settings)
         return _retrievers[key]
+
+
+def follow_index(settings: Settings, warm: bool = True) -> LiveRetriever:
+    """From now on this process answers from the newest index generation, switching within
+    `index_poll_s` of each new one (answers/live_index.py). For long-running front ends."""
+    key = (_store_key(settings), settings.models.embedding_model)
+    with _lock:
+        live = _live.get(key)
+        if live is None:
+            live = _live[key] = LiveRetriever(
+                settings,
+                load=lambda current: open_retriever(settings, embedder=current.embedder if current else None),
+                warm=warm_up if warm else None,
+                initial=_retrievers.get(key),
+            )
+            _retrievers[key] = live.retriever
+    return live.start()
+
+
+def stop_following(settings: Settings) -> None:
+    """End `follow_index` for this store (the bot's shutdown); the last retriever stays shared."""
+    key = (_store_key(settings), settings.models.embedding_model)
+    with _lock:
+        live = _live.pop(key, None)
+    if live is not None:
+        live.stop()
 
 
 def reload_retriever(settings: Settings) -> Retriever:
@@ -78,6 +110,8 @@ def reload_retriever(settings: Settings) -> Retriever:
     warm_up(retriever)
     with _lock:
         _retrievers[key] = retriever
+        if key in _live:
+            _live[key].replace(retriever)
     return retriever
 
 

@@ -31,7 +31,8 @@ from telegram.ext import (
     filters,
 )
 
-from answers.answer import ensure_index, get_retriever, warm_up
+from answers.answer import ensure_index, follow_index, stop_following, warm_up
+from answers.live_index import LiveRetriever
 from bot.access import AccessPolicy, SlidingWindowLimiter
 from bot.handlers import (
     SOURCES_CALLBACK,
@@ -55,7 +56,7 @@ from bot.messages import COMMANDS
 from bot.state import STATE_KEY, BotState
 from bot.subscriptions import SubscriptionStore
 from config.settings import Settings
-from retrieval.search import Retriever
+from retrieval.watch_config import WatchConfigError, load_watch_config
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ TOKEN_FORMAT = re.compile(r"^\d+:[A-Za-z0-9_-]{30,}$")
 WEBHOOK_SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")  # what Telegram accepts as secret_token
 RATE_LIMIT_RETRIES = 3  # 429 RetryAfter answers retried by AIORateLimiter before a send fails
 SUBSCRIPTIONS_FILE = "telegram.sqlite"
+WATCHER_KEY = "newsbot_watcher"  # bot_data: the feed watcher running inside the bot (NEWSBOT_WATCH_CONFIG)
 # PTB logs request URLs, which contain the token, at DEBUG; httpx logs them at INFO.
 TOKEN_LEAKING_LOGGERS = ("telegram", "httpx", "httpcore", "apscheduler")
 REDACTED = "<TELEGRAM_BOT_TOKEN>"
@@ -103,6 +105,11 @@ def check_config(settings: Settings) -> None:
             raise BotConfigError("TELEGRAM_WEBHOOK_SECRET may hold only letters, digits, '_' and '-' (1 to 256)")
         if importlib.util.find_spec("tornado") is None:
             raise BotConfigError("webhook mode needs the webhooks extra: pip install 'python-telegram-bot[webhooks]'")
+    if settings.retrieval.watch_config is not None:
+        try:
+            load_watch_config(settings.retrieval.watch_config)
+        except WatchConfigError as e:
+            raise BotConfigError(f"NEWSBOT_WATCH_CONFIG: {e}") from None
 
 
 def build_application(settings: Settings) -> Application:  # type: ignore[type-arg]
@@ -112,6 +119,9 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await load_state(application, settings, timezone)
+
+    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        await asyncio.to_thread(release_state, application, settings)
 
     telegram = settings.telegram
     application = (
@@ -125,6 +135,7 @@ def build_application(settings: Settings) -> Application:  # type: ignore[type-a
         .write_timeout(telegram.read_timeout_s)
         .concurrent_updates(True)  # a slow answer must not hold up other chats
         .post_init(post_init)
+        .post_shutdown(post_shutdown)
         .build()
     )
     register_handlers(application)
@@ -156,27 +167,40 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
     application.add_error_handler(on_error)
 
 
-def _load_retriever(settings: Settings) -> Retriever:
+def _load_retriever(settings: Settings) -> LiveRetriever:
     ensure_index(settings)
-    retriever = get_retriever(settings)
-    warm_up(retriever)
-    return retriever
+    live = follow_index(settings)  # answers come from the newest generation, whoever writes it
+    warm_up(live.retriever)
+    return live
+
+
+def release_state(application: Application, settings: Settings) -> None:  # type: ignore[type-arg]
+    """Stop the feed watcher and the index follower (PTB calls this after the bot stopped)."""
+    watcher = application.bot_data.pop(WATCHER_KEY, None)
+    if watcher is not None:
+        watcher.stop()
+    stop_following(settings)
 
 
 async def load_state(application: Application, settings: Settings, timezone: ZoneInfo) -> None:  # type: ignore[type-arg]
     """Load index and model once (in a thread), restore subscriptions, publish the command menu."""
     started = time.perf_counter()
-    retriever = await asyncio.to_thread(_load_retriever, settings)
+    live = await asyncio.to_thread(_load_retriever, settings)
+    retriever = live.retriever
     store = await asyncio.to_thread(SubscriptionStore, settings.retrieval.data_dir / SUBSCRIPTIONS_FILE)
     state = BotState(
         settings=settings,
-        retriever=retriever,
+        live=live,
         access=AccessPolicy.from_settings(settings.telegram),
         limiter=SlidingWindowLimiter(settings.telegram.questions_per_minute, window=60.0),
         subscriptions=store,
         timezone=timezone,
     )
     application.bot_data[STATE_KEY] = state
+    if settings.retrieval.watch_config is not None:
+        from bot.watching import BackgroundWatcher
+
+        application.bot_data[WATCHER_KEY] = BackgroundWatcher(settings, retriever.embedder).start()
     subscriptions = await asyncio.to_thread(store.all)
     assert application.job_queue is not None, "install python-telegram-bot[job-queue]"
     for subscription in subscriptions:
@@ -283,3 +307,5 @@ async def running(
             await application.stop()
     finally:
         await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)

@@ -100,7 +100,10 @@ def ensure_index_with_progress(settings: Settings) -> None:
 
 @app.command()
 def index(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (recursive); default: seeds/.")] = None,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Files, folders (recursive) or http(s) links to article pages; default: seeds/."),
+    ] = None,
     prune: Annotated[bool, typer.Option(help="Drop indexed articles whose files are gone.")] = False,
     as_json: Annotated[
         bool,
@@ -118,20 +121,35 @@ def index(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or progress lines.")] = False,
 ) -> None:
-    """Index article files (.txt, .md, .html); unchanged files are not embedded again, damage is repaired.
+    """Index article files (.txt, .md, .html) and web pages; unchanged files are not embedded again, damage is repaired.
 
+    A link is fetched (NEWSBOT_FETCH_TIMEOUT_S, NEWSBOT_MAX_FILE_BYTES), its article text extracted and kept
+    under data/web/; a link that fails is skipped with its URL and cause in one line.
     Progress goes to stderr: a bar on a terminal, otherwise a line every few seconds."""
     from bot.progress import index_progress
     from models.embedders import load_embedder
     from models.errors import EmbeddingModelError
     from retrieval.backends import index_paths
     from retrieval.errors import IndexError_
+    from retrieval.fetch import is_web_url
+    from retrieval.web import fetch_articles
 
     settings = settings_or_exit()
-    targets = paths or [settings.retrieval.seeds_dir]
+    given = paths or [str(settings.retrieval.seeds_dir)]
+    urls = [p for p in given if is_web_url(p)]
+    targets = [Path(p) for p in given if not is_web_url(p)]
+    looks_like_link = [p for p in targets if "://" in str(p) or str(p).startswith(("http:", "https:", "www."))]
+    if looks_like_link:
+        raise fail(f"not an http(s) link: {', '.join(map(str, looks_like_link))}; links start with http:// or https://", EXIT_USAGE)
     missing = [p for p in targets if not p.exists()]
     if missing:
         raise fail(f"no such file or folder: {', '.join(map(str, missing))}", EXIT_USAGE)
+    fetched, fetch_failures = fetch_articles(urls, settings) if urls else ([], [])
+    targets += fetched
+    if not targets:
+        for skipped in fetch_failures:
+            err.print(f"[yellow]skipped[/] {escape(skipped.reason)}", highlight=False)
+        raise fail("nothing could be indexed")
     try:
         embedder = load_embedder(settings)
     except EmbeddingModelError as e:
@@ -143,6 +161,7 @@ def index(
             )
         except IndexError_ as e:
             raise fail(str(e)) from e
+    report.skipped = fetch_failures + report.skipped
     for problem in report.repaired:
         err.print(f"[yellow]repaired[/] {escape(problem)}", highlight=False)
     for skipped in report.skipped:
@@ -177,6 +196,61 @@ def index(
         )
     if not report.indexed_anything:
         raise fail("nothing could be indexed")
+
+
+@app.command()
+def watch(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Watch config (TOML); default NEWSBOT_WATCH_CONFIG.")
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Poll every source once, index what is new, and exit.")] = False,
+) -> None:
+    """Follow feeds, sitemaps and folders (README, 'Following feeds'); index new articles in batches as they appear.
+
+    Runs until Ctrl-C. A source that is down, malformed or slow is logged in one line and tried again later."""
+    import threading
+
+    from models.embedders import load_embedder
+    from models.errors import EmbeddingModelError
+    from retrieval.errors import IndexError_
+    from retrieval.watch import Watcher
+    from retrieval.watch_config import WatchConfigError, load_watch_config
+
+    settings = settings_or_exit()
+    path = config or settings.retrieval.watch_config
+    if path is None:
+        raise fail("no watch config: pass --config FILE or set NEWSBOT_WATCH_CONFIG (README, 'Following feeds')", EXIT_USAGE)
+    try:
+        watch_config = load_watch_config(path)
+    except WatchConfigError as e:
+        raise fail(str(e), EXIT_USAGE) from e
+    try:
+        embedder = load_embedder(settings)
+    except EmbeddingModelError as e:
+        raise fail(str(e)) from e
+    # Failures are logged as warnings (one line each); with INFO, one summary line per poll that did something.
+    logging.getLogger("retrieval.watch").setLevel(logging.INFO)
+    watcher = Watcher(watch_config, settings, embedder=embedder)
+    if once:
+        try:
+            report = watcher.poll_once(force=True)
+        except IndexError_ as e:
+            raise fail(str(e)) from e
+        finally:
+            watcher.close()
+        console.print(
+            f"fetched {report.fetched}, indexed {report.articles_new}, duplicates {len(report.duplicates)}, "
+            f"failed pages {len(report.failed_pages)}, failed sources {len(report.failed_sources)}",
+            highlight=False,
+        )
+        return
+    stop = threading.Event()
+    err.print(f"[dim]Watching {len(watcher.sources)} sources from {path}; Ctrl-C stops.[/]", highlight=False)
+    try:
+        watcher.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+        watcher.close()
 
 
 @app.command()
@@ -288,14 +362,19 @@ def chat() -> None:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
-    from answers.answer import answer, warm_up_in_background
+    from answers.answer import answer, follow_index, warm_up_in_background
     from answers.errors import QuestionError
     from answers.followup import Conversation
     from bot.render_terminal import render_answer, render_sources
+    from retrieval.errors import IndexError_
 
     settings = settings_or_exit()
     ensure_index_with_progress(settings)
     interactive = sys.stdin.isatty()
+    try:
+        follow_index(settings, warm=interactive)  # answers come from the newest index, whoever writes it
+    except IndexError_ as e:
+        raise fail(str(e)) from e
     if interactive:
         warm_up_in_background(settings)  # stories and lemmas load while the user types the first question
     reconfigure = getattr(sys.stdin, "reconfigure", None)

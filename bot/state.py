@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from telegram.ext import CallbackContext
 
+from answers.live_index import LiveRetriever
 from answers.types import Citation
 from bot.access import AccessPolicy, NoticeThrottle, SlidingWindowLimiter
 from bot.subscriptions import SubscriptionStore
@@ -24,7 +25,7 @@ class BotState:
     """The loaded index and model, access rules, limits and the subscription store."""
 
     settings: Settings
-    retriever: Retriever  # replaced after an upload; answers in flight keep the one they started with
+    live: LiveRetriever  # the newest index generation's retriever, whoever wrote it (answers/live_index.py)
     access: AccessPolicy
     limiter: SlidingWindowLimiter
     subscriptions: SubscriptionStore
@@ -33,6 +34,15 @@ class BotState:
     refused_chats: set[int] = field(default_factory=set)  # chats told once that they are not served
     # One "you're asking too fast" per user per rate-limit window (README: Access); the limiter's window.
     rate_notices: NoticeThrottle = field(default_factory=lambda: NoticeThrottle(window=60.0))
+
+    @property
+    def retriever(self) -> Retriever:
+        """The retriever of the newest generation; an answer in flight keeps the one it started with."""
+        return self.live.retriever
+
+    @retriever.setter
+    def retriever(self, retriever: Retriever) -> None:
+        self.live.replace(retriever)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,27 @@ class RetrievalSettings(BaseSettings):
         "not with the collection.",
     )
 
+    fetch_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=600,
+        description="Longest wait for a web page or feed (connecting, each read, and the whole body): a page "
+        "that hangs or trickles is given up after this, with its URL and cause in one line.",
+    )
+    fetch_max_redirects: int = Field(default=5, ge=0, le=30, description="Redirects followed per page (a loop stops here).")
+    watch_config: Path | None = Field(
+        default=None,
+        description="The feeds, sitemaps and folders `newsbot watch` follows (TOML, README 'Following feeds'); "
+        "when set, `newsbot bot` runs the watcher in its own process too.",
+    )
+    index_poll_s: float = Field(
+        default=2.0,
+        ge=0.1,
+        le=3600,
+        description="How often a long-running reader (the bot, `newsbot chat`) checks for a newer index "
+        "generation; it switches to it within this plus the time to load it.",
+    )
+
     def sentence_weight_for(self, chunk_vectors: str) -> float:
         """The best-sentence weight for an index whose chunk vectors were made `chunk_vectors` way:
         the configured one, or else the one fitted for that way (a pooled index wants far more)."""

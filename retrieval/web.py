@@ -1,0 +1,128 @@
+"""Web pages as article files: a fetched page becomes a small `.txt` article under `<data_dir>/web/`.
+
+Why a file: everything the index does with articles (ids by source path, repair from `sources.json`,
+`--prune`, the PostgreSQL store, re-indexing a changed article) is built on source files. A page
+saved as a header (title, publication date, URL) plus the text trafilatura extracted goes through
+that same path, and its URL and date survive a repair because they are in the file. The saved text
+is what trafilatura found, so quotes stay verbatim from the page's article text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from config.settings import Settings
+from retrieval.errors import IngestError
+from retrieval.feeds import iso_day
+from retrieval.fetch import FetchedPage, FetchError, normalise_url
+from retrieval.ingest import MIN_ARTICLE_CHARS, SkippedFile, parse_article
+
+logger = logging.getLogger(__name__)
+
+WEB_FOLDER = "web"
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/xml", "text/xml", "application/rdf+xml")
+
+
+@dataclass(frozen=True)
+class PageArticle:
+    """A page turned into an article file's bytes, before it is written."""
+
+    url: str  # normalised, the identity of the page
+    path: Path  # where the file goes under <data_dir>/web/
+    raw: bytes  # the file: header lines, then the article text
+    text_hash: str  # of the article text alone: the same story under two URLs has one hash
+    title: str
+    published: str | None  # YYYY-MM-DD, from the page's metadata or else the feed item
+
+
+def web_folder(data_dir: Path) -> Path:
+    return data_dir / WEB_FOLDER
+
+
+def article_path(data_dir: Path, url: str) -> Path:
+    """`<data_dir>/web/<host>/<last path segment>-<hash>.txt`: readable ids, never two URLs on one file."""
+    parts = urlsplit(url)
+    host = re.sub(r"[^\w.-]+", "_", (parts.hostname or "unknown").removeprefix("www."))
+    segment = [s for s in parts.path.split("/") if s]
+    slug = re.sub(r"\.(s?html?|php|aspx?)$", "", segment[-1] if segment else "index", flags=re.IGNORECASE)
+    slug = re.sub(r"[^\w-]+", "-", slug).strip("-_")[:60] or "page"
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:10]
+    return web_folder(data_dir) / host / f"{slug}-{digest}.txt"
+
+
+def page_to_article(
+    page: FetchedPage, data_dir: Path, item_title: str | None = None, item_published: str | None = None
+) -> PageArticle:
+    """Extract the article of a fetched page; `FetchError` (permanent) when the page holds none.
+
+    The date is the page's own (HTML metadata, read by trafilatura through htmldate), else the feed
+    item's; a page and item without one stay undated rather than dated by when they were fetched.
+    """
+    import trafilatura
+
+    url = normalise_url(page.url)
+    asked = page.url  # errors name the URL as it was given
+    if page.content_type in FEED_TYPES or page.content.lstrip()[:200].lower().startswith((b"<rss", b"<feed")):
+        raise FetchError(asked, "is a feed, not an article page; add it to the watch config as a feed", permanent=True)
+    if page.content_type and not (page.content_type.startswith("text/") or "html" in page.content_type):
+        raise FetchError(asked, f"is {page.content_type}, not a web page", permanent=True)
+    try:
+        doc = trafilatura.bare_extraction(
+            page.content, url=page.final_url, with_metadata=True, include_comments=False, include_tables=False
+        )
+    except Exception as e:  # trafilatura raises assorted parser errors on broken markup
+        raise FetchError(asked, f"the page could not be parsed ({type(e).__name__})", permanent=True) from e
+    body = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
+    if len(body) < MIN_ARTICLE_CHARS:
+        raise FetchError(asked, "no article text found on the page", permanent=True)
+    title = " ".join((getattr(doc, "title", None) or item_title or "").split())
+    published = _iso_date(getattr(doc, "date", None)) or _iso_date(item_published)
+    lines = body.split("\n")
+    header = [] if title and lines[0].strip() == title else ([title] if title else [])
+    header += [published] if published else []
+    header.append(page.final_url if page.final_url.startswith("http") else url)
+    raw = ("\n".join(header) + "\n\n" + body + "\n").encode("utf-8")
+    path = article_path(data_dir, url)
+    try:
+        article = parse_article(raw, doc_id=path.stem, source_path=str(path), suffix=".txt")  # validates now
+    except IngestError as e:
+        raise FetchError(asked, str(e).split(": ", 1)[-1], permanent=True) from e
+    text_hash = hashlib.sha256(" ".join(body.split()).encode("utf-8")).hexdigest()
+    return PageArticle(url, path, raw, text_hash, article.title, article.published)
+
+
+def save_page_article(page: PageArticle) -> Path:
+    """Write the article file atomically (a reader never sees half of it)."""
+    page.path.parent.mkdir(parents=True, exist_ok=True)
+    staging = page.path.with_name(f".{page.path.name}.partial")
+    staging.write_bytes(page.raw)
+    staging.replace(page.path)
+    return page.path
+
+
+def _iso_date(value: object) -> str | None:
+    return iso_day(str(value)) if value else None
+
+
+def fetch_articles(urls: Sequence[str], settings: Settings) -> tuple[list[Path], list[SkippedFile]]:
+    """Fetch each URL and save its article file (for `newsbot index URL...`); failures as skipped, one line each."""
+    from retrieval.fetch import fetch, make_client
+
+    r = settings.retrieval
+    saved: list[Path] = []
+    skipped: list[SkippedFile] = []
+    with make_client(r.fetch_timeout_s, r.fetch_max_redirects) as client:
+        for url in urls:
+            try:
+                page = fetch(url, client, r.max_file_bytes, r.fetch_timeout_s)
+                saved.append(save_page_article(page_to_article(page, r.data_dir)))
+            except FetchError as e:
+                logger.info("not indexed: %s", e)
+                skipped.append(SkippedFile(url, str(e)))
+    return saved, skipped
