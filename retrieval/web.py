@@ -86,7 +86,7 @@ def page_to_article(
     lines = body.split("\n")
     header = [] if title and lines[0].strip() == title else ([title] if title else [])
     header += [published] if published else []
-    header.append(page.final_url if page.final_url.startswith("http") else url)
+    header.append(normalise_url(page.final_url) if page.final_url.startswith("http") else url)  # the address cited
     raw = ("\n".join(header) + "\n\n" + body + "\n").encode("utf-8")
     path = article_path(data_dir, url)
     try:

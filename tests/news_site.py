@@ -92,6 +92,7 @@ class NewsSite:
         self.stories: dict[str, Story] = {}
         self.feed_items: list[str] = []  # slugs, newest last
         self.aliases: dict[str, str] = {}  # another path serving the same story (a wire copy)
+        self.link_feeds: dict[str, list[str]] = {}  # path -> the links a further feed lists
         self.requests: list[str] = []
         self.stopping = threading.Event()
         self.lock = threading.Lock()
@@ -162,6 +163,8 @@ def _handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
             elif path == "/failing-pages.xml":
                 links = [site.url(p) for p in ("/hang.html", "/loop-a", "/big.html", "/empty.html", "/gone.html")]
                 self._send(200, _only(site, links), "application/rss+xml")
+            elif path in site.link_feeds:
+                self._send(200, _only(site, site.link_feeds[path]), "application/rss+xml")
             elif path == "/broken.xml":
                 self._send(200, b"<?xml version='1.0'?><rss><channel><title>Kaputt</title><item><title>Ohne Ende", "application/rss+xml")
             elif path == "/down.xml":
