@@ -127,7 +127,7 @@ def warm_up(retriever: Retriever) -> None:
 
     started = time.perf_counter()
     if isinstance(retriever.data, IndexData):
-        story_map(retriever.data, retriever.embedder)
+        story_map(retriever.data)
     load_lemmas()
     logger.info("warmed up stories and lemmas in %.2f s", time.perf_counter() - started)
 

@@ -120,22 +120,26 @@ def build_briefing(settings: Settings, retriever: Retriever, topic: str | None =
     if topic is not None and topic.strip():
         topic = validate_question(topic, settings.models.max_question_chars)
         sentence_ids, relevance = _topic_sentences(retriever, topic, settings.retrieval.top_k * 3)
+        doc_ids = sorted({data.sentences[sid].doc_id for sid in sentence_ids})
+        stories = story_map(data, around=doc_ids)
     else:
         topic = None
-        sentence_ids = list(range(len(data.sentences)))
-    doc_ids = sorted({data.sentences[sid].doc_id for sid in sentence_ids})
+        stories = story_map(data)
+        doc_ids = sorted(stories.story_of)
+        sentence_ids = []
     briefing = Briefing(topic=topic, articles=len(doc_ids))
-    if not sentence_ids:
+    if not doc_ids:
         return briefing
-    stories = story_map(data, retriever.embedder)
-    sentence_ids = [sid for sid in sentence_ids if data.sentences[sid].dup_group not in stories.boilerplate_groups]
     citations = _Citations(data)
-    if topic is None and len(stories.stories) > 1:
+    if topic is None and stories.total > 1:
         briefing.stories = _top_stories(data, stories, citations)
     else:
+        if topic is None:  # one story: its figures and claims come from every sentence
+            sentence_ids = [sid for d in doc_ids for sid in data.article_sentence_ids(d)]
+        sentence_ids = [sid for sid in sentence_ids if data.sentences[sid].dup_group not in stories.boilerplate_groups]
         briefing.figures = _key_figures(data, sentence_ids, relevance, citations)
         briefing.claims = _corroborated_claims(data, sentence_ids, relevance, citations)
-    briefing.newest = _newest_articles(data, doc_ids, citations)
+    briefing.newest = _newest_articles(data, stories, doc_ids, citations)
     briefing.citations = citations.items
     logger.info(
         "briefing topic=%s: %d articles, %d stories, %d figures, %d claims, %d newest",
@@ -246,10 +250,12 @@ def _corroborated_claims(
     ]
 
 
-def _newest_articles(data: IndexData, doc_ids: list[str], citations: _Citations) -> list[RecentArticle]:
-    """Dated articles newest first (undated ones after them), each cited by its first full sentence."""
-    dated = sorted((d for d in doc_ids if data.articles[d].published), key=lambda d: (data.articles[d].published, d))
-    ordered = dated[::-1] + sorted(d for d in doc_ids if not data.articles[d].published)
+def _newest_articles(data: IndexData, stories: StoryMap, doc_ids: list[str], citations: _Citations) -> list[RecentArticle]:
+    """Dated articles newest first (undated ones after them), each cited by its first full sentence.
+    Dates come with the stored story memberships, so no store reads every article for them."""
+    published = {d: stories.members[d].published if d in stories.members else data.articles[d].published for d in doc_ids}
+    dated = sorted((d for d in doc_ids if published[d]), key=lambda d: (published[d], d))
+    ordered = dated[::-1] + sorted(d for d in doc_ids if not published[d])
     newest = []
     for doc_id in ordered[:MAX_NEWEST]:
         lead = _lead_sentence(data, doc_id)

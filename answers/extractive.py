@@ -39,7 +39,7 @@ from answers.figure_table import (
 )
 from answers.figures import find_figures
 from answers.labels import label, language_key
-from answers.stories import story_map, view_story_map
+from answers.stories import story_map
 from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from answers.vector_cache import VectorCache
@@ -274,13 +274,9 @@ class ExtractiveAnswerer:
         near_best, everywhere = self._figure_rows(result, scored, data)
         if not near_best:
             return []
-        if isinstance(data, IndexData):
-            stories = story_map(data, self.embedder)
-        else:  # a database corpus is a per-question view: stories among the articles retrieved
-            retrieved = {hit.chunk.doc_id for hit in result.hits} | {
-                data.sentences[r.sentence_id].doc_id for r in everywhere
-            }
-            stories = view_story_map(data, sorted(retrieved), self.embedder)
+        # Stories were linked at index time; a database corpus fetches only those of the articles retrieved.
+        retrieved = {hit.chunk.doc_id for hit in result.hits} | {data.sentences[r.sentence_id].doc_id for r in everywhere}
+        stories = story_map(data, around=retrieved)
         floor = self._relevance_floor(result, everywhere)
         groups = group_by_story(
             near_best,
@@ -290,7 +286,7 @@ class ExtractiveAnswerer:
             stories,
             lambda sids: self._about_the_question(result, figure_mentions(data, sids), floor),
         )
-        if len(stories.stories) <= 1:
+        if stories.total <= 1:
             return [StoryRows(story=g.story, title="", rows=g.rows) for g in groups]
         return groups
 

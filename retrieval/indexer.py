@@ -43,6 +43,17 @@ from retrieval.store import (
     remove_stale_generations,
     write_generation,
 )
+from retrieval.story_linking import (
+    BOILERPLATE_MIN_ARTICLES,
+    NEUTRAL_PASSAGES,
+    ArticleFeatures,
+    StoryTable,
+    article_vector,
+    common_direction_of,
+    link_stories,
+    name_words,
+    terms_of_words,
+)
 from retrieval.types import Article, Chunk, Sentence
 
 logger = logging.getLogger(__name__)
@@ -459,6 +470,7 @@ def update_index(
         bool(report.added or report.updated or report.removed or report.repaired)
         or not same_model
         or (previous is not None and chunking_changed(previous, settings, plan))
+        or (previous is not None and previous.stories is None)  # written before stories: link them now
     )
     report.total_articles = len(articles)
     if not changed or not articles:
@@ -500,6 +512,9 @@ def update_index(
     dedup_tokens: list[frozenset[str]] = []
     dedup_docs: list[str] = []
     ordered = sorted(articles)
+    stories = previous.stories if previous is not None else None
+    to_link = {d for d in ordered if d in fresh or stories is None or stories.row(d) is None}
+    link_rows: dict[str, tuple[int, list[list[str]]]] = {}  # first sentence row, names per sentence
     size = settings.retrieval.index_batch_articles
     with GenerationWriter(settings.index_dir, embedder.dimension) as writer:
         for begin in range(0, len(ordered), size):  # steps 3, 6 and 7 a batch at a time
@@ -511,6 +526,11 @@ def update_index(
             chunk_vectors, sentence_vectors = batcher.vectors(batch, segmented)
             sentences = [s for doc_sentences, _ in segmented for s in doc_sentences]
             writer.add_articles(batch)
+            row = writer.n_sentences
+            for article, (doc_sentences, _) in zip(batch, segmented):
+                if article.doc_id in to_link:
+                    link_rows[article.doc_id] = (row, [name_words(s.text) for s in doc_sentences])
+                row += len(doc_sentences)
             writer.add_rows(sentences, [c for _, doc_chunks in segmented for c in doc_chunks], chunk_vectors, sentence_vectors)
             dedup_tokens += [frozenset(sys.intern(t) for t in sentence_tokens(s.text)) for s in sentences]
             dedup_docs += [s.doc_id for s in sentences]
@@ -518,11 +538,52 @@ def update_index(
             counts["articles"] += counts["batch_articles"]
             counts["batch_articles"] = counts["batch_chunks"] = counts["batch_done"] = 0
             on_chunks(0)
-        writer.set_dup_groups(near_duplicate_groups_of(dedup_tokens, dedup_docs))  # step 4
-        del dedup_tokens, dedup_docs
+        groups = near_duplicate_groups_of(dedup_tokens, dedup_docs)
+        writer.set_dup_groups(groups)  # step 4
+        writer.set_stories(_linked_stories(stories, ordered, link_rows, groups, dedup_docs, writer, embedder))
+        del dedup_tokens, dedup_docs, groups
         writer.finish(build_info(settings, embedder, plan, precision, writer.n_chunks))
     report.batches_written = writer.batches
     return finish_report(report, articles, writer.n_chunks, writer.n_sentences, started)
+
+
+def _linked_stories(
+    previous: StoryTable | None,
+    ordered: list[str],
+    link_rows: dict[str, tuple[int, list[list[str]]]],
+    groups: Sequence[int | None],
+    group_docs: Sequence[str],
+    writer: GenerationWriter,
+    embedder: Embedder,
+) -> StoryTable:
+    """Step 4b: the stories of the new generation: kept articles keep theirs, the others are linked
+    (retrieval/story_linking.py) in id order, boilerplate sentences left out of their vectors and names."""
+    members: dict[int, set[str]] = {}
+    for group, doc_id in zip(groups, group_docs):
+        if group is not None:
+            members.setdefault(group, set()).add(doc_id)
+    wide = {g for g, docs in members.items() if len(docs) >= BOILERPLATE_MIN_ARTICLES}
+    new = []
+    if link_rows:
+        common = common_direction_of(embedder.embed_passages(list(NEUTRAL_PASSAGES)))
+        vectors = writer.sentence_vectors_written()
+        for doc_id in ordered:
+            if doc_id not in link_rows:
+                continue
+            first, words = link_rows[doc_id]
+            keep = [i for i in range(len(words)) if groups[first + i] not in wide] or list(range(len(words)))
+            new.append(
+                ArticleFeatures(
+                    doc_id,
+                    article_vector(np.asarray(vectors[[first + i for i in keep]]), common),
+                    terms_of_words(w for i in keep for w in words[i]),
+                )
+            )
+        del vectors
+    kept = [d for d in ordered if d not in link_rows]
+    table = link_stories(previous, kept, new, time.time())
+    logger.info("%d articles in %d stories (%d linked now)", len(table.doc_ids), len(set(table.stories)), len(new))
+    return table
 
 
 def build_info(settings: Settings, embedder: Embedder, plan: VectorPlan, precision: str, n_chunks: int) -> BuildInfo:

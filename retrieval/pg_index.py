@@ -23,6 +23,7 @@ from retrieval.ingest import SkippedFile, assign_doc_ids, display_path, iter_art
 from retrieval.pg_store import ArticleRows, PgStore
 from retrieval.pooling import pooled_chunk_vectors
 from retrieval.store import BuildInfo, IndexData, load_index
+from retrieval.story_linking import NEUTRAL_PASSAGES, common_direction_of
 from retrieval.types import Article
 
 logger = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ def update_pg_index(
             chunk_vectors = np.stack([vectors[c.text] for c in chunks]) if chunks else np.zeros((0, dim), np.float32)
         items.append(ArticleRows(changed[doc_id], sentences, chunks, sentence_vectors, chunk_vectors))
     info = build_info_for(embedder, settings, sum(len(i.chunks) for i in items))
-    write_items(store, info, items, report.removed)
+    write_items(store, info, items, report.removed, common_direction(embedder))
     report.wrote_index = bool(items or report.removed)
     report.total_articles, report.total_chunks, report.total_sentences = store.counts()
     report.seconds = time.perf_counter() - started
@@ -152,12 +153,23 @@ def update_pg_index(
     return report
 
 
-def write_items(store: PgStore, info: BuildInfo, items: list[ArticleRows], removed: list[str]) -> None:
-    """Write in batches of `WRITE_BATCH` articles, one transaction each."""
+def common_direction(embedder: Embedder) -> np.ndarray:
+    """The model's common direction, which story linking projects out of article vectors."""
+    return common_direction_of(embedder.embed_passages(list(NEUTRAL_PASSAGES)))
+
+
+def write_items(
+    store: PgStore, info: BuildInfo, items: list[ArticleRows], removed: list[str], common: np.ndarray | None = None
+) -> None:
+    """Write in batches of `WRITE_BATCH` articles, one transaction each; with the model's `common`
+    direction each batch links its articles' stories, and with nothing to write the articles stored
+    before stories existed are linked."""
     if not items and removed:
-        store.write(info, [], removed)
+        store.write(info, [], removed, common)
+    elif not items and common is not None:
+        store.link_unlinked(info, common)
     for start in range(0, len(items), WRITE_BATCH):
-        store.write(info, items[start : start + WRITE_BATCH], removed if start == 0 else ())
+        store.write(info, items[start : start + WRITE_BATCH], removed if start == 0 else (), common)
 
 
 def migrate_embedded(settings: Settings) -> IndexReport:
@@ -193,7 +205,7 @@ def migrate_embedded(settings: Settings) -> IndexReport:
             )
         )
         chunk_row += len(c_rows)
-    write_items(store, info, items, [])
+    write_items(store, info, items, [], common_direction(load_embedder(settings)))
     report.wrote_index = bool(items)
     report.total_articles = len(data.articles)
     report.total_chunks = len(data.chunks)

@@ -10,6 +10,9 @@ Sentence ids are `article_no << 16 | position`: the answerer addresses sentences
 by "the article's first sentence + position" (`sentence_base`), and a replaced article gets a new
 `article_no`, so ids a reader already holds never point at another article's text.
 
+Each article's story (retrieval/story_linking.py) is linked in the transaction that writes it, under
+the writer lock, and kept on its row with the vector and names later articles are compared with.
+
 Vectors are stored as `halfvec` (16-bit floats): half the memory of `vector`, and XQuAD hybrid R@1
 does not move (`newsbot bench --suite pg`, BENCHMARKS.md).
 """
@@ -28,6 +31,16 @@ from retrieval.dedup import near_duplicate_groups
 from retrieval.errors import IndexCorruptError, IndexMissingError, ModelMismatchError, StoreUnavailableError
 from retrieval.numbers import join_digit_groups
 from retrieval.store import BuildInfo
+from retrieval.story_linking import (
+    BOILERPLATE_MIN_ARTICLES,
+    CANDIDATES,
+    StoryCandidate,
+    StoryLinker,
+    StoryMember,
+    article_vector,
+    name_words,
+    terms_of_words,
+)
 from retrieval.types import Article, Chunk, Sentence
 
 logger = logging.getLogger(__name__)
@@ -74,7 +87,8 @@ CREATE TABLE IF NOT EXISTS articles (
     no BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
     source_path TEXT NOT NULL, published TEXT, url TEXT, outlet TEXT, language TEXT NOT NULL,
-    indexed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    indexed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    story BIGINT, story_vector HALFVEC({dimension}), story_terms TEXT[]
 );
 CREATE TABLE IF NOT EXISTS sentences (
     article_no BIGINT NOT NULL REFERENCES articles(no) ON DELETE CASCADE,
@@ -103,6 +117,21 @@ CREATE TABLE IF NOT EXISTS corpus_stats (
 );
 INSERT INTO corpus_stats VALUES (1, 0, 0) ON CONFLICT DO NOTHING;
 """
+
+
+def _story_columns(conn: Any, dimension: int) -> None:
+    """Add the story columns to a database written before stories (checked first: an ALTER TABLE
+    would lock out readers even when it changes nothing)."""
+    present = conn.execute(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'articles' AND column_name = 'story'"
+    ).fetchone()
+    if not present:
+        conn.execute(
+            f"ALTER TABLE articles ADD COLUMN IF NOT EXISTS story BIGINT, "
+            f"ADD COLUMN IF NOT EXISTS story_vector HALFVEC({dimension}), ADD COLUMN IF NOT EXISTS story_terms TEXT[]"
+        )
+    conn.execute("CREATE INDEX IF NOT EXISTS articles_story ON articles (story)")
+    conn.execute("CREATE INDEX IF NOT EXISTS articles_story_terms ON articles USING gin (story_terms)")
 
 
 @dataclass(frozen=True)
@@ -188,8 +217,11 @@ class PgStore:
                     out.setdefault(text, vector.to_numpy().astype(np.float32))
         return out
 
-    def write(self, info: BuildInfo, items: Sequence[ArticleRows], removed: Sequence[str] = ()) -> None:
-        """Replace or add `items` and delete `removed` in one transaction.
+    def write(
+        self, info: BuildInfo, items: Sequence[ArticleRows], removed: Sequence[str] = (), common: np.ndarray | None = None
+    ) -> None:
+        """Replace or add `items` and delete `removed` in one transaction; with the model's `common`
+        direction, link every article that has no story yet (the new ones, in id order).
 
         Refuses a collection built with another model (`ModelMismatchError`), like the embedded store.
         """
@@ -200,12 +232,28 @@ class PgStore:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                 conn.execute(_schema(info.dimension))
+                _story_columns(conn, info.dimension)
                 self._check_or_store_info(conn, info)
                 replaced = [i.article.doc_id for i in items] + list(removed)
                 self._delete(conn, replaced)
                 for item in items:
                     self._insert(conn, item)
                 self._refresh_duplicate_groups(conn)
+                if common is not None:
+                    self._link_stories(conn, common)
+            conn.commit()
+
+    def link_unlinked(self, info: BuildInfo, common: np.ndarray) -> None:
+        """Link the articles that have no story (stored before stories existed), if there are any."""
+        with self.connection(autocommit=False) as conn:
+            if not conn.execute("SELECT to_regclass('articles') IS NOT NULL").fetchone()[0]:
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                conn.execute(_schema(info.dimension))
+                _story_columns(conn, info.dimension)
+                if conn.execute("SELECT 1 FROM articles WHERE story IS NULL LIMIT 1").fetchone():
+                    self._link_stories(conn, common)
             conn.commit()
 
     def _check_or_store_info(self, conn: Any, info: BuildInfo) -> None:
@@ -314,6 +362,62 @@ class PgStore:
             )
 
 
+    def _link_stories(self, conn: Any, common: np.ndarray) -> None:
+        """Link every article without a story, in id order, to the stories stored before it."""
+        todo = conn.execute("SELECT no, doc_id, text FROM articles WHERE story IS NULL ORDER BY doc_id").fetchall()
+        if not todo:
+            return
+        wide = {
+            r[0]
+            for r in conn.execute(
+                "SELECT s.dup_group FROM sentences s WHERE s.dup_group IS NOT NULL GROUP BY s.dup_group "
+                "HAVING count(DISTINCT s.article_no) >= %s",
+                (BOILERPLATE_MIN_ARTICLES,),
+            )
+        }
+        # Names counted over the stored articles, as the embedded store counts them (story_linking.link_stories).
+        counts: dict[str, int] = {}
+        linker = StoryLinker(lambda term: counts.get(term, 0), 0)
+        next_story = int(conn.execute("SELECT coalesce(max(story), -1) + 1 FROM articles").fetchone()[0])
+        linked = int(conn.execute("SELECT count(*) FROM articles WHERE story IS NOT NULL").fetchone()[0])
+        for no, _doc_id, text in todo:
+            rows = conn.execute(
+                'SELECT start, "end", dup_group, embedding FROM sentences WHERE article_no = %s ORDER BY position',
+                (no,),
+                binary=True,
+            ).fetchall()
+            kept = [r for r in rows if r[2] not in wide] or rows
+            vectors = np.stack([r[3].to_numpy() for r in kept]).astype(np.float32) if kept else np.zeros((0, len(common)), np.float32)
+            vector = article_vector(vectors, common)
+            terms = terms_of_words(w for start, end, *_ in kept for w in name_words(text[start:end]))
+            candidates = [
+                StoryCandidate(d, int(story), v.to_numpy().astype(np.float32), frozenset(t or ()))
+                for d, story, v, t in conn.execute(
+                    "SELECT doc_id, story, story_vector, story_terms FROM articles WHERE story IS NOT NULL "
+                    "ORDER BY story_vector <#> %s, doc_id LIMIT %s",
+                    (_halfvec(vector), CANDIDATES),
+                    binary=True,
+                )
+            ]
+            wanted = sorted(terms.union(*(c.terms for c in candidates)))
+            counts = dict(
+                conn.execute(
+                    "SELECT t, (SELECT count(*) FROM articles WHERE story_terms @> ARRAY[t]) FROM unnest(%s::text[]) t",
+                    (wanted,),
+                ).fetchall()
+            )
+            linker.recount(linked)
+            story = linker.link(vector, terms, candidates)
+            if story is None:
+                story, next_story = next_story, next_story + 1
+            conn.execute(
+                "UPDATE articles SET story = %s, story_vector = %s, story_terms = %s WHERE no = %s",
+                (story, _halfvec(vector), sorted(terms), no),
+            )
+            linked += 1
+        logger.info("linked %d articles to stories", len(todo))
+
+
 def _halfvec(vector: np.ndarray) -> Any:
     from pgvector import HalfVector
 
@@ -412,6 +516,42 @@ class PgCorpus:
     def loaded(self, no: int) -> _LoadedArticle | None:
         self.load(nos=[no])
         return self._by_no.get(no)
+
+    def story_members(self, doc_ids: Iterable[str] | None = None) -> list[StoryMember]:
+        """Every article of the stories of `doc_ids` (all when None); an article not linked yet
+        (a collection written before stories) is a story of its own."""
+        select = (
+            "SELECT doc_id, coalesce(story, -no), published, outlet, extract(epoch FROM indexed_at)::float8 FROM articles"
+        )
+        if doc_ids is None:
+            rows = self._conn.execute(select + " ORDER BY doc_id").fetchall()
+        else:
+            ids = list(doc_ids)
+            rows = self._conn.execute(
+                select + " WHERE coalesce(story, -no) IN (SELECT coalesce(story, -no) FROM articles WHERE doc_id = ANY(%s)) "
+                "ORDER BY doc_id",
+                (ids,),
+            ).fetchall()
+        return [StoryMember(d, int(s), p, o, float(t)) for d, s, p, o, t in rows]
+
+    def cross_story_groups(self, doc_ids: Iterable[str] | None = None) -> frozenset[int]:
+        """Near-duplicate groups (of `doc_ids`' sentences; all when None) that more than one story carries."""
+        where, params = "s.dup_group IS NOT NULL", ()
+        if doc_ids is not None:
+            where = (
+                "s.dup_group IN (SELECT s2.dup_group FROM sentences s2 JOIN articles a2 ON a2.no = s2.article_no "
+                "WHERE a2.doc_id = ANY(%s) AND s2.dup_group IS NOT NULL)"
+            )
+            params = (list(doc_ids),)  # type: ignore[assignment]
+        rows = self._conn.execute(
+            f"SELECT s.dup_group FROM sentences s JOIN articles a ON a.no = s.article_no WHERE {where} "
+            "GROUP BY s.dup_group HAVING count(DISTINCT coalesce(a.story, -a.no)) > 1",
+            params,
+        ).fetchall()
+        return frozenset(int(r[0]) for r in rows)
+
+    def story_count(self) -> int:
+        return int(self._conn.execute("SELECT count(DISTINCT coalesce(story, -no)) FROM articles").fetchone()[0])
 
     def group(self, group: int) -> tuple[str, ...]:
         if group not in self._groups:

@@ -12,6 +12,11 @@ Readers take no lock: replaced generations are kept (the newest `KEEP_GENERATION
 less than `GRACE_SECONDS` ago) so a reader that read `CURRENT` just before a switch can still open
 its generation, and a reader whose generation vanished anyway loads the new `CURRENT` again.
 A missing or unreadable `CURRENT` falls back to the newest complete generation; nothing is deleted.
+
+Stories (retrieval/story_linking.py) are stored with the generation: each article's story, the time
+it entered the collection and its names in `meta.sqlite`, its story vector in `article_vectors.npy`.
+A generation written before stories existed has neither; every article then reads as its own story
+until the next `newsbot index` links them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from filelock import FileLock, Timeout
 from retrieval.dense import build_faiss_index, load_faiss_index, save_faiss_index
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from retrieval.lexical import LexicalIndex, tokenize
+from retrieval.story_linking import StoryMember, StoryTable
 from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
 logger = logging.getLogger(__name__)
@@ -85,6 +91,7 @@ class IndexData:
     sentence_vectors: np.ndarray
     faiss_index: Any = None
     lexical: LexicalIndex | None = None
+    stories: StoryTable | None = None  # None: a generation written before stories were linked
     sentence_base: dict[str, int] = field(init=False)
     group_docs: dict[int, tuple[str, ...]] = field(init=False)
     _article_rows: dict[str, range] = field(init=False, repr=False)
@@ -104,6 +111,43 @@ class IndexData:
         """The ids of all the article's sentences (they are contiguous); KeyError if it is not indexed."""
         return self._article_rows[doc_id]
 
+    def _story_labels(self) -> tuple[dict[str, int], dict[str, float]]:
+        """doc_id -> story and doc_id -> time added, from the stored table (built once per load)."""
+        labels = getattr(self, "_labels", None)
+        if labels is None:
+            table = self.stories
+            if table is None:  # a generation written before stories: every article its own story
+                ordered = sorted(self.articles)
+                labels = ({d: -(i + 1) for i, d in enumerate(ordered)}, dict.fromkeys(ordered, self.info.created))
+            else:
+                labels = (dict(zip(table.doc_ids, table.stories)), dict(zip(table.doc_ids, table.added)))
+            self._labels = labels
+        return labels
+
+    def story_members(self, doc_ids: Iterable[str] | None = None) -> list[StoryMember]:
+        """Every article of the stories of `doc_ids` (of all stories when None), as stored."""
+        story, added = self._story_labels()
+        if doc_ids is None:
+            members = sorted(story)
+        else:
+            wanted = {story[d] for d in doc_ids if d in story}
+            members = sorted(d for d, s in story.items() if s in wanted)
+        return [StoryMember(d, story[d], self.articles[d].published, self.articles[d].outlet, added[d]) for d in members]
+
+    def cross_story_groups(self, doc_ids: Iterable[str] | None = None) -> frozenset[int]:
+        """Near-duplicate groups (of `doc_ids`' sentences; all when None) carried by more than one story."""
+        story, _ = self._story_labels()
+        if doc_ids is None:
+            groups: Iterable[int] = self.group_docs
+        else:
+            groups = {
+                g for d in doc_ids for i in self._article_rows.get(d, ()) if (g := self.sentences[i].dup_group) is not None
+            }
+        return frozenset(g for g in groups if len({story.get(d) for d in self.group_docs[g]}) > 1)
+
+    def story_count(self) -> int:
+        return len(set(self._story_labels()[0].values()))
+
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,6 +162,10 @@ CREATE TABLE sentences (
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES articles(doc_id), position INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL
+);
+CREATE TABLE article_stories (
+    doc_id TEXT PRIMARY KEY REFERENCES articles(doc_id), story INTEGER NOT NULL, row INTEGER NOT NULL,
+    added REAL NOT NULL, terms TEXT NOT NULL
 );
 CREATE INDEX sentences_doc ON sentences(doc_id, position);
 CREATE INDEX chunks_doc ON chunks(doc_id, position);
@@ -358,6 +406,25 @@ class GenerationWriter:
             "UPDATE sentences SET dup_group = ? WHERE id = ?", [(g, i) for i, g in enumerate(groups) if g is not None]
         )
 
+    def sentence_vectors_written(self) -> np.ndarray:
+        """The sentence vectors appended so far (memory-mapped; valid until `finish` or `abort`)."""
+        self._raw["sentence_vectors"].flush()
+        if self.n_sentences == 0:
+            return np.zeros((0, self.dimension), np.float32)
+        path = self.staging / "sentence_vectors.f32"
+        return np.memmap(path, dtype=np.float32, mode="r", shape=(self.n_sentences, self.dimension))
+
+    def set_stories(self, table: StoryTable) -> None:
+        """Every article's story (written once all rows are in; `table` covers every article added)."""
+        self._db.executemany(
+            "INSERT INTO article_stories VALUES (?, ?, ?, ?, ?)",
+            [
+                (d, table.stories[i], i, table.added[i], " ".join(sorted(table.terms[i])))
+                for i, d in enumerate(table.doc_ids)
+            ],
+        )
+        np.save(self.staging / "article_vectors.npy", np.ascontiguousarray(table.vectors, dtype=np.float32))
+
     def finish(self, info: BuildInfo, faiss_index: Any = None, lexical: LexicalIndex | None = None) -> Path:
         """Complete the generation and make it current; returns its folder."""
         try:
@@ -442,6 +509,8 @@ def write_generation(index_dir: Path, data: IndexData) -> Path:
         # A BM25 index that comes with the data needs no tokens of its own.
         tokens = [[] for _ in data.chunks] if data.lexical is not None else None
         writer.add_rows(data.sentences, data.chunks, data.chunk_vectors, data.sentence_vectors, lexical_tokens=tokens)
+        if data.stories is not None:
+            writer.set_stories(data.stories)
         return writer.finish(data.info, faiss_index=data.faiss_index, lexical=data.lexical)
 
 
@@ -589,6 +658,7 @@ def load_generation(generation: Path, with_search_structures: bool = True) -> In
     chunk_vectors = _load_vectors(generation / "chunk_vectors.npy", len(chunks), info.dimension)
     sentence_vectors = _load_vectors(generation / "sentence_vectors.npy", len(sentences), info.dimension)
     data = IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors)
+    data.stories = _load_stories(generation, info.dimension)
     if with_search_structures:
         faiss_path = generation / "chunks.faiss"
         if not faiss_path.is_file():
@@ -604,6 +674,28 @@ def load_generation(generation: Path, with_search_structures: bool = True) -> In
         except Exception as e:  # bm25s raises assorted errors on damaged files
             raise IndexCorruptError(f"BM25 index in {generation / 'bm25'} is unreadable ({e}); {REBUILD_HINT}") from e
     return data
+
+
+def _load_stories(generation: Path, dimension: int) -> StoryTable | None:
+    """The generation's stories, or None when it was written before stories were linked."""
+    path = generation / "article_vectors.npy"
+    if not path.is_file():
+        return None
+    connection = _connect(generation / "meta.sqlite")
+    try:
+        rows = connection.execute("SELECT doc_id, story, added, terms FROM article_stories ORDER BY row").fetchall()
+    except sqlite3.DatabaseError as e:
+        raise IndexCorruptError(f"stories in {generation / 'meta.sqlite'} are unreadable ({e}); {REBUILD_HINT}") from e
+    finally:
+        connection.close()
+    vectors = _load_vectors(path, len(rows), dimension)
+    return StoryTable(
+        doc_ids=[r[0] for r in rows],
+        stories=[int(r[1]) for r in rows],
+        added=[float(r[2]) for r in rows],
+        terms=[frozenset(r[3].split()) for r in rows],
+        vectors=vectors,
+    )
 
 
 def _load_vectors(path: Path, rows: int, dimension: int) -> np.ndarray:

@@ -7,10 +7,11 @@ and `sentences[sid - 1]` is the sentence before it when it belongs to the same a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from retrieval.store import BuildInfo
+from retrieval.story_linking import StoryMember
 from retrieval.types import Article, Chunk, Sentence
 
 
@@ -34,6 +35,20 @@ class Corpus(Protocol):
 
     def article_sentence_ids(self, doc_id: str) -> range:
         """The ids of all the article's sentences; each store answers from what it already holds."""
+        ...
+
+    def story_members(self, doc_ids: Iterable[str] | None = None) -> list[StoryMember]:
+        """Every article of the stories `doc_ids` belong to (of every story when None), with the
+        story each was linked to at index time (retrieval/story_linking.py)."""
+        ...
+
+    def cross_story_groups(self, doc_ids: Iterable[str] | None = None) -> frozenset[int]:
+        """Near-duplicate groups of `doc_ids`' sentences (all when None) that articles of more than
+        one story carry: boilerplate, never corroboration."""
+        ...
+
+    def story_count(self) -> int:
+        """Stories in the whole collection."""
         ...
 
 

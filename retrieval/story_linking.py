@@ -4,7 +4,7 @@ when the article is indexed (a story is one event, not a topic or a genre).
 An article is described by two things: its vector (the mean of its sentence vectors, boilerplate
 left out, with the model's common direction projected out: e5 gives any two German news texts a
 cosine near 0.95) and the names it mentions (capitalised words, stemmed like BM25 and weighted by
-how rare they are in the collection, so "Pjöngjang" or "Rapid" counts and "Regierung" barely does).
+how few of the stored articles name them, so "Pjöngjang" or "Rapid" counts and "Regierung" barely does).
 Two football reports share a genre and a vocabulary but not the clubs; two reports of one summit
 share the people and places. The pair score is a logistic model of the two similarities, and a new
 article joins the story of its best-scoring near neighbour when that score clears the fitted
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,9 +56,9 @@ class LinkModel:
 
 # Fitted by scripts/fit_story_linking.py on seeds + 10kGNAD (halves of one article = one event,
 # different articles = different events; 394 articles fit, 98 + the 5 seeds held out): held-out
-# pair precision 0.883, recall 0.843, purity 0.970, where the average-linkage clustering this
+# pair precision 0.876, recall 0.787, purity 0.970, where the average-linkage clustering this
 # replaces scored 0.674 / 0.537 / 0.930 (BENCHMARKS.md, "Stories").
-LINK_MODEL = LinkModel(intercept=-15.4953, cosine_weight=12.0665, names_weight=35.0333, threshold=0.4)
+LINK_MODEL = LinkModel(intercept=-15.0493, cosine_weight=11.5399, names_weight=35.3916, threshold=0.45)
 
 
 def common_direction_of(neutral_vectors: np.ndarray) -> np.ndarray:
@@ -67,20 +68,31 @@ def common_direction_of(neutral_vectors: np.ndarray) -> np.ndarray:
 
 
 def article_vector(sentence_vectors: np.ndarray, common: np.ndarray) -> np.ndarray:
-    """Unit mean of an article's sentence vectors with `common` projected out (zeros for no sentence)."""
+    """Unit mean of an article's sentence vectors with `common` projected out (zeros for no sentence).
+
+    Inputs and result are rounded to 16-bit floats, the precision PostgreSQL keeps (`halfvec`), so
+    both stores compute the same vector from the same article and link it the same way."""
     if len(sentence_vectors) == 0:
         return np.zeros(len(common), dtype=np.float32)
-    mean = np.asarray(sentence_vectors, dtype=np.float32).mean(axis=0)
+    mean = np.asarray(sentence_vectors, dtype=np.float16).astype(np.float32).mean(axis=0)
     mean = mean - (mean @ common) * common
-    return (mean / (np.linalg.norm(mean) + 1e-9)).astype(np.float32)
+    return (mean / (np.linalg.norm(mean) + 1e-9)).astype(np.float16).astype(np.float32)
+
+
+def name_words(text: str) -> list[str]:
+    """The capitalised words of `text` (names, and in German every noun: the IDF weighting sorts them)."""
+    return [m.group(0) for m in _NAME.finditer(text)]
+
+
+def terms_of_words(words: Iterable[str]) -> frozenset[str]:
+    """Stems (as BM25 stems them) of `name_words`; stopwords ("Die", "Im") drop out."""
+    joined = " ".join(words)
+    return frozenset(tokenize([joined])[0]) if joined else frozenset()
 
 
 def named_terms(texts: Iterable[str]) -> frozenset[str]:
-    """The stems (as BM25 stems them) of the capitalised words of `texts`; stopwords ("Die") drop out."""
-    words = [m.group(0) for text in texts for m in _NAME.finditer(text)]
-    if not words:
-        return frozenset()
-    return frozenset(tokenize([" ".join(words)])[0])
+    """The stemmed names of `texts` (an article's sentences, boilerplate left out)."""
+    return terms_of_words(w for text in texts for w in name_words(text))
 
 
 @dataclass(frozen=True)
@@ -96,9 +108,9 @@ class StoryCandidate:
 class StoryLinker:
     """Decides the story of a new article among its nearest stored articles.
 
-    `document_frequency(stem)` and `documents` are the collection's BM25 statistics (chunks
-    containing the stem, chunks in all): both stores keep them already, and a name is as rare in
-    chunks as it is in articles for this purpose.
+    `document_frequency(stem)` is how many of the `documents` stored articles name the stem (their
+    stored names, not BM25's chunk statistics: the two stores tokenise full text differently, and
+    the same counts are what makes both link alike).
     """
 
     def __init__(
@@ -109,10 +121,17 @@ class StoryLinker:
         self.model = model
         self._idf: dict[str, float] = {}
 
+    def recount(self, documents: int) -> None:
+        """The collection grew to `documents` articles (IDF values are cached until then)."""
+        self.documents = max(documents, 1)
+        self._idf = {}
+
     def idf(self, term: str) -> float:
         value = self._idf.get(term)
         if value is None:
-            value = self._idf[term] = math.log((self.documents + 1) / (self.document_frequency(term) + 1)) + 1.0
+            value = self._idf[term] = (
+                math.log((self.documents + 1) / (self.document_frequency(term) + 1)) + 1.0
+            )
         return value
 
     def names_similarity(self, a: frozenset[str], b: frozenset[str]) -> float:
@@ -127,7 +146,9 @@ class StoryLinker:
     def pair_score(self, vector: np.ndarray, terms: frozenset[str], other: StoryCandidate) -> float:
         return self.model.score(float(vector @ other.vector), self.names_similarity(terms, other.terms))
 
-    def link(self, vector: np.ndarray, terms: frozenset[str], candidates: Sequence[StoryCandidate]) -> int | None:
+    def link(
+        self, vector: np.ndarray, terms: frozenset[str], candidates: Sequence[StoryCandidate]
+    ) -> int | None:
         """The story the article joins, or None when it opens a story of its own."""
         best, best_score = None, self.model.threshold
         for candidate in candidates:
@@ -146,3 +167,90 @@ def nearest_rows(vectors: np.ndarray, vector: np.ndarray, k: int = CANDIDATES) -
         return np.argsort(-scores, kind="stable")
     top = np.argpartition(-scores, k)[:k]
     return top[np.argsort(-scores[top], kind="stable")]
+
+
+@dataclass(frozen=True)
+class StoryMember:
+    """One article's place in the stories, with what ordering stories needs (both stores give these)."""
+
+    doc_id: str
+    story: int
+    published: str | None
+    outlet: str | None
+    added: float  # when the article entered the collection (seconds since the epoch)
+
+
+@dataclass
+class StoryTable:
+    """The stories of an in-memory collection, row-aligned: article `doc_ids[i]` is in story
+    `stories[i]`, has vector `vectors[i]` and names `terms[i]`, and entered the collection at `added[i]`."""
+
+    doc_ids: list[str]
+    stories: list[int]
+    added: list[float]
+    terms: list[frozenset[str]]
+    vectors: np.ndarray
+    _row: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._row = {d: i for i, d in enumerate(self.doc_ids)}
+
+    def row(self, doc_id: str) -> int | None:
+        return self._row.get(doc_id)
+
+    def story_of(self, doc_id: str) -> int | None:
+        row = self._row.get(doc_id)
+        return None if row is None else self.stories[row]
+
+
+@dataclass(frozen=True)
+class ArticleFeatures:
+    """What linking needs of a new article."""
+
+    doc_id: str
+    vector: np.ndarray
+    terms: frozenset[str]
+
+
+def link_stories(
+    previous: StoryTable | None,
+    kept: Sequence[str],
+    new: Sequence[ArticleFeatures],
+    now: float,
+    model: LinkModel = LINK_MODEL,
+) -> StoryTable:
+    """The table of `kept` articles (their rows from `previous`) plus the `new` ones, each linked in
+    order to the stories before it. Nothing kept is re-linked; a new article costs one look-up."""
+    rows = [previous.row(d) for d in kept] if previous is not None else []
+    keep = [(d, r) for d, r in zip(kept, rows) if r is not None]
+    dimension = new[0].vector.shape[0] if new else (previous.vectors.shape[1] if previous is not None else 0)
+    total = len(keep) + len(new)
+    vectors = np.zeros((total, dimension), np.float32)
+    doc_ids, stories, added, terms = [], [], [], []
+    for i, (doc_id, r) in enumerate(keep):
+        assert previous is not None
+        vectors[i] = previous.vectors[r]
+        doc_ids.append(doc_id)
+        stories.append(previous.stories[r])
+        added.append(previous.added[r])
+        terms.append(previous.terms[r])
+    named: Counter[str] = Counter(t for article_terms in terms for t in article_terms)
+    linker = StoryLinker(named.__getitem__, 0, model)
+    next_story = max(stories, default=-1) + 1
+    for article in new:
+        linker.recount(len(doc_ids))
+        n = len(doc_ids)
+        candidates = [
+            StoryCandidate(doc_ids[r], stories[r], vectors[r], terms[r])
+            for r in nearest_rows(vectors[:n], article.vector).tolist()
+        ]
+        story = linker.link(article.vector, article.terms, candidates)
+        if story is None:
+            story, next_story = next_story, next_story + 1
+        vectors[n] = article.vector
+        doc_ids.append(article.doc_id)
+        stories.append(story)
+        added.append(now)
+        terms.append(article.terms)
+        named.update(article.terms)
+    return StoryTable(doc_ids, stories, added, terms, vectors)

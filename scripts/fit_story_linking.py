@@ -37,11 +37,13 @@ from retrieval.story_linking import (
     BOILERPLATE_MIN_ARTICLES,
     CANDIDATES,
     NEUTRAL_PASSAGES,
+    ArticleFeatures,
     LinkModel,
     StoryCandidate,
     StoryLinker,
     article_vector,
     common_direction_of,
+    link_stories,
     named_terms,
     nearest_rows,
 )
@@ -51,7 +53,9 @@ SEED = 16
 AVERAGE_LINKAGE_CUT = 0.885  # answers/stories.py STORY_SIMILARITY before this change
 
 
-def items_of(data, common: np.ndarray, doc_ids: list[str], split: bool) -> tuple[list[StoryCandidate], list[str]]:  # type: ignore[no-untyped-def]
+def items_of(
+    data, common: np.ndarray, doc_ids: list[str], split: bool
+) -> tuple[list[StoryCandidate], list[str]]:  # type: ignore[no-untyped-def]
     """Items to cluster (two halves per article when `split`, else the whole article) and their event labels."""
     wide = {g for g, docs in data.group_docs.items() if len(docs) >= BOILERPLATE_MIN_ARTICLES}
     items, labels = [], []
@@ -66,20 +70,13 @@ def items_of(data, common: np.ndarray, doc_ids: list[str], split: bool) -> tuple
     return items, labels
 
 
-def link_all(linker: StoryLinker, items: list[StoryCandidate], order: list[int]) -> list[int]:
-    """Incremental linking in `order`: each item joins a story of the items before it or opens one."""
-    stories = [-1] * len(items)
-    seen: list[int] = []
-    matrix = np.zeros((len(items), len(items[0].vector)), np.float32)
-    for n, i in enumerate(order):
-        item = items[i]
-        rows = nearest_rows(matrix[:n], item.vector)
-        candidates = [StoryCandidate(items[seen[r]].doc_id, stories[seen[r]], items[seen[r]].vector, items[seen[r]].terms) for r in rows]
-        story = linker.link(item.vector, item.terms, candidates)
-        stories[i] = story if story is not None else i
-        matrix[n] = item.vector
-        seen.append(i)
-    return stories
+def link_all(model: LinkModel, items: list[StoryCandidate], order: list[int]) -> list[int]:
+    """The product's incremental linking (`link_stories`) of the items in `order`; a story label per item."""
+    table = link_stories(
+        None, [], [ArticleFeatures(str(i), items[i].vector, items[i].terms) for i in order], 0.0, model
+    )
+    story_of = dict(zip(table.doc_ids, table.stories))
+    return [story_of[str(i)] for i in range(len(items))]
 
 
 def average_linkage(items: list[StoryCandidate]) -> list[int]:
@@ -87,13 +84,16 @@ def average_linkage(items: list[StoryCandidate]) -> list[int]:
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import pdist
 
-    distances = np.clip(pdist(np.stack([i.vector for i in items]).astype(np.float64), metric="cosine"), 0.0, 2.0)
+    distances = np.clip(
+        pdist(np.stack([i.vector for i in items]).astype(np.float64), metric="cosine"), 0.0, 2.0
+    )
     tree = linkage(distances, method="average")
     return fcluster(tree, t=np.nextafter(1.0 - AVERAGE_LINKAGE_CUT, 0.0), criterion="distance").tolist()
 
 
 def pair_scores(labels: list[str], predicted: list[int]) -> dict[str, float]:
     """Pair precision, recall, F1 of "same story", and purity (share of items in their cluster's majority event)."""
+
     def pairs(groups: list) -> set[tuple[int, int]]:  # type: ignore[type-arg]
         by: dict = {}
         for i, g in enumerate(groups):
@@ -109,10 +109,18 @@ def pair_scores(labels: list[str], predicted: list[int]) -> dict[str, float]:
     for label, p in zip(labels, predicted):
         clusters.setdefault(p, Counter())[label] += 1
     purity = sum(c.most_common(1)[0][1] for c in clusters.values()) / len(labels)
-    return {"precision": precision, "recall": recall, "f1": f1, "purity": purity, "clusters": float(len(clusters))}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "purity": purity,
+        "clusters": float(len(clusters)),
+    }
 
 
-def training_pairs(linker: StoryLinker, items: list[StoryCandidate], labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def training_pairs(
+    linker: StoryLinker, items: list[StoryCandidate], labels: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """(cosine, names) features and same-event labels of the pairs the linker meets."""
     matrix = np.stack([i.vector for i in items])
     features, targets = [], []
@@ -123,7 +131,9 @@ def training_pairs(linker: StoryLinker, items: list[StoryCandidate], labels: lis
             if j == i:
                 continue
             other = items[j]
-            features.append((float(item.vector @ other.vector), linker.names_similarity(item.terms, other.terms)))
+            features.append(
+                (float(item.vector @ other.vector), linker.names_similarity(item.terms, other.terms))
+            )
             targets.append(labels[i] == labels[j])
     return np.array(features), np.array(targets)
 
@@ -138,48 +148,58 @@ def main() -> None:
 
     embedder = load_embedder(load_settings())
     common = common_direction_of(embedder.embed_passages(list(NEUTRAL_PASSAGES)))
-    data = load_index(args.data_dir / "index", with_search_structures=True)
-    assert data.lexical is not None
-    docs = sorted(d for d in data.articles if d.startswith("gnad_") and len(data.article_sentence_ids(d)) >= MIN_SENTENCES)
+    data = load_index(args.data_dir / "index", with_search_structures=False)
+    docs = sorted(
+        d
+        for d in data.articles
+        if d.startswith("gnad_") and len(data.article_sentence_ids(d)) >= MIN_SENTENCES
+    )
     random.Random(SEED).shuffle(docs)
     test_docs, train_docs = docs[: len(docs) // 5], docs[len(docs) // 5 :]
     seeds = sorted(d for d in data.articles if not d.startswith("gnad_"))
-    linker = StoryLinker(data.lexical.document_frequency, len(data.chunks))
-
     train, train_labels = items_of(data, common, train_docs, split=True)
+    # The pair features see names counted over the training items, as linking counts the stored articles.
+    named = Counter(t for item in train for t in item.terms)
+    linker = StoryLinker(named.__getitem__, len(train))
     test, test_labels = items_of(data, common, test_docs, split=True)
     seed_items, seed_labels = items_of(data, common, seeds, split=False)
     test, test_labels = test + seed_items, test_labels + seed_labels
 
     x, y = training_pairs(linker, train, train_labels)
-    model = LogisticRegression(C=10.0).fit(x, y)
-    (w_cos, w_names), intercept = model.coef_[0], model.intercept_[0]
-    print(f"{len(train_docs)} articles fit ({len(y)} pairs, {int(y.sum())} same-event), {len(test_docs)} + {len(seeds)} seeds held out")
+    regression = LogisticRegression(C=10.0).fit(x, y)
+    (w_cos, w_names), intercept = regression.coef_[0], regression.intercept_[0]
+    print(
+        f"{len(train_docs)} articles fit ({len(y)} pairs, {int(y.sum())} same-event), {len(test_docs)} + {len(seeds)} seeds held out"
+    )
     order = list(range(len(train)))
     random.Random(SEED).shuffle(order)
     best = None
     for threshold in np.round(np.arange(0.05, 0.96, 0.05), 2):
-        linker.model = LinkModel(float(intercept), float(w_cos), float(w_names), float(threshold))
-        scores = pair_scores(train_labels, link_all(linker, train, order))
+        model = LinkModel(float(intercept), float(w_cos), float(w_names), float(threshold))
+        scores = pair_scores(train_labels, link_all(model, train, order))
         if best is None or scores["f1"] > best[1]["f1"]:
             best = (float(threshold), scores)
     assert best is not None
-    linker.model = LinkModel(float(intercept), float(w_cos), float(w_names), best[0])
-    print(f"LINK_MODEL = {linker.model}  (train pair F1 {best[1]['f1']:.3f})")
+    linker.model = fitted = LinkModel(float(intercept), float(w_cos), float(w_names), best[0])
+    print(f"LINK_MODEL = {fitted}  (train pair F1 {best[1]['f1']:.3f})")
 
     test_order = list(range(len(test)))
     random.Random(SEED + 1).shuffle(test_order)
     for name, predicted, labels in (
-        ("train  linker", link_all(linker, train, order), train_labels),
+        ("train  linker", link_all(fitted, train, order), train_labels),
         ("train  average linkage 0.885", average_linkage(train), train_labels),
-        ("held-out linker", link_all(linker, test, test_order), test_labels),
+        ("held-out linker", link_all(fitted, test, test_order), test_labels),
         ("held-out average linkage 0.885", average_linkage(test), test_labels),
     ):
         s = pair_scores(labels, predicted)
-        print(f"{name:32s} P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f} purity {s['purity']:.3f} clusters {int(s['clusters'])}")
+        print(
+            f"{name:32s} P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f} purity {s['purity']:.3f} clusters {int(s['clusters'])}"
+        )
 
     if args.show_closest:
-        whole, whole_labels = items_of(data, common, sorted(d for d in data.articles if d.startswith("gnad_")), split=False)
+        whole, _ = items_of(
+            data, common, sorted(d for d in data.articles if d.startswith("gnad_")), split=False
+        )
         matrix = np.stack([i.vector for i in whole])
         scored = []
         for i, item in enumerate(whole):
@@ -188,7 +208,9 @@ def main() -> None:
                     scored.append((linker.pair_score(item.vector, item.terms, whole[j]), i, j))
         for score, i, j in sorted(scored, reverse=True)[: args.show_closest]:
             a, b = (whole[k].doc_id.split("#")[0] for k in (i, j))
-            print(f"{score:.2f}  {a}: {data.articles[a].title[:70]!r}\n      {b}: {data.articles[b].title[:70]!r}")
+            print(
+                f"{score:.2f}  {a}: {data.articles[a].title[:70]!r}\n      {b}: {data.articles[b].title[:70]!r}"
+            )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def seeds_of(retriever) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_the_seed_articles_form_one_story_that_no_unrelated_article_joins(mixed_retriever) -> None:
-    stories = story_map(mixed_retriever.data, mixed_retriever.embedder)
+    stories = story_map(mixed_retriever.data)
     seeds = seeds_of(mixed_retriever)
 
     (seed_story,) = {stories.story_of[d] for d in seeds}
@@ -31,7 +31,7 @@ def test_the_seed_articles_form_one_story_that_no_unrelated_article_joins(mixed_
 
 def test_a_sentence_repeated_across_unrelated_stories_is_boilerplate(mixed_retriever) -> None:
     data = mixed_retriever.data
-    stories = story_map(data, mixed_retriever.embedder)
+    stories = story_map(data)
     repeated = {s.dup_group for s in data.sentences if s.text == BOILERPLATE}
 
     (group,) = repeated
