@@ -34,6 +34,7 @@ from telegram.ext import (
 from answers.answer import ensure_index, follow_index, stop_following, warm_up
 from answers.live_index import LiveRetriever
 from bot.access import AccessPolicy, SlidingWindowLimiter
+from bot.adding import HAS_LINK, LINK_ONLY, on_add, on_group_link, on_link
 from bot.handlers import (
     SOURCES_CALLBACK,
     guard_access,
@@ -158,6 +159,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CommandHandler("unsubscribe", on_unsubscribe, filters=new),
             CallbackQueryHandler(on_sources_button, pattern=f"^{SOURCES_CALLBACK}$"),
             MessageHandler(private & filters.Document.ALL, on_document),
+            CommandHandler("add", on_add, filters=new),
+            MessageHandler(private & filters.Regex(LINK_ONLY), on_link),  # a link is never a question
+            MessageHandler(groups & filters.TEXT & filters.Regex(HAS_LINK), on_group_link),
             # A question may come as a photo's caption as well as a text message.
             MessageHandler(private & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND, on_private_text),
             MessageHandler(groups & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND, on_group_text),

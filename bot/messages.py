@@ -19,7 +19,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/unsubscribe — stop the daily briefing\n"
             "/sources — full sources of the last answer\n"
             "/new — start a new conversation (a short follow-up such as <i>and Kursk?</i> is read with your previous question)\n\n"
-            "Admins can add an article by sending me a .txt, .md or .html file."
+            "Admins can add an article by sending me a .txt, .md or .html file, or a link (/add <i>URL</i>)."
         ),
         "ask_usage": "Ask like this: /ask How many soldiers were reported?",
         "bad_question": "Sorry, I can't answer that: {reason}.",
@@ -40,6 +40,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_failed": "I could not index {name}: {reason}. The index is unchanged.",
         "upload_done": "Indexed “{title}” ({date}{outlet}). It can be quoted from now on; {articles} articles in the index.",
         "no_date": "no date found",
+        "add_usage": "Send /add with one link, for example /add https://www.tagesschau.de/…",
+        "add_refused": "Sorry, only the bot's admins can add articles; a link is not a question. Ask me about the articles instead.",
+        "add_failed": "I could not add {url}: {reason}. The index is unchanged.",
         "unknown_command": "I don't know that command. /help lists what I can do.",
         "new_conversation": "New conversation: your next question is read on its own.",
     },
@@ -53,7 +56,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "/unsubscribe — täglichen Überblick beenden\n"
             "/sources — alle Quellen der letzten Antwort\n"
             "/new — neues Gespräch (eine kurze Nachfrage wie <i>und Kursk?</i> wird mit deiner vorigen Frage gelesen)\n\n"
-            "Admins können einen Artikel als .txt-, .md- oder .html-Datei schicken."
+            "Admins können einen Artikel als .txt-, .md- oder .html-Datei oder als Link schicken (/add <i>URL</i>)."
         ),
         "ask_usage": "Frag so: /ask Wie viele Soldaten wurden gemeldet?",
         "bad_question": "Das kann ich leider nicht beantworten: {reason}.",
@@ -74,6 +77,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_failed": "{name} konnte ich nicht indexieren: {reason}. Der Index ist unverändert.",
         "upload_done": "Indexiert: „{title}“ ({date}{outlet}). Ab jetzt zitierbar; {articles} Artikel im Index.",
         "no_date": "kein Datum gefunden",
+        "add_usage": "Schick /add mit einem Link, zum Beispiel /add https://www.tagesschau.de/…",
+        "add_refused": "Artikel hinzufügen dürfen leider nur die Admins des Bots; ein Link ist keine Frage. Frag mich stattdessen etwas zu den Artikeln.",
+        "add_failed": "{url} konnte ich nicht hinzufügen: {reason}. Der Index ist unverändert.",
         "unknown_command": "Diesen Befehl kenne ich nicht. /help zeigt, was ich kann.",
         "new_conversation": "Neues Gespräch: deine nächste Frage wird für sich gelesen.",
     },

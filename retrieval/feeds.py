@@ -51,8 +51,11 @@ def parse_feed(content: bytes, url: str) -> list[FeedItem]:
         items.append(FeedItem(link.strip(), _clean(entry.get("title")), _entry_date(entry)))
     if not items:
         cause = parsed.get("bozo_exception")
-        reason = f"malformed feed ({_one_line(cause)})" if parsed.get("bozo") and cause else "a feed without items"
-        raise FeedError(f"{url}: {reason}")
+        if parsed.get("bozo") and cause:
+            raise FeedError(f"{url}: malformed feed ({_one_line(cause)})")
+        if not parsed.get("version"):
+            raise FeedError(f"{url}: not an RSS or Atom feed")
+        return []  # a feed with nothing in it yet is not a failure
     if parsed.get("bozo"):
         logger.info("feed %s is not well-formed (%s); using its %d readable items", url, _one_line(parsed.get("bozo_exception")), len(items))
     items.sort(key=lambda item: item.published or "", reverse=True)

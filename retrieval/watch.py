@@ -191,6 +191,9 @@ class Watcher:
     def run(self, stop: threading.Event, on_report: Callable[[WatchReport], None] | None = None) -> None:
         """Poll until `stop` is set; a poll that fails as a whole (the index is broken) is logged and retried."""
         logger.info("watching %d sources", len(self.sources))
+        if self.embedder is not None:
+            # The indexing engine loads lazily (seconds); load it now, not when the first article waits for it.
+            self.embedder.embed_corpus(["newsbot"], batch_size=1)
         while not stop.is_set():
             try:
                 report = self.poll_once()

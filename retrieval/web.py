@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from config.settings import Settings
+from models.embedders import Embedder
 from retrieval.errors import IngestError
 from retrieval.feeds import iso_day
 from retrieval.fetch import FetchedPage, FetchError, normalise_url
@@ -126,3 +127,19 @@ def fetch_articles(urls: Sequence[str], settings: Settings) -> tuple[list[Path],
                 logger.info("not indexed: %s", e)
                 skipped.append(SkippedFile(url, str(e)))
     return saved, skipped
+
+
+def index_web_page(url: str, settings: Settings, embedder: Embedder | None = None) -> PageArticle:
+    """Fetch one page and index it into the configured store (a link sent to the bot); returns what
+    was indexed. A page that cannot be fetched or holds no article raises `FetchError` and changes nothing."""
+    from retrieval.backends import index_paths
+    from retrieval.fetch import fetch, make_client
+
+    r = settings.retrieval
+    with make_client(r.fetch_timeout_s, r.fetch_max_redirects) as client:
+        page = page_to_article(fetch(url, client, r.max_file_bytes, r.fetch_timeout_s), r.data_dir)
+    save_page_article(page)
+    report = index_paths([page.path], settings, embedder=embedder)
+    if report.skipped:
+        raise FetchError(url, report.skipped[0].reason.split(": ", 1)[-1], permanent=True)
+    return page

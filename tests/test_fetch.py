@@ -153,3 +153,10 @@ def test_watch_config_folders_are_relative_to_the_config_file(tmp_path: Path) ->
     path.parent.mkdir()
     path.write_text("interval_s = 60\n[[folders]]\npath = 'incoming'\n", encoding="utf-8")
     assert load_watch_config(path).folders[0].path == tmp_path / "conf" / "incoming"
+
+
+def test_an_empty_feed_is_no_failure_but_a_page_that_is_no_feed_is() -> None:
+    empty = b"<?xml version='1.0'?><rss version='2.0'><channel><title>Neu</title></channel></rss>"
+    assert parse_feed(empty, "https://example.org/rss") == []
+    with pytest.raises(FeedError, match=r"^https://example.org/start: not an RSS or Atom feed$"):
+        parse_feed(b"<html><body><p>Startseite</p></body></html>", "https://example.org/start")
