@@ -7,6 +7,7 @@ callers and tests may pass their own retriever or answerer.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from answers.errors import QuestionError
 from answers.extractive import ExtractiveAnswerer, is_quantity_question
 from answers.followup import read_in_context
 from answers.grounding import enforce_grounding
+from answers.dated import window_for, window_note
 from answers.live_index import LiveRetriever
 from answers.types import Answer
 from config.settings import Settings, load_settings
@@ -27,6 +29,7 @@ from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.language import detect_language
 from retrieval.search import Retriever, SearchResult
 from retrieval.store import IndexData
+from retrieval.time_window import TimeWindow
 
 logger = logging.getLogger(__name__)
 
@@ -166,12 +169,16 @@ def answer(
     answerer: Answerer | None = None,
     k: int | None = None,
     previous: str | None = None,
+    window: TimeWindow | None = None,
+    now: dt.datetime | None = None,
 ) -> Answer:
     """Answer `question` from the indexed articles with verbatim, attributed quotes.
 
     `previous` is the conversation's previous stand-alone question (see answers/followup.py): a
     follow-up is searched and answered as read together with it, in the follow-up's language,
-    and the answer's `read_as` says how it was read.
+    and the answer's `read_as` says how it was read. `window` (`--since`/`--until`), or else a day
+    the question names, limits the articles searched by publication date (answers/dated.py);
+    `now` is what "gestern" and "24h" count from.
     """
     settings = settings or load_settings()
     question = validate_question(question, settings.models.max_question_chars)
@@ -181,9 +188,13 @@ def answer(
     read = read_in_context(previous, question)
     language = detect_language(question)
     k = k or settings.retrieval.top_k * (2 if is_quantity_question(read.text) else 1)
-    result = retriever.search(read.text, k=k, language=language)
+    searched = window_for(read.text, window, now)
+    result = retriever.search(read.text, k=k, language=language, window=searched)
     composed = answerer.compose(read.text, language, result, retriever.data)
     composed.question = question
+    if searched is not None:
+        said = window_note(searched, language, found_any=bool(result.hits))
+        composed.note = f"{composed.note} {said}" if composed.note else said
     composed.read_as = read.text if read.follow_up else None
     composed = enforce_grounding(composed, retriever.data.articles)
     composed.timings.update(

@@ -15,6 +15,14 @@ LABELS: dict[Language, dict[str, str]] = {
         # leads: the one-line headline of an answer
         "lead_quotes": "According to the articles:",
         "lead_figures": "Figures reported in the articles:",
+        # time windows (--since/--until, or a day the question names; answers/dated.py)
+        "window_only": "Only articles published {when} were searched.",
+        "window_empty": "No article in the collection was published {when}.",
+        "window_day": "on {day}",
+        "window_since": "since {day}",
+        "window_until": "until {day}",
+        "window_between": "from {since} to {until}",
+        "newest_figure": "newest",
         "declined": "The articles don't say.",
         "nearest": "Nearest passages (they do not answer the question):",
         # figures
@@ -52,6 +60,13 @@ LABELS: dict[Language, dict[str, str]] = {
     "de": {
         "lead_quotes": "Laut den Artikeln:",
         "lead_figures": "In den Artikeln genannte Zahlen:",
+        "window_only": "Durchsucht wurden nur Artikel, die {when} erschienen sind.",
+        "window_empty": "Kein Artikel der Sammlung ist {when} erschienen.",
+        "window_day": "am {day}",
+        "window_since": "seit {day}",
+        "window_until": "bis {day}",
+        "window_between": "vom {since} bis {until}",
+        "newest_figure": "neueste",
         "declined": "Dazu steht nichts in den Artikeln.",
         "nearest": "Nächstliegende Stellen (sie beantworten die Frage nicht):",
         "figure": "Zahl",

@@ -84,6 +84,27 @@ def read_question(question: str | None) -> str:
     return question
 
 
+SinceOption = Annotated[
+    str | None,
+    typer.Option("--since", help="Only articles published since then: a date (2024-10-20) or a duration back from now (24h, 7d, 2w)."),
+]
+UntilOption = Annotated[str | None, typer.Option("--until", help="Only articles published until then (a date or a duration, as --since).")]
+
+
+def time_window_or_exit(since: str | None, until: str | None) -> Any:
+    """The `TimeWindow` of --since/--until (None when neither is given); a bad value exits 2 with one line."""
+    import datetime as dt
+
+    from retrieval.time_window import TimeWindowError, window_from_options
+
+    if since is None and until is None:
+        return None
+    try:
+        return window_from_options(since, until, dt.datetime.now())
+    except TimeWindowError as e:
+        raise fail(str(e), EXIT_USAGE) from e
+
+
 def ensure_index_with_progress(settings: Settings) -> None:
     from answers.answer import ensure_index
     from bot.progress import index_progress
@@ -280,6 +301,8 @@ def search(
     k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="Number of passages.")] = 5,
     mode: Annotated[str, typer.Option(help="hybrid, dense or lexical.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as a JSON list.")] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
     """Show the passages that best match QUERY (hybrid BM25 + dense retrieval)."""
     from answers.answer import get_retriever, validate_question
@@ -289,13 +312,14 @@ def search(
     if mode not in ("hybrid", "dense", "lexical"):
         raise fail(f"unknown mode {mode!r}; use hybrid, dense or lexical", EXIT_USAGE)
     settings = settings_or_exit()
+    window = time_window_or_exit(since, until)
     try:
         query = validate_question(query, settings.models.max_question_chars)
     except QuestionError as e:
         raise fail(str(e), EXIT_USAGE) from e
     ensure_index_with_progress(settings)
     try:
-        result = get_retriever(settings).search(query, k=k, mode=mode)  # type: ignore[arg-type]
+        result = get_retriever(settings).search(query, k=k, mode=mode, window=window)  # type: ignore[arg-type]
     except IndexError_ as e:
         raise fail(str(e)) from e
     if as_json:
@@ -303,6 +327,8 @@ def search(
             {
                 "doc_id": hit.article.doc_id,
                 "title": hit.article.title,
+                "published": hit.article.published,
+                "url": hit.article.url,
                 "text": hit.chunk.text,
                 "start": hit.chunk.start,
                 "end": hit.chunk.end,
@@ -317,13 +343,13 @@ def search(
     render_hits(console, result.hits)
 
 
-def answer_or_exit(question: str, settings: Settings, k: int | None = None) -> Any:
+def answer_or_exit(question: str, settings: Settings, k: int | None = None, window: Any = None) -> Any:
     from answers.answer import answer
     from answers.errors import QuestionError
     from retrieval.errors import IndexError_
 
     try:
-        return answer(question, settings, k=k)
+        return answer(question, settings, k=k, window=window)
     except QuestionError as e:
         raise fail(str(e), EXIT_USAGE) from e
     except IndexError_ as e:
@@ -335,19 +361,24 @@ def ask(
     question: Annotated[str | None, typer.Argument(help="The question; '-' or none reads stdin.")] = None,
     k: Annotated[int | None, typer.Option("--k", "-k", min=1, max=100, help="Passages to read.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    since: SinceOption = None,
+    until: UntilOption = None,
 ) -> None:
-    """Answer QUESTION with verbatim quotes and their sources (builds the index on first use)."""
+    """Answer QUESTION with verbatim quotes and their sources (builds the index on first use).
+
+    A question that names a day ("on 24 October", "gestern") is answered from that day's articles."""
     from answers.answer import validate_question
     from answers.errors import QuestionError
 
     settings = settings_or_exit()
+    window = time_window_or_exit(since, until)
     text = read_question(question)
     try:
         validate_question(text, settings.models.max_question_chars)
     except QuestionError as e:
         raise fail(str(e), EXIT_USAGE) from e
     ensure_index_with_progress(settings)
-    result = answer_or_exit(text, settings, k)
+    result = answer_or_exit(text, settings, k, window)
     if as_json:
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
         return

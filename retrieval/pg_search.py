@@ -40,6 +40,7 @@ from retrieval.pg_store import (
 )
 from retrieval.search import Mode, Retriever, SearchResult, prepare_query, with_best_sentence
 from retrieval.store import BuildInfo
+from retrieval.time_window import TimeWindow
 from retrieval.types import Chunk, Hit, SearchTimings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,16 @@ class SearchFilter:
     published_from: str | None = None
     published_to: str | None = None
     outlet: str | None = None
+    month_day: str | None = None  # "10-24": that day of any year (a question naming "24 October")
+
+    @classmethod
+    def of_window(cls, window: TimeWindow) -> SearchFilter:
+        """The filter of a time window (retrieval/time_window.py); undated articles fall outside, as in the embedded store."""
+        return cls(
+            published_from=window.since.isoformat() if window.since else None,
+            published_to=window.until.isoformat() if window.until else None,
+            month_day=f"{window.month_day[0]:02d}-{window.month_day[1]:02d}" if window.month_day else None,
+        )
 
     def sql(self) -> tuple[str, dict[str, Any]]:
         parts, params = ["TRUE"], {}
@@ -69,6 +80,9 @@ class SearchFilter:
         if self.outlet:
             parts.append("c.outlet = %(outlet)s")
             params["outlet"] = self.outlet
+        if self.month_day:
+            parts.append("substr(c.published, 6, 5) = %(month_day)s")
+            params["month_day"] = self.month_day
         return " AND ".join(parts), params
 
 
@@ -183,8 +197,15 @@ class PgRetriever(Retriever):
         language: str | None = None,
         query_vector: np.ndarray | None = None,
         filters: SearchFilter | None = None,
+        window: TimeWindow | None = None,
     ) -> SearchResult:
-        """The top `k` chunks for `query` (see `Retriever.search`), optionally filtered."""
+        """The top `k` chunks for `query` (see `Retriever.search`), optionally filtered (`window`: by publication day)."""
+        if window is not None and not window.open:
+            from dataclasses import replace
+
+            dates = SearchFilter.of_window(window)
+            filters = replace(filters, published_from=dates.published_from, published_to=dates.published_to,
+                              month_day=dates.month_day) if filters else dates  # fmt: skip
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()
         language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)

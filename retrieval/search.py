@@ -22,6 +22,7 @@ from retrieval.errors import ModelMismatchError
 from retrieval.fusion import fuse_scores
 from retrieval.language import detect_language
 from retrieval.store import IndexData, load_index
+from retrieval.time_window import TimeWindow
 from retrieval.types import Hit, SearchTimings
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class Retriever:
         language: str | None = None,
         query_vector: np.ndarray | None = None,
         exclude_docs: frozenset[str] = frozenset(),
+        window: TimeWindow | None = None,
     ) -> SearchResult:
         """The top `k` chunks for `query`; scores of retrievers not used by `mode` are None.
 
@@ -109,12 +111,15 @@ class Retriever:
         `exclude_docs` searches as if those articles were not indexed (the answers benchmark asks
         questions with their article left out); their chunks never become candidates. BM25's and
         the answerer's word statistics still count them, on purpose (bench/answers.py says why).
+        `window` searches only articles published in it (retrieval/time_window.py), the same way.
         """
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()
         language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)
         t1 = time.perf_counter()
-        if self.size == 0:
+        if window is not None and not window.open:
+            exclude_docs = exclude_docs | window.outside((d, a.published) for d, a in self.data.articles.items())
+        if self.size == 0 or len(exclude_docs) >= len(self.data.articles):
             return SearchResult(query, language, query_vector, [], timings)
 
         masked = self._chunks_of(exclude_docs)
