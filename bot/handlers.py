@@ -27,8 +27,10 @@ from bot.messages import language_of, number, say, upload_failure_reason
 from bot.state import CONVERSATION_KEY, LAST_SOURCES_KEY, LastSources, bot_state
 from bot.subscriptions import Subscription, SubscriptionError, format_time, parse_time
 from bot.telegram_format import escape, render_answer, render_briefing, render_full_sources
+from bot.time_options import split_window
 from retrieval.backends import index_uploaded_article
 from retrieval.errors import IngestError
+from retrieval.time_window import TimeWindow, TimeWindowError
 
 logger = logging.getLogger(__name__)
 
@@ -124,15 +126,22 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def on_ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer /ask <question> (and /ask@ThisBot; PTB already ignores /ask@OtherBot)."""
-    question = " ".join(context.args or [])
+    """Answer /ask <question> (and /ask@ThisBot; PTB already ignores /ask@OtherBot); `--since`/`--until` as in the CLI."""
+    try:
+        window, words = split_window(context.args or [], dt.datetime.now())
+    except TimeWindowError as e:
+        await _say(update, context, say(language_of(update.effective_user), "bad_question", reason=escape(str(e))))
+        return
+    question = " ".join(words)
     if not question.strip():
         await _say(update, context, say(language_of(update.effective_user), "ask_usage"))
         return
-    await answer_question(update, context, question)
+    await answer_question(update, context, question, window)
 
 
-async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+async def answer_question(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, window: TimeWindow | None = None
+) -> None:
     """Validate, rate-limit, answer off the event loop, and send the answer with a Sources button.
 
     The chat's turn is taken before anything else, so answers leave in the order the questions came.
@@ -140,10 +149,12 @@ async def answer_question(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
     chat = update.effective_chat
     assert chat is not None
     async with chat_turn(chat.id):
-        await _answer_in_turn(update, context, question)
+        await _answer_in_turn(update, context, question, window)
 
 
-async def _answer_in_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str) -> None:
+async def _answer_in_turn(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, window: TimeWindow | None = None
+) -> None:
     state = bot_state(context)
     chat = update.effective_chat
     assert chat is not None
@@ -160,7 +171,9 @@ async def _answer_in_turn(update: Update, context: ContextTypes.DEFAULT_TYPE, qu
     previous = conversation.anchor
     conversation.remember(conversation.read(question))  # now, so a question sent meanwhile reads this one
     async with typing_action(context.bot, chat.id):
-        result = await asyncio.to_thread(answer, question, state.settings, state.retriever, previous=previous)
+        result = await asyncio.to_thread(
+            answer, question, state.settings, state.retriever, previous=previous, window=window
+        )
     markup = render_answer(result)
     if context.chat_data is not None:
         context.chat_data[LAST_SOURCES_KEY] = LastSources(result.language, tuple(result.citations))

@@ -19,6 +19,7 @@ from tests.conftest import REPO
 from tests.news_site import FLOOD, NewsSite, news_site
 from tests.telegram.conftest import ADMIN_ID, USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.telegram_html import parse
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -158,3 +159,19 @@ async def test_the_watcher_inside_the_bot_indexes_a_published_article(
         text, seconds = await _answer_with(api, user, USER_ID, "158", within_s=60)
     assert "Valencia" in text
     assert (settings.retrieval.data_dir / "watch.sqlite").is_file()
+
+
+async def test_ask_takes_a_time_window_and_a_dated_question_is_answered_from_that_day(api: FakeBotApi, bot_settings) -> None:
+    settings = bot_settings(TELEGRAM_QUESTIONS_PER_MINUTE="100")
+    user = api.private_chat(USER_ID, language_code="de")
+    async with newsbot(settings):
+        api.send_text(USER_ID, user, "/ask --since 2024-11-01 Wie viele Soldaten hat Nordkorea geschickt?")
+        (windowed,) = await api.wait_for_messages(USER_ID, count=1, timeout=60)
+        api.send_text(USER_ID, user, "Was wurde am 24. Dezember über Nordkorea gemeldet?")
+        dated = (await api.wait_for_messages(USER_ID, count=2, timeout=60))[-1]
+        api.send_text(USER_ID, user, "/ask --since letzte Woche Wie viele Soldaten?")
+        bad = (await api.wait_for_messages(USER_ID, count=3, timeout=60))[-1]
+    # No article of the seeds is dated after 22 October 2024: declined, saying why (no passages, no button).
+    assert parse(windowed.text) == "Dazu steht nichts in den Artikeln.\n\nKein Artikel der Sammlung ist seit 2024-11-01 erschienen."
+    assert parse(dated.text) == "Dazu steht nichts in den Artikeln.\n\nKein Artikel der Sammlung ist am 24. Dezember erschienen."
+    assert bad.text.startswith("Das kann ich leider nicht beantworten: 'letzte' is neither a date nor a duration")
