@@ -23,6 +23,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "window_until": "until {day}",
         "window_between": "from {since} to {until}",
         "newest_figure": "newest",
+        "figure_dates": "Published",
         "declined": "The articles don't say.",
         "nearest": "Nearest passages (they do not answer the question):",
         # figures
@@ -67,6 +68,7 @@ LABELS: dict[Language, dict[str, str]] = {
         "window_until": "bis {day}",
         "window_between": "vom {since} bis {until}",
         "newest_figure": "neueste",
+        "figure_dates": "Erschienen",
         "declined": "Dazu steht nichts in den Artikeln.",
         "nearest": "Nächstliegende Stellen (sie beantworten die Frage nicht):",
         "figure": "Zahl",

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from answers.labels import labels
-from answers.types import Answer, Citation, Figure
+from answers.types import Answer, Citation, StoryRows, walk_answer
 from retrieval.types import Hit
 
 
@@ -23,60 +23,63 @@ def source_line(citation: Citation) -> str:
     return " ".join(parts)
 
 
-def _figures_tables(answer: Answer) -> list[Table]:
-    """One table per story (titled by it) when the collection holds several, else one untitled table."""
-    stories: dict[str | None, list[Figure]] = {}
-    for figure in answer.figures:
-        stories.setdefault(figure.story, []).append(figure)
-    return [_figures_table(answer, story, figures) for story, figures in stories.items()]
+class TerminalDrawing:
+    """`walk_answer`'s pieces as rich renderables: bold lead, one table per story, one panel per quote."""
 
+    def __init__(self, console: Console, language: str, full_sources: bool) -> None:
+        self.console = console
+        self.words = labels(language)
+        self.full_sources = full_sources
 
-def _figures_table(answer: Answer, title: str | None, figures: list[Figure] | None = None) -> Table:
-    words = labels(answer.language)
-    headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"])
-    table = Table(*headers, title=title, title_justify="left", show_lines=False)
-    for figure in answer.figures if figures is None else figures:
-        table.add_row(
-            Text(figure.value, style="bold"),
-            figure.what,
-            figure.attributed_to or "—",
-            " ".join(f"[{n}]" for n in figure.citations),
-        )
-    return table
+    def read_as(self, question: str) -> None:
+        self.console.print(Text(f"{self.words['read_as']}: {question}", style="dim italic"))
+
+    def declined(self, lead: str, nearest: bool) -> None:
+        self.console.print(Text(lead, style="bold yellow"))
+        if nearest:
+            self.console.print(Text(self.words["nearest"], style="dim"))
+
+    def model_text(self, text: str) -> None:
+        self.console.print(Text(text, style="bold"))  # Text: the model's brackets are never markup
+        self.console.print(Text(self.words["model_worded"], style="dim"))
+
+    def lead(self, lead: str) -> None:
+        self.console.print(Text(lead, style="bold"))
+
+    def figures(self, stories: list[StoryRows]) -> None:
+        """One table per story (titled by it) when the collection holds several, else one untitled table."""
+        words = self.words
+        headers = (words["figure"], words["counts"], words["attributed_to"], words["sources"], words["figure_dates"])
+        for group in stories:
+            table = Table(*headers, title=group.story, title_justify="left", show_lines=False)
+            for row in group.rows:
+                figure = row.figure
+                table.add_row(
+                    Text(figure.value, style="bold"),
+                    figure.what,
+                    figure.attributed_to or "—",
+                    " ".join(f"[{n}]" for n in figure.citations),
+                    Text(row.dates_text(words["newest_figure"]), style="bold" if row.newest else ""),
+                )
+            self.console.print(table)
+
+    def note(self, note: str) -> None:
+        self.console.print(Text(note, style="italic yellow"))
+
+    def quotes(self, citations: list[Citation], declined: bool, figures_shown: bool) -> None:
+        for citation in citations:
+            quote = Text(f"„{citation.quote}“", style="italic")
+            body: list = [quote, Text(source_line(citation), style="dim")]
+            if citation.also_reported_by:
+                body.append(Text(f"{self.words['also']}: {', '.join(citation.also_reported_by)}", style="dim cyan"))
+            if self.full_sources:
+                body.append(Text(f"{citation.doc_id} [{citation.start}:{citation.end}]", style="dim"))
+            self.console.print(Panel(Group(*body), title=f"[{citation.n}]", title_align="left", border_style="cyan", expand=True))
 
 
 def render_answer(console: Console, answer: Answer, full_sources: bool = False) -> None:
     """Lead, then the figures table, the model's prose or nothing more, then one panel per quote."""
-    words = labels(answer.language)
-    if answer.read_as:
-        console.print(Text(f"{words['read_as']}: {answer.read_as}", style="dim italic"))
-    if answer.declined:
-        console.print(Text(answer.lead, style="bold yellow"))
-        if answer.citations:
-            console.print(Text(words["nearest"], style="dim"))
-    elif answer.text is not None:
-        console.print(Text(answer.text, style="bold"))  # Text: the model's brackets are never markup
-        console.print(Text(words["model_worded"], style="dim"))
-        if answer.figures:  # the complete figures table stays beside the prose
-            for table in _figures_tables(answer):
-                console.print(table)
-    elif answer.figures:
-        console.print(Text(answer.lead, style="bold"))
-        for table in _figures_tables(answer):
-            console.print(table)
-    else:
-        console.print(Text(answer.lead, style="bold"))
-    if answer.note:
-        console.print(Text(answer.note, style="italic yellow"))
-
-    for citation in answer.citations:
-        quote = Text(f"„{citation.quote}“", style="italic")
-        body: list = [quote, Text(source_line(citation), style="dim")]
-        if citation.also_reported_by:
-            body.append(Text(f"{words['also']}: {', '.join(citation.also_reported_by)}", style="dim cyan"))
-        if full_sources:
-            body.append(Text(f"{citation.doc_id} [{citation.start}:{citation.end}]", style="dim"))
-        console.print(Panel(Group(*body), title=f"[{citation.n}]", title_align="left", border_style="cyan", expand=True))
+    walk_answer(answer, TerminalDrawing(console, answer.language, full_sources))
 
 
 def render_sources(console: Console, answer: Answer) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from answers.briefing import Briefing
 from answers.labels import labels
 from answers.stories import short_title
-from answers.types import Answer, Citation, markers
+from answers.types import Answer, Citation, FigureRow, StoryRows, markers, walk_answer
 
 MESSAGE_LIMIT = 4096
 # A chat answer shows at most this many quotes (one per figure first); the rest, with every
@@ -83,57 +83,79 @@ def quotes_to_show(answer: Answer, limit: int = QUOTES_SHOWN) -> list[Citation]:
     return [by_number[n] for n in sorted(chosen)]
 
 
-def _figure_rows(answer: Answer, words: dict[str, str]) -> list[str]:
-    """One line per figure; when the collection holds several stories, each story's title heads its figures."""
-    rows: list[str] = []
-    story: str | None = None
-    for f in answer.figures:
-        if f.story and f.story != story:
-            story = f.story
-            rows.append(f"<i>{escape(story)}</i>")
-        rows.append(
-            f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} "
-            f"{markers(f.citations)}"
-        )
-    return rows
+def figure_row(row: FigureRow, words: dict[str, str]) -> str:
+    """"• <b>12.000</b> Soldaten — Yonhap [1][3] · 2024-10-21": value, what, who, citations, their days."""
+    f = row.figure
+    line = f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} {markers(f.citations)}"
+    dates = row.dates_text(words["newest_figure"])
+    return line + (f" · {'<b>' + escape(dates) + '</b>' if row.newest else escape(dates)}" if dates else "")
+
+
+class TelegramDrawing:
+    """`walk_answer`'s pieces as Telegram HTML blocks; the quotes limited to `QUOTES_SHOWN`, the rest behind Sources."""
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        self.words = labels(answer.language)
+        self.blocks: list[str] = []
+        self._lead_open = False  # a figures list joins the lead's block
+
+    def _add(self, block: str, lead: bool = False) -> None:
+        self.blocks.append(block)
+        self._lead_open = lead
+
+    def read_as(self, question: str) -> None:
+        self._add(f"<i>{self.words['read_as']}: {escape(question)}</i>")
+
+    def declined(self, lead: str, nearest: bool) -> None:
+        self._add(f"<b>{escape(lead)}</b>" + (f"\n<i>{escape(self.words['nearest'])}</i>" if nearest else ""))
+
+    def model_text(self, text: str) -> None:
+        # Escaped, so "[text](url)" or "<a href>" in model text stays text (the checks also drop any
+        # sentence linking where no quote does); the table keeps every figure beside the prose.
+        self._add(escape(text) + f"\n<i>{escape(self.words['model_worded'])}</i>")
+
+    def lead(self, lead: str) -> None:
+        self._add(f"<b>{escape(lead)}</b>", lead=True)
+
+    def figures(self, stories: list[StoryRows]) -> None:
+        """One line per figure; when the collection holds several stories, each story's title heads its figures."""
+        rows: list[str] = []
+        for group in stories:
+            if group.story:
+                rows.append(f"<i>{escape(group.story)}</i>")
+            rows += [figure_row(row, self.words) for row in group.rows]
+        if self._lead_open:
+            self.blocks[-1] += "\n" + "\n".join(rows)
+        else:
+            self._add("\n".join(rows))
+        self._lead_open = False
+
+    def note(self, note: str) -> None:
+        self._add(f"<i>{escape(note)}</i>")
+
+    def quotes(self, citations: list[Citation], declined: bool, figures_shown: bool) -> None:
+        if not citations:
+            return
+        shown = quotes_to_show(self.answer)
+        self._add("\n".join(quote_block(c) for c in shown))
+        hidden = len(citations) - len(shown)
+        if hidden:
+            words = self.words
+            self._add(f"<i>{words['one_more_quote'] if hidden == 1 else words['more_quotes'].format(n=hidden)}</i>")
+        self._add(_articles_section(citations, self.answer.language))
 
 
 def render_answer(answer: Answer) -> str:
-    """The answer as one chat message: lead, figures or the model's prose, at most `QUOTES_SHOWN` quotes, then
-    each article once.
+    """The answer as one chat message: lead, figures (dated) or the model's prose, at most `QUOTES_SHOWN` quotes,
+    then each article once.
 
     The quotes left out are counted in a line pointing to the Sources button, which shows every
     quote with its source in full (`render_full_sources`); the terminal and `--json` show all.
     """
-    words = labels(answer.language)
-    blocks: list[str] = []
-    if answer.read_as:
-        blocks.append(f"<i>{words['read_as']}: {escape(answer.read_as)}</i>")
-    if answer.declined:
-        head = f"<b>{escape(answer.lead)}</b>"
-        if answer.citations:
-            head += f"\n<i>{escape(words['nearest'])}</i>"
-        blocks.append(head)
-    elif answer.text is not None:
-        # Escaped, so "[text](url)" or "<a href>" in model text stays text (the checks also drop any
-        # sentence linking where no quote does); the table keeps every figure beside the prose.
-        blocks.append(escape(answer.text) + f"\n<i>{escape(words['model_worded'])}</i>")
-        if answer.figures:
-            blocks.append("\n".join(_figure_rows(answer, words)))
-    elif answer.figures:
-        blocks.append("\n".join([f"<b>{escape(answer.lead)}</b>"] + _figure_rows(answer, words)))
-    else:
-        blocks.append(f"<b>{escape(answer.lead)}</b>")
-    if answer.note:
-        blocks.append(f"<i>{escape(answer.note)}</i>")
-    if answer.citations:
-        shown = quotes_to_show(answer)
-        blocks.append("\n".join(quote_block(c) for c in shown))
-        hidden = len(answer.citations) - len(shown)
-        if hidden:
-            blocks.append(f"<i>{words['one_more_quote'] if hidden == 1 else words['more_quotes'].format(n=hidden)}</i>")
-        blocks.append(_articles_section(answer.citations, answer.language))
-    return "\n\n".join(blocks)
+    drawing = TelegramDrawing(answer)
+    walk_answer(answer, drawing)
+    return "\n\n".join(drawing.blocks)
 
 
 def render_full_sources(citations: list[Citation], language: str) -> str:
