@@ -7,6 +7,12 @@ stories (answers/stories.py) a briefing without a topic gives the top stories in
 two parts, each with its own key figures; a sentence repeated across unrelated stories is
 boilerplate and never counts as a figure or a corroborated claim. No front end is imported here;
 the bot only formats a `Briefing`.
+
+A briefing `since` a moment (a chat's previous briefing, or 24 hours back) says what is new: the
+stories that received articles after it lead, each new article with what it adds (figures the
+story's earlier articles did not report, an outlet that had not carried it yet), and a briefing with
+no new article says so (`nothing_new`). "New" is when an article entered the collection, as both
+stores record it with the article's story.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from dataclasses import dataclass, field
 
 from answers.answer import validate_question
 from answers.extractive import citation_for_sentence
-from answers.figure_table import by_value_and_counted_thing, figure_mentions, merge_mentions
-from answers.stories import Story, StoryMap, short_title, story_map
+from answers.figure_table import FigureMention, by_value_and_counted_thing, figure_mentions, merge_mentions
+from answers.stories import Story, StoryMap, newest_first, short_title, story_map
 from answers.types import Citation, Figure
 from config.settings import Settings
 from retrieval.search import Retriever
@@ -64,6 +70,20 @@ class RecentArticle:
 
 
 @dataclass(frozen=True)
+class NewArticle:
+    """An article that entered a story since the last briefing, and what it adds to the story."""
+
+    doc_id: str
+    title: str
+    outlet: str | None
+    published: str | None
+    url: str | None
+    citation: int  # its lead sentence
+    new_figures: tuple[Figure, ...]  # figures none of the story's earlier articles reported
+    new_outlet: bool  # the story had no article from this outlet before
+
+
+@dataclass(frozen=True)
 class StoryDigest:
     """One story of the collection: its articles (newest first), outlets, lead sentence and key figures."""
 
@@ -73,6 +93,7 @@ class StoryDigest:
     newest: str | None
     lead: int  # citation of the newest article's lead sentence
     figures: tuple[Figure, ...]
+    new: tuple[NewArticle, ...] = ()  # in a briefing `since` a moment: its articles added after it
 
 
 @dataclass
@@ -86,10 +107,17 @@ class Briefing:
     newest: list[RecentArticle] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     stories: list[StoryDigest] = field(default_factory=list)  # whole-collection briefings of several stories
+    since: float | None = None  # what is new since this moment (seconds since the epoch); None: everything
+    new_articles: int = 0  # articles added since `since`
 
     @property
     def empty(self) -> bool:
         return not self.citations
+
+    @property
+    def nothing_new(self) -> bool:
+        """A briefing of what is new, when nothing is (and there is something on its topic)."""
+        return self.since is not None and self.articles > 0 and self.new_articles == 0
 
 
 class _Citations:
@@ -110,10 +138,13 @@ class _Citations:
         return self.by_sentence[sid]
 
 
-def build_briefing(settings: Settings, retriever: Retriever, topic: str | None = None) -> Briefing:
-    """The briefing for the whole index, or for `topic` (validated like a question).
+def build_briefing(
+    settings: Settings, retriever: Retriever, topic: str | None = None, since: float | None = None
+) -> Briefing:
+    """The briefing for the whole index, or for `topic` (validated like a question); with `since`
+    (seconds since the epoch), of what was added after it (see the module docstring).
 
-    An empty briefing (no citations) means the index holds nothing on the topic.
+    An empty briefing (no citations) means the index holds nothing on the topic, or nothing new.
     """
     data = retriever.data
     relevance: dict[int, float] = {}
@@ -127,10 +158,22 @@ def build_briefing(settings: Settings, retriever: Retriever, topic: str | None =
         stories = story_map(data)
         doc_ids = sorted(stories.story_of)
         sentence_ids = []
-    briefing = Briefing(topic=topic, articles=len(doc_ids))
+    briefing = Briefing(topic=topic, articles=len(doc_ids), since=since)
     if not doc_ids:
         return briefing
     citations = _Citations(data)
+    if since is not None:
+        fresh = [d for d in doc_ids if stories.members[d].added > since]
+        briefing.new_articles = len(fresh)
+        # When every article is new (a first briefing of a new collection) the whole digest is what is new.
+        if fresh and len(fresh) < len(doc_ids):
+            briefing.stories = _stories_with_news(data, stories, set(fresh), citations)
+            briefing.newest = _newest_articles(data, stories, fresh, citations)
+            briefing.citations = citations.items
+            logger.info("briefing since %.0f: %d new articles in %d stories", since, len(fresh), len(briefing.stories))
+            return briefing
+        if not fresh:
+            return briefing
     if topic is None and stories.total > 1:
         briefing.stories = _top_stories(data, stories, citations)
     else:
@@ -182,6 +225,67 @@ def _top_stories(data: IndexData, stories: StoryMap, citations: _Citations) -> l
     return digests
 
 
+def _stories_with_news(data: IndexData, stories: StoryMap, fresh: set[str], citations: _Citations) -> list[StoryDigest]:
+    """The stories that received `fresh` articles, most corroborated first, each led by its newest
+    new article and saying what every new article adds."""
+    digests = []
+    for story in [s for s in stories.stories if fresh & set(s.articles)][:MAX_STORIES]:
+        new = [d for d in story.articles if d in fresh]  # newest first, as the story orders them
+        earlier = [d for d in story.articles if d not in fresh]
+        lead = _lead_sentence(data, new[0])
+        if lead is None:
+            continue
+        lead_number = citations.number(lead)
+        sids = _story_sentences(data, stories, story.articles)
+        known = {by_value_and_counted_thing(m) for m in figure_mentions(data, _story_sentences(data, stories, tuple(earlier)))}
+        known_outlets = {data.articles[d].outlet for d in earlier}
+        added = []
+        for doc_id in new:
+            mentions = [
+                m
+                for m in figure_mentions(data, _story_sentences(data, stories, (doc_id,)), require_attribution=True)
+                if by_value_and_counted_thing(m) not in known
+            ]
+            article = data.articles[doc_id]
+            article_lead = _lead_sentence(data, doc_id)
+            if article_lead is None:
+                continue
+            added.append(
+                NewArticle(
+                    doc_id=doc_id,
+                    title=short_title(article.title),
+                    outlet=article.outlet,
+                    published=article.published,
+                    url=article.url,
+                    citation=citations.number(article_lead),
+                    new_figures=tuple(_figures_of(data, mentions, {}, citations, FIGURES_PER_STORY)),
+                    new_outlet=bool(article.outlet) and article.outlet not in known_outlets,
+                )
+            )
+        digests.append(
+            StoryDigest(
+                title=short_title(data.articles[new[0]].title),
+                articles=story.articles,
+                outlets=story.outlets,
+                newest=story.newest,
+                lead=lead_number,
+                figures=tuple(_key_figures(data, sids, {}, citations, limit=FIGURES_PER_STORY)),
+                new=tuple(added),
+            )
+        )
+    return digests
+
+
+def _story_sentences(data: IndexData, stories: StoryMap, doc_ids: tuple[str, ...] | list[str]) -> list[int]:
+    """The sentences of these articles, boilerplate left out."""
+    return [
+        sid
+        for doc_id in doc_ids
+        for sid in data.article_sentence_ids(doc_id)
+        if data.sentences[sid].dup_group not in stories.boilerplate_groups
+    ]
+
+
 def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int], dict[int, float]]:
     """Sentences of the chunks that are about `topic`, with each sentence's cosine to it."""
     data = retriever.data
@@ -200,14 +304,23 @@ def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int
 def _key_figures(
     data: IndexData, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations, limit: int = MAX_FIGURES
 ) -> list[Figure]:
-    """Attributed figures, those reported by the most articles first; one row per value and counted thing."""
+    """Attributed figures, the most widely carried first, then the most recent (by the newest article
+    reporting them); one row per value and counted thing."""
     # a key figure says what it counts and who reported it
-    mentions = figure_mentions(data, sentence_ids, require_attribution=True)
+    return _figures_of(data, figure_mentions(data, sentence_ids, require_attribution=True), relevance, citations, limit)
+
+
+def _figures_of(
+    data: IndexData, mentions: list[FigureMention], relevance: dict[int, float], citations: _Citations, limit: int
+) -> list[Figure]:
     groups = merge_mentions(data, mentions, key=by_value_and_counted_thing)
     ranked = sorted(
         groups,
-        key=lambda g: (-len(g.docs), -len(g.sentence_ids), -max(relevance.get(s, 0.0) for s in g.sentence_ids), g.sentence_ids[0]),
-    )
+        key=lambda g: (
+            -len(g.docs), min(newest_first(data.articles[d].published) for d in g.docs), -len(g.sentence_ids),
+            -max(relevance.get(s, 0.0) for s in g.sentence_ids), g.sentence_ids[0],
+        ),
+    )  # fmt: skip
     return [
         Figure(
             value=group.value,

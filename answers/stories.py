@@ -71,7 +71,7 @@ def stories_from(members: list[StoryMember], boilerplate: frozenset[int], total:
     for member in members:
         by_story.setdefault(member.story, []).append(member)
     stories = [_story(story, group) for story, group in by_story.items()]
-    stories.sort(key=lambda s: (-len(s.outlets), -len(s.articles), _descending(s.newest), s.articles[0]))
+    stories.sort(key=lambda s: (-len(s.outlets), -len(s.articles), newest_first(s.newest), s.articles[0]))
     story_of = {doc_id: i for i, story in enumerate(stories) for doc_id in story.articles}
     return StoryMap(
         stories=tuple(stories), story_of=story_of, boilerplate_groups=boilerplate, total=total,
@@ -80,7 +80,7 @@ def stories_from(members: list[StoryMember], boilerplate: frozenset[int], total:
 
 
 def _story(story: int, members: list[StoryMember]) -> Story:
-    ordered = sorted(members, key=lambda m: (_descending(m.published), m.doc_id))
+    ordered = sorted(members, key=lambda m: (newest_first(m.published), m.doc_id))
     return Story(
         articles=tuple(m.doc_id for m in ordered),
         outlets=tuple(sorted({m.outlet for m in members if m.outlet})),
@@ -90,7 +90,7 @@ def _story(story: int, members: list[StoryMember]) -> Story:
     )
 
 
-def _descending(date: str | None) -> tuple[int, str]:
+def newest_first(date: str | None) -> tuple[int, str]:
     """Sort key putting the newest ISO date first and undated last."""
     if not date:
         return (1, "")

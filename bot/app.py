@@ -55,7 +55,7 @@ from bot.handlers import (
 )
 from bot.messages import COMMANDS
 from bot.state import STATE_KEY, BotState
-from bot.subscriptions import SubscriptionStore
+from bot.subscriptions import open_subscriptions
 from config.settings import Settings
 from retrieval.watch_config import WatchConfigError, load_watch_config
 
@@ -191,7 +191,7 @@ async def load_state(application: Application, settings: Settings, timezone: Zon
     started = time.perf_counter()
     live = await asyncio.to_thread(_load_retriever, settings)
     retriever = live.retriever
-    store = await asyncio.to_thread(SubscriptionStore, settings.retrieval.data_dir / SUBSCRIPTIONS_FILE)
+    store = await asyncio.to_thread(open_subscriptions, settings, settings.retrieval.data_dir / SUBSCRIPTIONS_FILE)
     state = BotState(
         settings=settings,
         live=live,

@@ -388,6 +388,46 @@ def ask(
 
 
 @app.command()
+def briefing(
+    topic: Annotated[str | None, typer.Argument(help="Only what is about TOPIC; none: the whole collection.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="What is new since: a duration (24h, 3d, 90m) or a date (2026-12-06, 2026-12-06T07:30)."),
+    ] = None,
+    language: Annotated[str, typer.Option(help="Language of the labels: de or en.")] = "de",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the briefing as JSON.")] = False,
+) -> None:
+    """What is new in the collection (or on TOPIC) since --since (default: the last 24 hours, TELEGRAM_BRIEFING_WINDOW_HOURS)."""
+    import dataclasses
+    import time
+    from zoneinfo import ZoneInfo
+
+    from answers.answer import get_retriever, validate_question
+    from answers.briefing import build_briefing
+    from answers.errors import QuestionError
+    from bot.briefing_terminal import SinceError, parse_since, render_briefing_text
+    from retrieval.errors import IndexError_
+
+    settings = settings_or_exit()
+    timezone = ZoneInfo(settings.telegram.timezone)
+    now = time.time()
+    try:
+        start = parse_since(since, now, timezone) if since else now - settings.telegram.briefing_window_hours * 3600
+        topic = validate_question(topic, settings.models.max_question_chars) if topic else None
+    except (SinceError, QuestionError) as e:
+        raise fail(str(e), EXIT_USAGE) from e
+    ensure_index_with_progress(settings)
+    try:
+        result = build_briefing(settings, get_retriever(settings), topic, start)
+    except IndexError_ as e:
+        raise fail(str(e)) from e
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
+        return
+    typer.echo(render_briefing_text(result, language, timezone))
+
+
+@app.command()
 def chat() -> None:
     """Ask questions interactively; a short follow-up is read with the previous question (:new starts afresh)."""
     from prompt_toolkit import PromptSession

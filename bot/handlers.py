@@ -254,21 +254,39 @@ async def on_briefing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def post_briefing(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str | None, language: str, reply_to: int | None = None
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    topic: str | None,
+    language: str,
+    reply_to: int | None = None,
+    slot: str | None = None,
 ) -> None:
-    """Build the briefing in a thread and send it; it becomes the chat's last answer for /sources."""
+    """Build the briefing of what is new since the chat's previous one (else the configured window)
+    in a thread and send it; it becomes the chat's last answer for /sources. A scheduled `slot`
+    another replica already claimed sends nothing."""
     state = bot_state(context)
     window = _window(context)
+    now = time.time()
+    claim = await asyncio.to_thread(state.subscriptions.claim_briefing, chat_id, slot, now)
+    if claim is None:
+        logger.info("chat %s: briefing %s was already sent (another replica)", chat_id, slot)
+        return
+    since = claim.since if claim.since is not None else now - state.settings.telegram.briefing_window_hours * 3600
     async with chat_turn(chat_id):
         async with typing_action(context.bot, chat_id):
-            briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic)
+            briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic, since)
+        if briefing.nothing_new:
+            markup = render_briefing(briefing, language, state.timezone)
+            await send_html(context.bot, chat_id, markup, reply_to=reply_to, window_s=window)
+            logger.info("chat %s: nothing new for its briefing", chat_id)
+            return
         if briefing.empty:
             nothing = say(language, "nothing_on_topic", topic=escape(topic or ""))
             await send_html(context.bot, chat_id, nothing, reply_to=reply_to, window_s=window)
             return
         if context.chat_data is not None:
             context.chat_data[LAST_SOURCES_KEY] = LastSources(language, tuple(briefing.citations))
-        markup = render_briefing(briefing, language)
+        markup = render_briefing(briefing, language, state.timezone)
         button = _sources_button(language)
         sent = await send_html(context.bot, chat_id, markup, reply_to=reply_to, reply_markup=button, window_s=window)
     logger.info("chat %s: posted a briefing (%d citations, %d messages)", chat_id, len(briefing.citations), len(sent))
@@ -339,8 +357,9 @@ async def post_scheduled_briefing(context: ContextTypes.DEFAULT_TYPE) -> None:
     if not bot_state(context).access.serves_chat(chat_id):
         logger.info("chat %s is no longer allowed; skipping its daily briefing", chat_id)  # allow lists changed
         return
+    slot = f"{dt.datetime.now(bot_state(context).timezone):%Y-%m-%d}@{format_time(subscription.at)}"
     try:
-        await post_briefing(context, subscription.chat_id, subscription.topic, subscription.language)
+        await post_briefing(context, subscription.chat_id, subscription.topic, subscription.language, slot=slot)
     except Forbidden as e:
         logger.info("chat %s no longer accepts messages (%s); removing its subscription", subscription.chat_id, e)
         await asyncio.to_thread(bot_state(context).subscriptions.remove, subscription.chat_id)

@@ -11,7 +11,7 @@ from telegram.ext import CallbackContext
 from answers.live_index import LiveRetriever
 from answers.types import Citation
 from bot.access import AccessPolicy, NoticeThrottle, SlidingWindowLimiter
-from bot.subscriptions import SubscriptionStore
+from bot.subscriptions import Subscriptions
 from config.settings import Settings
 from retrieval.search import Retriever
 
@@ -28,7 +28,7 @@ class BotState:
     live: LiveRetriever  # the newest index generation's retriever, whoever wrote it (answers/live_index.py)
     access: AccessPolicy
     limiter: SlidingWindowLimiter
-    subscriptions: SubscriptionStore
+    subscriptions: Subscriptions
     timezone: dt.tzinfo
     ingest_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     refused_chats: set[int] = field(default_factory=set)  # chats told once that they are not served

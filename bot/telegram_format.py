@@ -8,6 +8,7 @@ text, so parts are measured by their source, which keeps every part safely under
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from dataclasses import dataclass
@@ -176,8 +177,14 @@ def render_full_sources(citations: list[Citation], language: str) -> str:
     return "\n\n".join(blocks)
 
 
-def render_briefing(briefing: Briefing, language: str) -> str:
-    """The briefing as one HTML text; quotes appear once, under the first part that cites them."""
+def moment(seconds: float, timezone: dt.tzinfo | None = None) -> str:
+    """A point in time as a briefing names it ("2026-12-06 07:30")."""
+    return dt.datetime.fromtimestamp(seconds, timezone or dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def render_briefing(briefing: Briefing, language: str, timezone: dt.tzinfo | None = None) -> str:
+    """The briefing as one HTML text; quotes appear once, under the first part that cites them.
+    Times (what is new since when) are shown in `timezone` (UTC when None)."""
     words = labels(language)
     by_number = {c.n: c for c in briefing.citations}
     shown: set[int] = set()
@@ -189,6 +196,11 @@ def render_briefing(briefing: Briefing, language: str) -> str:
 
     title = words["briefing_topic"].format(topic=escape(briefing.topic)) if briefing.topic else words["briefing_all"]
     blocks = [f"<b>{title}</b> ({words['drawn_from'].format(n=briefing.articles)})"]
+    if briefing.since is not None:
+        when = escape(moment(briefing.since, timezone))
+        if briefing.nothing_new:
+            return blocks[0] + "\n\n" + words["nothing_new_since"].format(when=when)
+        blocks.append(words["new_since"].format(when=when, n=briefing.new_articles))
     if briefing.stories:
         lines = [f"<b>{words['top_stories']}</b>"]
         for story in briefing.stories:
@@ -204,6 +216,17 @@ def render_briefing(briefing: Briefing, language: str) -> str:
                 who = escape(figure.attributed_to or words["unattributed"])
                 lines.append(f"   <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
                 lines += quotes(figure.citations[:1])
+            for added in story.new:
+                about = [escape(p) for p in (added.published, added.outlet) if p]
+                if added.new_outlet:
+                    about.append(words["new_outlet"])
+                about_text = f" — {', '.join(about)}" if about else ""
+                lines.append(f"   {words['new_in_story']}: {_link(added.title, added.url)}{about_text} [{added.citation}]")
+                for figure in added.new_figures:
+                    who = escape(figure.attributed_to or words["unattributed"])
+                    lines.append(
+                        f"      {words['adds']}: <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}"
+                    )
         blocks.append("\n".join(lines))
     if briefing.figures:
         lines = [f"<b>{words['key_figures']}</b>"]

@@ -214,6 +214,10 @@ class TelegramSettings(BaseSettings):
     )
     questions_per_minute: int = Field(default=5, ge=1, le=1000, description="Per-user question rate limit.")
     timezone: str = Field(default="Europe/Berlin", description="Timezone of /subscribe HH:MM times.")
+    briefing_window_hours: float = Field(
+        default=24.0, gt=0, le=8760,
+        description="Hours a briefing looks back when its chat had none before (and `newsbot briefing` without --since).",
+    )  # fmt: skip
     webhook_url: str | None = Field(default=None, description="Public URL for webhook mode; unset means long polling.")
     webhook_secret: SecretStr | None = Field(default=None, description="Secret token Telegram sends with webhook calls.")
     webhook_listen: str = Field(default="127.0.0.1", description="Address the webhook server listens on.")
