@@ -51,7 +51,9 @@ async def add_articles(settings, embedder) -> list[str]:  # type: ignore[no-unty
     """Index the follow-up and the unrelated article as uploads; their doc ids."""
     from retrieval.backends import index_uploaded_article
 
-    follow_up = await asyncio.to_thread(index_uploaded_article, FOLLOW_UP.encode(), "pentagon.txt", settings, embedder)
+    follow_up = await asyncio.to_thread(
+        index_uploaded_article, FOLLOW_UP.encode(), "pentagon.txt", settings, embedder
+    )
     raw = (GNAD / f"{UNRELATED}.txt").read_bytes()
     other = await asyncio.to_thread(index_uploaded_article, raw, f"{UNRELATED}.txt", settings, embedder)
     return [follow_up.doc_id, other.doc_id]
@@ -86,7 +88,9 @@ async def test_the_second_briefing_holds_only_what_was_added_since_the_first(
         third = (await api.wait_for_messages(USER_ID, count + 1))[-1]
 
     # Everything was new to the chat: the whole digest, saying so.
-    assert "New since" in text_of(first) and ": 5 articles" in text_of(first) and "Key figures" in text_of(first)
+    assert (
+        "New since" in text_of(first) and ": 5 articles" in text_of(first) and "Key figures" in text_of(first)
+    )
     second_text = text_of(second)
     assert "New since" in second_text and ": 2 articles" in second_text
     lines = new_lines(second_text)
@@ -95,7 +99,9 @@ async def test_the_second_briefing_holds_only_what_was_added_since_the_first(
     assert "tagesschau.de" in pentagon and "first report from this outlet" in pentagon
     assert "adds: 11.000 nordkoreanische Soldaten" in second_text
     assert "adds: 3.000" not in second_text  # the seeds reported that figure already
-    seed_titles = [line.split("\n")[0] for line in (p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt"))]
+    seed_titles = [
+        line.split("\n")[0] for line in (p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt"))
+    ]
     assert not any(title.strip() and title.strip() in "\n".join(lines) for title in seed_titles)
     assert "Nothing new since" in parse(third.text)
 
