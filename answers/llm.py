@@ -31,8 +31,8 @@ from answers.extractive import ExtractiveAnswerer
 from answers.labels import LABELS
 from answers.stories import article_sentences
 from answers.types import Answer, Citation, DroppedSentence
+from answers.claim_support import SUPPORT_MODEL
 from answers.verify_llm import (
-    E5_UNRELATED_BELOW,
     SimilarityFn,
     clean_reply,
     renumber_figures,
@@ -190,8 +190,9 @@ class LLMAnswerer:
             return self._fallback(base, started, "model_wrong_language", dropped)
 
         similarity = self._similarity_to(base.citations, data)
-        floor = E5_UNRELATED_BELOW if self.extractive.embedder.model_id == DEFAULT_EMBEDDING_MODEL else None
-        checked = verify_reply(reply, base.citations, question, base.language, similarity, floor)
+        # The support model's weights hold for the embedding model they were fitted with (its cosines).
+        support = SUPPORT_MODEL if self.extractive.embedder.model_id == DEFAULT_EMBEDDING_MODEL else None
+        checked = verify_reply(reply, base.citations, question, base.language, similarity, support)
         dropped = [DroppedSentence(v.text, v.reason or "") for v in checked.dropped_sentences]
         if not checked.kept:
             logger.warning("no model sentence survived verification (%d dropped)", checked.dropped)

@@ -32,9 +32,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from answers.claim_support import SupportModel, best_support
 from answers.grounding import CITATION_MARKER
 from answers.quantities import Quantity, quantities_in, unsupported_quantities
 from answers.types import Citation, Figure
+from retrieval.language import detect_language
 from retrieval.sentences import SENTENCE_OPENERS, split_sentences
 
 logger = logging.getLogger(__name__)
@@ -47,10 +49,8 @@ SimilarityFn = Callable[[Sequence[str]], np.ndarray]
 # multilingual-e5-small) that cite the right quote trailed the best other quote by at most 0.004
 # (near-identical wire copies); wrongly cited sentences led by 0.065 to 0.096.
 WRONG_QUOTE_MARGIN = 0.04
-# Below this cosine to all its cited quotes a sentence is unrelated to them. Only meaningful for
-# multilingual-e5-small (whose cosines bunch between 0.7 and 1.0): right paraphrases scored 0.83
-# or more, "The war is over" against a quote about troop numbers 0.75.
-E5_UNRELATED_BELOW = 0.79
+# Whether a cited quote supports a sentence at all (whatever it claims) is `answers/claim_support.py`:
+# a model fitted on XQuAD with a held-out half, replacing a hand-picked cosine floor (issue 28).
 
 _LOOSE_MARKERS = re.compile(r"\[\s*(\d{1,3}(?:\s*(?:,|;|-|–|und|and)\s*\d{1,3})+)\s*\]")
 _LEADING_MARKERS = re.compile(r"^((?:\[\d{1,3}\]\s*)+)")
@@ -519,7 +519,7 @@ def verify_reply(
     question: str,
     language: str,
     similarity: SimilarityFn | None = None,
-    unrelated_below: float | None = None,
+    support: SupportModel | None = None,
 ) -> Verification:
     """Check each reply sentence against its cited quotes; keep, renumber and rewrite survivors.
 
@@ -540,7 +540,7 @@ def verify_reply(
             verdicts.append(_check(sentence, by_number, evidence, question, language, known))
 
     if similarity is not None:
-        verdicts = _check_support(verdicts, [c.n for c in citations], similarity, unrelated_below)
+        verdicts = _check_support(verdicts, citations, evidence, language, similarity, support)
 
     renumbered: dict[int, int] = {}
     for verdict in verdicts:
@@ -654,16 +654,21 @@ def _gaps(
 
 def _check_support(
     verdicts: list[SentenceVerdict],
-    numbers: list[int],
+    citations: Sequence[Citation],
+    evidence: dict[int, Evidence],
+    language: str,
     similarity: SimilarityFn,
-    unrelated_below: float | None,
+    support: SupportModel | None,
 ) -> list[SentenceVerdict]:
-    """Drop sentences that read like another quote than the ones they cite, or like none of them."""
+    """Drop sentences that read like another quote than the ones they cite, or that no cited quote
+    supports (`answers/claim_support.py`; only with `support`, which is fitted for one embedding model)."""
     candidates = [i for i, v in enumerate(verdicts) if v.reason is None]
     if not candidates:
         return verdicts
+    numbers = [c.n for c in citations]
     scores = similarity([without_markers(verdicts[i].text) for i in candidates])
     column = {n: j for j, n in enumerate(numbers)}
+    same_language = {n: detect_language(evidence[n].text, default="de") == language for n in numbers} if support else {}
     checked = list(verdicts)
     for row, i in zip(scores, candidates):
         verdict = verdicts[i]
@@ -677,8 +682,21 @@ def _check_support(
                     verdict, reason=f"reads like uncited quote [{numbers[best_other]}], not its own"
                 )
                 continue
-        if unrelated_below is not None and best_cited < unrelated_below:
-            checked[i] = replace(verdict, reason=f"unrelated to its quotes (similarity {best_cited:.2f})")
+        if support is not None:
+            plain = without_markers(verdict.text)
+            margin, _ = best_support(
+                plain,
+                [evidence[n].text for n in verdict.markers],
+                [float(row[column[n]]) for n in verdict.markers],
+                [same_language[n] for n in verdict.markers],
+                support,
+            )
+            if margin < 0:
+                cited_text = ", ".join(f"[{n}]" for n in verdict.markers)
+                checked[i] = replace(
+                    verdict,
+                    reason=f"its quote {cited_text} does not support it: too few of its words or too little of its meaning are there",
+                )
     return checked
 
 
