@@ -6,6 +6,7 @@ headlines at the end of a page carry dates that are not the article's own.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -78,11 +79,21 @@ def parse_date(text: str) -> str | None:
 def outlet_from_url(url: str) -> str | None:
     """A readable outlet name from a URL's domain ("https://p.dw.com/p/4m1qd" -> "DW")."""
     host = (urlparse(url).hostname or "").lower()
+    if host == "localhost" or _is_ip_address(host):
+        return host  # "0.1" out of 127.0.0.1 names nothing
     for domain, name in OUTLETS_BY_DOMAIN.items():
         if host == domain or host.endswith("." + domain):
             return name
     parts = host.removeprefix("www.").split(".")
     return ".".join(parts[-2:]) if len(parts) >= 2 else None
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def title_from_line(line: str) -> str:

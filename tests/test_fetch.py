@@ -160,3 +160,10 @@ def test_an_empty_feed_is_no_failure_but_a_page_that_is_no_feed_is() -> None:
     assert parse_feed(empty, "https://example.org/rss") == []
     with pytest.raises(FeedError, match=r"^https://example.org/start: not an RSS or Atom feed$"):
         parse_feed(b"<html><body><p>Startseite</p></body></html>", "https://example.org/start")
+
+
+def test_a_page_served_from_an_ip_address_is_named_by_it_not_by_its_last_digits() -> None:
+    from retrieval.metadata import outlet_from_url
+
+    assert outlet_from_url("http://127.0.0.1:8765/valencia.html") == "127.0.0.1"
+    assert outlet_from_url("https://p.dw.com/p/4m1qd") == "DW"
