@@ -149,7 +149,16 @@ class IndexData:
         return len(set(self._story_labels()[0].values()))
 
 
-_SCHEMA = """
+# Each article's story, the row of its vector in `article_vectors.npy`, when it entered the
+# collection and its names (space-separated stems); retrieval/story_linking.py.
+STORIES_SCHEMA = """
+CREATE TABLE article_stories (
+    doc_id TEXT PRIMARY KEY REFERENCES articles(doc_id), story INTEGER NOT NULL, row INTEGER NOT NULL,
+    added REAL NOT NULL, terms TEXT NOT NULL
+);
+"""
+
+_SCHEMA = STORIES_SCHEMA + """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE articles (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
@@ -162,10 +171,6 @@ CREATE TABLE sentences (
 CREATE TABLE chunks (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES articles(doc_id), position INTEGER NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL
-);
-CREATE TABLE article_stories (
-    doc_id TEXT PRIMARY KEY REFERENCES articles(doc_id), story INTEGER NOT NULL, row INTEGER NOT NULL,
-    added REAL NOT NULL, terms TEXT NOT NULL
 );
 CREATE INDEX sentences_doc ON sentences(doc_id, position);
 CREATE INDEX chunks_doc ON chunks(doc_id, position);
@@ -658,7 +663,7 @@ def load_generation(generation: Path, with_search_structures: bool = True) -> In
     chunk_vectors = _load_vectors(generation / "chunk_vectors.npy", len(chunks), info.dimension)
     sentence_vectors = _load_vectors(generation / "sentence_vectors.npy", len(sentences), info.dimension)
     data = IndexData(info, articles, sentences, chunks, chunk_vectors, sentence_vectors)
-    data.stories = _load_stories(generation, info.dimension)
+    data.stories = load_stories(generation, info.dimension)
     if with_search_structures:
         faiss_path = generation / "chunks.faiss"
         if not faiss_path.is_file():
@@ -676,7 +681,7 @@ def load_generation(generation: Path, with_search_structures: bool = True) -> In
     return data
 
 
-def _load_stories(generation: Path, dimension: int) -> StoryTable | None:
+def load_stories(generation: Path, dimension: int) -> StoryTable | None:
     """The generation's stories, or None when it was written before stories were linked."""
     path = generation / "article_vectors.npy"
     if not path.is_file():
