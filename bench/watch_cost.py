@@ -70,7 +70,7 @@ class Newsroom:
             f"<meta property='article:published_time' content='2015-06-{day:02d}T08:00:00+02:00'></head><body>"
             f"<nav><a href='/'>Start</a></nav><article><h1>{html.escape(title[:120])}</h1>{paragraphs}</article>"
             "<footer>Impressum</footer></body></html>"
-        ).encode("utf-8")
+        ).encode()
 
     def feed(self) -> bytes:
         items = "".join(
@@ -85,7 +85,7 @@ def serve(newsroom: Newsroom) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/feed.xml":
                 body, kind = newsroom.feed(), "application/rss+xml"
             else:
@@ -158,8 +158,8 @@ def measure(corpus: Path, articles: int, batch: int, workdir: Path, idle_s: floa
     results: dict[str, object] = {
         "articles": articles, "batch_articles": batch, "collection_before": 5 + len(base_files), "cpu_count": os.cpu_count(),
     }  # fmt: skip
-    with serve(newsroom) as base:
-        config = WatchConfig(feeds=[UrlSource(url=f"{base}/feed.xml")], batch_articles=batch, max_new_per_poll=50_000)
+    with serve(newsroom) as site:
+        config = WatchConfig(feeds=[UrlSource(url=f"{site}/feed.xml")], batch_articles=batch, max_new_per_poll=50_000)
         phases = {"index_s": 0.0}
 
         def timed_index(paths, settings_, embedder_):  # type: ignore[no-untyped-def]
@@ -200,7 +200,7 @@ def measure(corpus: Path, articles: int, batch: int, workdir: Path, idle_s: floa
 
         newsroom.publish(batch)
         config_file = workdir / "watch.toml"
-        config_file.write_text(f"batch_articles = {batch}\n[[feeds]]\nurl = \"{base}/feed.xml\"\n", encoding="utf-8")
+        config_file.write_text(f"batch_articles = {batch}\n[[feeds]]\nurl = \"{site}/feed.xml\"\n", encoding="utf-8")
         env = {**os.environ, "NEWSBOT_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1"}
         process = subprocess.Popen([sys.executable, "-m", "bot", "watch", "--once", "--config", str(config_file)], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip

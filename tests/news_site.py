@@ -36,12 +36,12 @@ FLOOD = Story(
     "Hochwasser in Valencia: Zahl der Toten steigt auf 158",
     "2024-10-31",
     (
-        "Nach den schweren Unwettern im Osten Spaniens ist die Zahl der Toten nach Angaben der Regionalregierung "
-        "von Valencia auf 158 gestiegen.",
-        "Ministerpräsident Pedro Sánchez sagte bei einem Besuch im Krisengebiet, der Staat werde den Betroffenen "
-        "mit allen Mitteln helfen.",
-        "Der Wetterdienst Aemet hatte für die Region die höchste Warnstufe ausgerufen; in einigen Orten fiel "
-        "binnen acht Stunden so viel Regen wie sonst in einem Jahr.",
+        ("Nach den schweren Unwettern im Osten Spaniens ist die Zahl der Toten nach Angaben der Regionalregierung "
+        "von Valencia auf 158 gestiegen."),
+        ("Ministerpräsident Pedro Sánchez sagte bei einem Besuch im Krisengebiet, der Staat werde den Betroffenen "
+        "mit allen Mitteln helfen."),
+        ("Der Wetterdienst Aemet hatte für die Region die höchste Warnstufe ausgerufen; in einigen Orten fiel "
+        "binnen acht Stunden so viel Regen wie sonst in einem Jahr."),
     ),
 )
 FERRY = Story(
@@ -49,8 +49,8 @@ FERRY = Story(
     "Fähre auf der Ostsee nach Maschinenschaden abgeschleppt",
     "2024-11-02",
     (
-        "Eine Fähre mit 312 Passagieren an Bord ist nach einem Maschinenschaden vor der Insel Rügen von einem "
-        "Schlepper in den Hafen von Sassnitz gezogen worden.",
+        ("Eine Fähre mit 312 Passagieren an Bord ist nach einem Maschinenschaden vor der Insel Rügen von einem "
+        "Schlepper in den Hafen von Sassnitz gezogen worden."),
         "Nach Angaben der Reederei wurde niemand verletzt; die Passagiere konnten das Schiff am Abend verlassen.",
         "Die Wasserschutzpolizei ermittelt, warum beide Maschinen kurz nacheinander ausfielen.",
     ),
@@ -60,8 +60,8 @@ LIGHTHOUSE = Story(
     "Leuchtturm Westerhever wird für drei Millionen Euro saniert",
     "2024-11-05",
     (
-        "Der Leuchtturm Westerhever an der Nordseeküste wird ab dem Frühjahr für rund drei Millionen Euro saniert, "
-        "teilte das Wasserstraßen- und Schifffahrtsamt mit.",
+        ("Der Leuchtturm Westerhever an der Nordseeküste wird ab dem Frühjahr für rund drei Millionen Euro saniert, "
+        "teilte das Wasserstraßen- und Schifffahrtsamt mit."),
         "Während der Arbeiten bleibt der Turm für Besucher geschlossen; das Leuchtfeuer soll weiter in Betrieb bleiben.",
         "Der 1908 errichtete Turm gehört zu den meistfotografierten Bauwerken Schleswig-Holsteins.",
     ),
@@ -76,7 +76,7 @@ def story_html(story: Story) -> bytes:
         f"<body><nav><a href='/'>Startseite</a> <a href='/politik'>Politik</a></nav>"
         f"<article><h1>{escape(story.title)}</h1>{body}</article>"
         f"<footer>Impressum · Datenschutz</footer></body></html>"
-    ).encode("utf-8")
+    ).encode()
 
 
 NO_ARTICLE_HTML = (
@@ -129,7 +129,7 @@ class NewsSite:
         return (
             "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Testnachrichten</title>"
             f"<link>{self.url('/')}</link><description>Nachrichten</description>{''.join(items)}</channel></rss>"
-        ).encode("utf-8")
+        ).encode()
 
 
 def _utc(day: str):  # type: ignore[no-untyped-def]
@@ -154,7 +154,7 @@ def _handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_GET(self) -> None:
             with site.lock:
                 site.requests.append(self.path)
             path = self.path.split("?")[0]
@@ -215,7 +215,7 @@ def _only(site: NewsSite, links: list[str]) -> bytes:
     return (
         "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Fehlerseiten</title>"
         f"<link>{site.url('/')}</link><description>x</description>{items}</channel></rss>"
-    ).encode("utf-8")
+    ).encode()
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -112,7 +112,7 @@ def test_a_sitemap_lists_pages_with_their_news_dates_and_nested_sitemaps() -> No
 <url><loc>https://example.org/a.html</loc><news:news><news:publication_date>2024-10-24T10:00:00+02:00</news:publication_date>
 <news:title>Erster Bericht</news:title></news:news></url>
 <url><loc>https://example.org/b.html</loc><lastmod>2024-10-25</lastmod></url></urlset>"""
-    pages, nested = parse_sitemap(sitemap, "https://example.org/sitemap.xml")
+    pages, _nested = parse_sitemap(sitemap, "https://example.org/sitemap.xml")
     assert [(p.url, p.published, p.title) for p in pages] == [
         ("https://example.org/b.html", "2024-10-25", None),
         ("https://example.org/a.html", "2024-10-24", "Erster Bericht"),

@@ -125,7 +125,7 @@ async def test_the_running_bot_answers_from_a_feed_that_newsbot_watch_follows_wi
         "PYTHONPATH": str(REPO),
         "HF_HUB_OFFLINE": "1",
     }
-    watch = subprocess.Popen(
+    watch = subprocess.Popen(  # noqa: ASYNC220 - starting the process does not block; it runs beside the loop
         [sys.executable, "-m", "bot", "-v", "watch", "--config", str(_watch_config(tmp_path, site))],
         env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -156,7 +156,7 @@ async def test_the_watcher_inside_the_bot_indexes_a_published_article(
     user = api.private_chat(USER_ID, language_code="de")
     async with newsbot(settings):
         site.publish(FLOOD)
-        text, seconds = await _answer_with(api, user, USER_ID, "158", within_s=60)
+        text, _seconds = await _answer_with(api, user, USER_ID, "158", within_s=60)
     assert "Valencia" in text
     assert (settings.retrieval.data_dir / "watch.sqlite").is_file()
 
