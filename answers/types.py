@@ -241,10 +241,10 @@ class AnswerDrawing(Protocol):
 
 def figure_rows(answer: Answer) -> list[StoryRows]:
     """The answer's figures grouped by story in their order, each row dated by its citations."""
-    published = {c.n: c.published for c in answer.citations}
+    published = {c.n: c.published[:10] for c in answer.citations if c.published}
     stories: dict[str | None, list[FigureRow]] = {}
     for figure in answer.figures:
-        dated = tuple((n, published[n][:10]) for n in figure.citations if published.get(n))
+        dated = tuple((n, published[n]) for n in figure.citations if n in published)
         stories.setdefault(figure.story, []).append(FigureRow(figure, dated))
     grouped = []
     for story, rows in stories.items():
