@@ -189,7 +189,9 @@ def answer(
     language = detect_language(question)
     k = k or settings.retrieval.top_k * (2 if is_quantity_question(read.text) else 1)
     searched = window_for(read.text, window, now)
-    result = retriever.search(read.text, k=k, language=language, window=searched)
+    # Only a windowed search names the window: retrievers that wrap `search` (bench/answers.py) need not know it.
+    windowed = {"window": searched} if searched is not None else {}
+    result = retriever.search(read.text, k=k, language=language, **windowed)
     composed = answerer.compose(read.text, language, result, retriever.data)
     composed.question = question
     if searched is not None:
