@@ -34,6 +34,7 @@ from retrieval.store import BuildInfo
 from retrieval.story_linking import (
     BOILERPLATE_MIN_ARTICLES,
     CANDIDATES,
+    STORY_MEMBERS,
     StoryCandidate,
     StoryLinker,
     StoryMember,
@@ -399,7 +400,8 @@ class PgStore:
                     binary=True,
                 )
             ]
-            wanted = sorted(terms.union(*(c.terms for c in candidates)))
+            members = _story_members(conn, list(dict.fromkeys(c.story for c in candidates)))
+            wanted = sorted(terms.union(*(m.terms for group in members.values() for m in group)))
             counts = dict(
                 conn.execute(
                     "SELECT t, (SELECT count(*) FROM articles WHERE story_terms @> ARRAY[t]) FROM unnest(%s::text[]) t",
@@ -407,7 +409,7 @@ class PgStore:
                 ).fetchall()
             )
             linker.recount(linked)
-            story = linker.link(vector, terms, candidates)
+            story = linker.link(vector, terms, candidates, lambda _, found=members: found)
             if story is None:
                 story, next_story = next_story, next_story + 1
             conn.execute(
@@ -416,6 +418,23 @@ class PgStore:
             )
             linked += 1
         logger.info("linked %d articles to stories", len(todo))
+
+
+def _story_members(conn: Any, stories: list[int]) -> dict[int, list[StoryCandidate]]:
+    """The most recent `STORY_MEMBERS` articles of each story (by when they entered, then by id),
+    as the embedded store picks them (story_linking.link_stories)."""
+    rows = conn.execute(
+        "SELECT doc_id, story, story_vector, story_terms FROM ("
+        "  SELECT doc_id, story, story_vector, story_terms, row_number() OVER ("
+        "    PARTITION BY story ORDER BY indexed_at DESC, doc_id DESC) AS rank"
+        "  FROM articles WHERE story = ANY(%s)) ranked WHERE rank <= %s",
+        (stories, STORY_MEMBERS),
+        binary=True,
+    ).fetchall()
+    out: dict[int, list[StoryCandidate]] = {story: [] for story in stories}
+    for doc_id, story, vector, terms in rows:
+        out[int(story)].append(StoryCandidate(doc_id, int(story), vector.to_numpy().astype(np.float32), frozenset(terms or ())))
+    return out
 
 
 def _halfvec(vector: np.ndarray) -> Any:

@@ -36,6 +36,9 @@ BOILERPLATE_MIN_ARTICLES = 3
 # Nearest articles (by vector) whose stories a new article may join. Candidates beyond the first
 # twenty never won on the fitting data (scripts/fit_story_linking.py reports the rank of the link).
 CANDIDATES = 20
+# Members of a story a new article is compared with (the most recent): a bound on the work per
+# article for stories that grow for weeks; no story of the fitting data reaches it.
+STORY_MEMBERS = 10
 
 _NAME = re.compile(r"\b[A-ZÄÖÜ][\w\-]*[\w]")
 
@@ -56,9 +59,9 @@ class LinkModel:
 
 # Fitted by scripts/fit_story_linking.py on seeds + 10kGNAD (halves of one article = one event,
 # different articles = different events; 394 articles fit, 98 + the 5 seeds held out): held-out
-# pair precision 0.876, recall 0.787, purity 0.970, where the average-linkage clustering this
+# pair precision 0.883, recall 0.843, purity 0.970, where the average-linkage clustering this
 # replaces scored 0.674 / 0.537 / 0.930 (BENCHMARKS.md, "Stories").
-LINK_MODEL = LinkModel(intercept=-15.0493, cosine_weight=11.5399, names_weight=35.3916, threshold=0.45)
+LINK_MODEL = LinkModel(intercept=-15.0493, cosine_weight=11.5399, names_weight=35.3916, threshold=0.35)
 
 
 def common_direction_of(neutral_vectors: np.ndarray) -> np.ndarray:
@@ -147,14 +150,24 @@ class StoryLinker:
         return self.model.score(float(vector @ other.vector), self.names_similarity(terms, other.terms))
 
     def link(
-        self, vector: np.ndarray, terms: frozenset[str], candidates: Sequence[StoryCandidate]
+        self,
+        vector: np.ndarray,
+        terms: frozenset[str],
+        candidates: Sequence[StoryCandidate],
+        members_of: Callable[[list[int]], dict[int, list[StoryCandidate]]],
     ) -> int | None:
-        """The story the article joins, or None when it opens a story of its own."""
+        """The story the article joins, or None when it opens a story of its own.
+
+        The stories of the nearest articles (`candidates`) are scored by the mean pair score over
+        their most recent members (`members_of(stories)`, up to `STORY_MEMBERS` each): average
+        linkage, so one article sharing a place name with one report of a story does not pull a
+        different event into it, as a best single link would."""
+        stories = list(dict.fromkeys(c.story for c in candidates))
         best, best_score = None, self.model.threshold
-        for candidate in candidates:
-            score = self.pair_score(vector, terms, candidate)
+        for story, members in members_of(stories).items():
+            score = sum(self.pair_score(vector, terms, m) for m in members) / max(len(members), 1)
             if score >= best_score:
-                best, best_score = candidate.story, score
+                best, best_score = story, score
         return best
 
 
@@ -237,6 +250,20 @@ def link_stories(
     named: Counter[str] = Counter(t for article_terms in terms for t in article_terms)
     linker = StoryLinker(named.__getitem__, 0, model)
     next_story = max(stories, default=-1) + 1
+    rows_of: dict[int, list[int]] = {}
+    for row, label in enumerate(stories):
+        rows_of.setdefault(label, []).append(row)
+
+    def members_of(wanted: list[int]) -> dict[int, list[StoryCandidate]]:
+        """The most recent members of each story (by when they entered, then by id), as PostgreSQL orders them."""
+        out = {}
+        for story in wanted:
+            recent = sorted(rows_of[story], key=lambda r: (added[r], doc_ids[r]), reverse=True)[
+                :STORY_MEMBERS
+            ]
+            out[story] = [StoryCandidate(doc_ids[r], story, vectors[r], terms[r]) for r in recent]
+        return out
+
     for article in new:
         linker.recount(len(doc_ids))
         n = len(doc_ids)
@@ -244,9 +271,11 @@ def link_stories(
             StoryCandidate(doc_ids[r], stories[r], vectors[r], terms[r])
             for r in nearest_rows(vectors[:n], article.vector).tolist()
         ]
-        story = linker.link(article.vector, article.terms, candidates)
-        if story is None:
-            story, next_story = next_story, next_story + 1
+        joined = linker.link(article.vector, article.terms, candidates, members_of)
+        if joined is None:
+            joined, next_story = next_story, next_story + 1
+        story = joined
+        rows_of.setdefault(story, []).append(n)
         vectors[n] = article.vector
         doc_ids.append(article.doc_id)
         stories.append(story)
