@@ -163,6 +163,17 @@ def _handler(site: NewsSite) -> type[BaseHTTPRequestHandler]:
             elif path == "/failing-pages.xml":
                 links = [site.url(p) for p in ("/hang.html", "/loop-a", "/big.html", "/empty.html", "/gone.html")]
                 self._send(200, _only(site, links), "application/rss+xml")
+            elif path == "/sitemap-index.xml":
+                body = f"<sitemapindex xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'><sitemap><loc>{site.url('/sitemap.xml')}</loc></sitemap></sitemapindex>"
+                self._send(200, body.encode(), "application/xml")
+            elif path == "/sitemap.xml":
+                with site.lock:
+                    urls = "".join(
+                        f"<url><loc>{site.url(f'/articles/{slug}.html')}</loc><lastmod>{site.stories[slug].published}</lastmod></url>"
+                        for slug in site.feed_items
+                    )
+                body = f"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{urls}</urlset>"
+                self._send(200, body.encode(), "application/xml")
             elif path in site.link_feeds:
                 self._send(200, _only(site, site.link_feeds[path]), "application/rss+xml")
             elif path == "/broken.xml":

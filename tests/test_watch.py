@@ -173,3 +173,12 @@ def test_watch_indexes_new_and_changed_files_of_a_folder_once(tmp_path: Path, se
     retriever = Retriever.load(settings, embedder=e5_embedder)
     assert any("2026 abgeschlossen" in a.text for a in retriever.data.articles.values())
     watcher.close()
+
+
+def test_watch_follows_a_sitemap_index_to_its_pages(site: NewsSite, settings: Settings, e5_embedder) -> None:
+    site.publish(FERRY)
+    watcher = _watcher(settings, e5_embedder, sitemaps=[UrlSource(url=site.url("/sitemap-index.xml"))])
+    report = watcher.poll_once(force=True)
+    assert (report.fetched, report.articles_new, report.failed_sources) == (1, 1, [])
+    assert _urls(settings) == {site.url("/articles/faehre-ostsee.html"): "2024-11-02"}
+    watcher.close()
