@@ -3,12 +3,14 @@ process wrote within seconds, without a restart, and without an error while the 
 
 from __future__ import annotations
 
+import gc
 import os
 import queue
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,11 @@ def test_a_live_retriever_switches_to_a_new_generation_in_its_own_thread(
             time.sleep(0.05)
         assert live.retriever is not before and len(live.retriever.data.articles) == 6
         assert live.switches == 1 and generation_stamp(settings) is not None
+        # The replaced generation is freed once no answer holds it: a bot that runs for weeks does not grow.
+        gone = weakref.ref(before.data)
+        del before
+        gc.collect()
+        assert gone() is None
     finally:
         live.stop()
 
