@@ -12,6 +12,7 @@ import logging
 import re
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
 from bot.addressing import question_addressed_to
@@ -122,7 +123,9 @@ async def add_link(update: Update, context: ContextTypes.DEFAULT_TYPE, url: str)
 
 
 async def _reply(update: Update, context: ContextTypes.DEFAULT_TYPE, markup: str) -> None:
-    chat = update.effective_chat
+    """Send `markup` to the chat; in a group as a reply to the message it answers."""
+    chat, message = update.effective_chat, update.effective_message
     if chat is not None:
         window = bot_state(context).settings.telegram.delivery_window_s
-        await send_html(context.bot, chat.id, markup, window_s=window)
+        reply_to = message.message_id if message is not None and chat.type != ChatType.PRIVATE else None
+        await send_html(context.bot, chat.id, markup, reply_to=reply_to, window_s=window)

@@ -175,3 +175,21 @@ async def test_ask_takes_a_time_window_and_a_dated_question_is_answered_from_tha
     assert parse(windowed.text) == "Dazu steht nichts in den Artikeln.\n\nKein Artikel der Sammlung ist seit 2024-11-01 erschienen."
     assert parse(dated.text) == "Dazu steht nichts in den Artikeln.\n\nKein Artikel der Sammlung ist am 24. Dezember erschienen."
     assert bad.text.startswith("Das kann ich leider nicht beantworten: 'letzte' is neither a date nor a duration")
+
+
+async def test_a_link_addressed_to_the_bot_in_a_group_is_refused_for_others_and_never_answered(
+    api: FakeBotApi, bot_settings, site: NewsSite
+) -> None:
+    from tests.telegram.conftest import GROUP_ID
+
+    settings = bot_settings()
+    api.group_chat(GROUP_ID)
+    alice = api.user(USER_ID)
+    async with newsbot(settings):
+        chatter = api.send_text(GROUP_ID, alice, f"Schaut mal: {site.publish(FLOOD)}")  # not addressed: ignored
+        mention = api.send_text(GROUP_ID, alice, f"@NewsbotTestBot {site.url('/articles/hochwasser-valencia.html')}")
+        (refusal,) = await api.wait_for_messages(GROUP_ID, timeout=30)
+        await asyncio.sleep(0.5)
+    assert refusal.reply_to == mention["message_id"] and refusal.reply_to != chatter["message_id"]
+    assert refusal.text.startswith("Sorry, only the bot's admins can add articles; a link is not a question.")
+    assert len(api.sent(GROUP_ID)) == 1 and site.hits("/articles/hochwasser-valencia.html") == 0
