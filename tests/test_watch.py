@@ -182,3 +182,20 @@ def test_watch_follows_a_sitemap_index_to_its_pages(site: NewsSite, settings: Se
     assert (report.fetched, report.articles_new, report.failed_sources) == (1, 1, [])
     assert _urls(settings) == {site.url("/articles/faehre-ostsee.html"): "2024-11-02"}
     watcher.close()
+
+
+def test_watch_command_once_and_its_usage_errors(
+    site: NewsSite, writable_seed_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(writable_seed_index))
+    assert runner.invoke(app, ["watch"]).exit_code == 2  # no config named anywhere
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[feeds]]\nurl = 'feed.xml'\n", encoding="utf-8")
+    result = runner.invoke(app, ["watch", "--config", str(bad)])
+    assert result.exit_code == 2 and "feeds.0.url: Value error, 'feed.xml' is not an http(s) URL" in result.stderr
+    site.publish(FLOOD)
+    good = tmp_path / "watch.toml"
+    good.write_text(f"[[feeds]]\nurl = '{site.url('/feed.xml')}'\n[[feeds]]\nurl = '{site.url('/down.xml')}'\n", encoding="utf-8")
+    once = runner.invoke(app, ["watch", "--once", "--config", str(good)])
+    assert once.exit_code == 0, once.output
+    assert once.stdout.strip() == "fetched 1, indexed 1, duplicates 0, failed pages 0, failed sources 1"
