@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from answers.errors import ScorerFileError
 from answers.vector_cache import VectorCache
 from retrieval.lexical import tokenize
 from retrieval.search import SearchResult
@@ -382,8 +383,16 @@ class ScorerParameters:
 
 
 def load_parameters(path: Path = PARAMETERS) -> ScorerParameters:
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return _parameters_from_json(raw, path)
+    """The fitted scorer; `ScorerFileError` in one line when the file is missing, truncated or not ours."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return _parameters_from_json(raw, path)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ScorerFileError(
+            f"the answer scorer's parameters {path} cannot be read ({type(e).__name__}: {str(e)[:120]}); "
+            "restore the file from the newsbot release (or re-run scripts/fit_answer_scorer.py), "
+            "or answer without it: NEWSBOT_ANSWER_SCORER=legacy"
+        ) from e
 
 
 def _parameters_from_json(raw: dict, path: Path) -> ScorerParameters:

@@ -6,9 +6,11 @@ Exit codes: 0 ok, 1 failure (no index, corrupt index, nothing indexed, a quote n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,10 +61,35 @@ def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
 
 
 def settings_or_exit() -> Settings:
+    from retrieval.data_dir import check_data_dir
+    from retrieval.errors import DataDirError
+
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as e:  # one line naming each unknown or invalid variable
         raise fail(f"invalid configuration: {e}", EXIT_USAGE) from e
+    try:
+        check_data_dir(settings.retrieval.data_dir)  # a file where the data folder should be
+    except DataDirError as e:
+        raise fail(str(e)) from e
+    return settings
+
+
+@contextlib.contextmanager
+def data_dir_errors_explained(settings: Settings) -> Iterator[None]:
+    """Turn a failure to write the data folder (full disk, read-only, a file in the way) into one line
+    and exit 1; anything else propagates unchanged."""
+    import sqlite3
+
+    from retrieval.data_dir import storage_error
+
+    try:
+        yield
+    except (OSError, sqlite3.Error, RuntimeError) as e:
+        explained = storage_error(e, settings.retrieval.data_dir)
+        if explained is None:
+            raise
+        raise fail(str(explained)) from e
 
 
 def read_question(question: str | None) -> str:
@@ -110,7 +137,7 @@ def ensure_index_with_progress(settings: Settings) -> None:
     from bot.progress import index_progress
     from retrieval.errors import IndexError_
 
-    with index_progress(err) as progress:
+    with index_progress(err) as progress, data_dir_errors_explained(settings):
         try:
             built = ensure_index(settings, progress=progress)
         except IndexError_ as e:
@@ -175,12 +202,12 @@ def index(
         embedder = load_embedder(settings)
     except EmbeddingModelError as e:
         raise fail(str(e)) from e
-    with index_progress(err, quiet=quiet) as progress:
+    with index_progress(err, quiet=quiet) as progress, data_dir_errors_explained(settings):
         try:
             report = index_paths(
                 targets, settings, embedder=embedder, prune=prune, progress=progress, rebuild=rebuild, wait=not no_wait
             )
-        except IndexError_ as e:
+        except (IndexError_, EmbeddingModelError) as e:  # the model loads lazily, at the first text to embed
             raise fail(str(e)) from e
     report.skipped = fetch_failures + report.skipped
     for problem in report.repaired:
@@ -345,14 +372,14 @@ def search(
 
 def answer_or_exit(question: str, settings: Settings, k: int | None = None, window: Any = None) -> Any:
     from answers.answer import answer
-    from answers.errors import QuestionError
+    from answers.errors import QuestionError, ScorerFileError
     from retrieval.errors import IndexError_
 
     try:
         return answer(question, settings, k=k, window=window)
     except QuestionError as e:
         raise fail(str(e), EXIT_USAGE) from e
-    except IndexError_ as e:
+    except (IndexError_, ScorerFileError) as e:
         raise fail(str(e)) from e
 
 

@@ -479,6 +479,33 @@ _REQUIRED_FILES = (
 )
 
 
+def _is_complete(model_dir: Path) -> bool:
+    """Whether every file of the folder is whole: the safetensors header states the file's exact size,
+    and each JSON file must end its top-level object or list.
+
+    Why: a folder damaged after its conversion (a copy cut short, a full disk, a half-synced cache)
+    made loading fail with a 105-line traceback and the advice to set NEWSBOT_EMBEDDING_MODEL; a
+    folder that is not whole is simply converted again (issue 28). Reads a few bytes per file.
+    """
+    try:
+        weights = model_dir / "model.safetensors"
+        with open(weights, "rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_len))
+        data_end = max((t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"), default=0)
+        if weights.stat().st_size != 8 + header_len + data_end:
+            return False
+        for name in _REQUIRED_FILES:
+            if name.endswith(".json"):
+                with open(model_dir / name, "rb") as handle:
+                    handle.seek(max(0, (model_dir / name).stat().st_size - 64))
+                    if not handle.read().rstrip().endswith((b"}", b"]")):
+                        return False
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+    return True
+
+
 def _is_current(model_dir: Path, fingerprint: dict[str, Any]) -> bool:
     if not all((model_dir / name).is_file() for name in _REQUIRED_FILES):
         return False
@@ -486,7 +513,7 @@ def _is_current(model_dir: Path, fingerprint: dict[str, Any]) -> bool:
         stored = json.loads((model_dir / FINGERPRINT_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return bool(stored == fingerprint)
+    return bool(stored == fingerprint) and _is_complete(model_dir)
 
 
 def ensure_default_model(cache_dir: Path) -> Path:

@@ -34,3 +34,12 @@ class StoreUnavailableError(IndexError_):
 
 class IndexBusyError(IndexError_):
     """Another process holds the index's writer lock and the caller chose not to wait."""
+
+
+class DataDirError(IndexError_):
+    """The data folder cannot hold the index: it is a file, read-only, not ours to write, or full.
+    The message names the folder and what to do."""
+
+
+class DiskFullError(DataDirError):
+    """The disk holding the data folder filled up while writing; the previous index is unchanged."""

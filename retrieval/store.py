@@ -339,6 +339,8 @@ class GenerationWriter:
         self._lock = index_writer(index_dir)
         self._lock.__enter__()
         try:
+            # What a killed build left (a SIGKILL, a crash on a full disk) goes before this one needs the room.
+            remove_unfinished_builds(index_dir)
             self.name = _new_generation_name()
             self.staging = index_dir / f".tmp-{self.name}"
             self.staging.mkdir()
@@ -454,14 +456,15 @@ class GenerationWriter:
             _fsync_tree(self.staging)
             final = self.index_dir / self.name
             os.rename(self.staging, final)
+            self.staging = final  # from here an abort removes the renamed folder, until CURRENT names it
             tmp_pointer = self.index_dir / f".{POINTER}.{uuid.uuid4().hex[:8]}"
             with open(tmp_pointer, "w", encoding="utf-8") as handle:
                 handle.write(self.name + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_pointer, self.index_dir / POINTER)
+            self._done = True  # CURRENT names it: never removed by an abort from here on
             _fsync_dir(self.index_dir)
-            self._done = True
             remove_stale_generations(self.index_dir)
         except BaseException:
             self.abort()
@@ -492,17 +495,21 @@ class GenerationWriter:
             self._lock.__exit__(None, None, None)
 
     def _to_npy(self, part: str, rows: int) -> np.ndarray:
-        """`part.npy` from the raw rows appended so far, copied a block at a time; returned memory-mapped."""
+        """`part.npy` from the raw rows appended so far, copied a block at a time; returned memory-mapped.
+
+        Written with ordinary file writes, never through a writable memory map: on a full disk a
+        write to a mapped page kills the process with SIGBUS ("Bus error", no message, the staging
+        folder left behind), while `write` raises `OSError(ENOSPC)`, which aborts cleanly (issue 28).
+        """
         raw_path = self.staging / f"{part}.f32"
-        raw = np.memmap(raw_path, dtype=np.float32, mode="r", shape=(rows, self.dimension)) if rows else None
-        target = np.lib.format.open_memmap(
-            self.staging / f"{part}.npy", mode="w+", dtype=np.float32, shape=(rows, self.dimension)
-        )
-        for start in range(0, rows, VECTOR_BLOCK_ROWS):
-            assert raw is not None
-            target[start : start + VECTOR_BLOCK_ROWS] = raw[start : start + VECTOR_BLOCK_ROWS]
-        target.flush()
-        del raw, target
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False, "shape": (rows, self.dimension)}
+        block_bytes = VECTOR_BLOCK_ROWS * self.dimension * 4
+        with open(self.staging / f"{part}.npy", "wb") as target, open(raw_path, "rb") as raw:
+            np.lib.format.write_array_header_1_0(target, header)
+            while block := raw.read(block_bytes):
+                target.write(block)
+            target.flush()
+            os.fsync(target.fileno())
         raw_path.unlink()
         return np.load(self.staging / f"{part}.npy", mmap_mode="r")
 
@@ -553,12 +560,17 @@ def remove_stale_generations(
                 continue
             if now - replaced_at >= grace_seconds:
                 shutil.rmtree(older, ignore_errors=True)
-        for child in index_dir.iterdir():
-            # Under the writer lock no build is running: staging folders and pointer files are leftovers.
-            if child.is_dir() and child.name.startswith(".tmp-gen-"):
-                shutil.rmtree(child, ignore_errors=True)
-            elif child.name.startswith(f".{POINTER}."):
-                child.unlink(missing_ok=True)
+        remove_unfinished_builds(index_dir)
+
+
+def remove_unfinished_builds(index_dir: Path) -> None:
+    """Delete staging folders and pointer files of builds that never finished; call under the writer
+    lock (then no build is running, so whatever is there is a leftover)."""
+    for child in index_dir.iterdir():
+        if child.is_dir() and child.name.startswith(".tmp-gen-"):
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith(f".{POINTER}."):
+            child.unlink(missing_ok=True)
 
 
 def read_sources(generation: Path) -> list[dict[str, str]] | None:
