@@ -132,7 +132,8 @@ def _story_columns(conn: Any, dimension: int) -> None:
             f"ADD COLUMN IF NOT EXISTS story_vector HALFVEC({dimension}), ADD COLUMN IF NOT EXISTS story_terms TEXT[]"
         )
     conn.execute("CREATE INDEX IF NOT EXISTS articles_story ON articles (story)")
-    conn.execute("CREATE INDEX IF NOT EXISTS articles_story_terms ON articles USING gin (story_terms)")
+    # How many linked articles name each stem: the IDF of story linking (kept like `lexemes`).
+    conn.execute("CREATE TABLE IF NOT EXISTS story_names (term TEXT PRIMARY KEY, articles INTEGER NOT NULL)")
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,13 @@ class PgStore:
             "  WHERE a.doc_id = ANY(%s)) s",
             (list(doc_ids),),
         )
+        # ...and the story names their linked articles counted.
+        conn.execute(
+            "UPDATE story_names n SET articles = n.articles - s.c FROM ("
+            "  SELECT t, count(*) AS c FROM articles a, unnest(a.story_terms) t"
+            "  WHERE a.doc_id = ANY(%s) AND a.story IS NOT NULL GROUP BY t) s WHERE n.term = s.t",
+            (list(doc_ids),),
+        )
         conn.execute("DELETE FROM articles WHERE doc_id = ANY(%s)", (list(doc_ids),))
 
     def _insert(self, conn: Any, item: ArticleRows) -> None:
@@ -402,12 +410,7 @@ class PgStore:
             ]
             members = _story_members(conn, list(dict.fromkeys(c.story for c in candidates)))
             wanted = sorted(terms.union(*(m.terms for group in members.values() for m in group)))
-            counts = dict(
-                conn.execute(
-                    "SELECT t, (SELECT count(*) FROM articles WHERE story_terms @> ARRAY[t]) FROM unnest(%s::text[]) t",
-                    (wanted,),
-                ).fetchall()
-            )
+            counts = dict(conn.execute("SELECT term, articles FROM story_names WHERE term = ANY(%s)", (wanted,)).fetchall())
             linker.recount(linked)
             story = linker.link(vector, terms, candidates, lambda _, found=members: found)
             if story is None:
@@ -415,6 +418,11 @@ class PgStore:
             conn.execute(
                 "UPDATE articles SET story = %s, story_vector = %s, story_terms = %s WHERE no = %s",
                 (story, _halfvec(vector), sorted(terms), no),
+            )
+            conn.execute(
+                "INSERT INTO story_names SELECT unnest(%s::text[]), 1 "
+                "ON CONFLICT (term) DO UPDATE SET articles = story_names.articles + 1",
+                (sorted(terms),),
             )
             linked += 1
         logger.info("linked %d articles to stories", len(todo))
