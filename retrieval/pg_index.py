@@ -161,15 +161,16 @@ def common_direction(embedder: Embedder) -> np.ndarray:
 def write_items(
     store: PgStore, info: BuildInfo, items: list[ArticleRows], removed: list[str], common: np.ndarray | None = None
 ) -> None:
-    """Write in batches of `WRITE_BATCH` articles, one transaction each; with the model's `common`
-    direction each batch links its articles' stories, and with nothing to write the articles stored
-    before stories existed are linked."""
+    """Write in batches of `WRITE_BATCH` articles, one transaction each; then, with the model's
+    `common` direction, link every article without a story in one more transaction. Linking after
+    the last batch sees the whole collection's boilerplate (near-duplicate groups across three or
+    more articles), as the embedded store's build does, so both stores link alike."""
     if not items and removed:
-        store.write(info, [], removed, common)
-    elif not items and common is not None:
-        store.link_unlinked(info, common)
+        store.write(info, [], removed)
     for start in range(0, len(items), WRITE_BATCH):
-        store.write(info, items[start : start + WRITE_BATCH], removed if start == 0 else (), common)
+        store.write(info, items[start : start + WRITE_BATCH], removed if start == 0 else ())
+    if common is not None:
+        store.link_unlinked(info, common)
 
 
 def migrate_embedded(settings: Settings) -> IndexReport:
