@@ -461,7 +461,7 @@ def chat() -> None:
     from prompt_toolkit.history import FileHistory, InMemoryHistory
 
     from answers.answer import answer, follow_index, warm_up_in_background
-    from answers.errors import QuestionError
+    from answers.errors import QuestionError, ScorerFileError
     from answers.followup import Conversation
     from bot.render_terminal import render_answer, render_sources
     from retrieval.errors import IndexError_
@@ -525,6 +525,9 @@ def chat() -> None:
             last = answer(command, settings, previous=conversation.anchor)
         except QuestionError as e:
             console.print(f"[red]{e}[/]")
+            continue
+        except (IndexError_, ScorerFileError) as e:  # e.g. the database is still away: say so, keep the session
+            console.print(f"[red]{escape(str(e))}[/]", highlight=False)
             continue
         conversation.remember(conversation.read(command))
         render_answer(console, last)

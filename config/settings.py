@@ -88,6 +88,14 @@ class RetrievalSettings(BaseSettings):
         description="postgresql://user:password@host/db: keep the collection in PostgreSQL + pgvector (shared by "
         "many bot and ingest processes) instead of the embedded index in data_dir. docs/deploy.md.",
     )
+    database_reconnect_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=600.0,
+        description="How long a question waits for a PostgreSQL server that went away (restarted, failed over): "
+        "it reconnects after 0.5, 1, 2, 4... s until this many seconds have passed, then says the database is "
+        "not answering. 0: one try.",
+    )
     sentence_vectors: Literal["embedded", "late"] = Field(
         default="embedded",
         description="How sentence vectors are made: embedded on their own (a second pass over every token), or "

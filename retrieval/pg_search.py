@@ -28,6 +28,7 @@ from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from retrieval.errors import ModelMismatchError
 from retrieval.fusion import fuse_scores
+from retrieval.pg_reconnect import retry_on_lost_connection
 from retrieval.pg_store import (
     BM25_B,
     BM25_K1,
@@ -199,7 +200,36 @@ class PgRetriever(Retriever):
         filters: SearchFilter | None = None,
         window: TimeWindow | None = None,
     ) -> SearchResult:
-        """The top `k` chunks for `query` (see `Retriever.search`), optionally filtered (`window`: by publication day)."""
+        """The top `k` chunks for `query` (see `Retriever.search`), optionally filtered (`window`: by publication day).
+
+        A server that went away (restarted) is waited for as `retrieval/pg_reconnect.py` says."""
+        return retry_on_lost_connection(
+            lambda: self._search_once(query, k, mode, language, query_vector, filters, window),
+            self._drop_connection,
+            self.settings.retrieval.database_reconnect_s,
+        )
+
+    def _drop_connection(self) -> None:
+        """Forget this thread's connection and corpus (broken by a server restart); the next use reconnects."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        self._local.corpus = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is gone either way
+                logger.debug("closing a broken database connection failed", exc_info=True)
+
+    def _search_once(
+        self,
+        query: str,
+        k: int | None,
+        mode: Mode,
+        language: str | None,
+        query_vector: np.ndarray | None,
+        filters: SearchFilter | None,
+        window: TimeWindow | None,
+    ) -> SearchResult:
         if window is not None and not window.open:
             from dataclasses import replace
 

@@ -38,3 +38,13 @@ def fresh_database(server: Any) -> str:
     name = f"t_{uuid.uuid4().hex[:12]}"
     server.psql(f"CREATE DATABASE {name};")
     return server.get_uri(name)
+
+
+def stop(server: Any) -> None:
+    """Shut the server down as an operator's restart does (clients see "terminating connection")."""
+    server._stop()
+
+
+def start_again(server: Any) -> None:
+    """Start a stopped server again in the same data folder, listening where it did."""
+    server.ensure_postgres_running()
