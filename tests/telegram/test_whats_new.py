@@ -146,3 +146,61 @@ async def test_two_replicas_on_one_database_send_each_scheduled_briefing_once(
     assert "New since" in second and ": 2 articles" in second
     assert len(new_lines(second)) == 2 and any("Pentagon" in line for line in new_lines(second))
     assert added
+
+
+async def test_two_bot_processes_on_one_database_send_a_scheduled_briefing_once(
+    api: FakeBotApi, bot_settings, pg_url, e5_embedder, caplog
+) -> None:
+    """A second `newsbot bot` process beside this one: the chat subscribes through it, this replica
+    reads the subscription from the database at start, both fire at the same second, one sends."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from retrieval.backends import index_paths
+    from tests.conftest import MODEL_CACHE, TEST_PRECISION
+    from tests.telegram.conftest import ADMIN_ID, TOKEN
+
+    settings = bot_settings(NEWSBOT_DATABASE_URL=pg_url)
+    index_paths([SEEDS], settings, embedder=e5_embedder)
+    caplog.set_level(logging.INFO, logger="bot.handlers")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("NEWSBOT_", "TELEGRAM_"))},
+        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": api.base_url, "TELEGRAM_API_FILE_URL": api.file_url,
+        "TELEGRAM_ADMIN_IDS": str(ADMIN_ID), "TELEGRAM_TIMEZONE": "Europe/Berlin",
+        "NEWSBOT_DATA_DIR": str(settings.retrieval.data_dir), "NEWSBOT_MODEL_CACHE_DIR": str(MODEL_CACHE),
+        "NEWSBOT_EMBEDDING_PRECISION": TEST_PRECISION, "NEWSBOT_DATABASE_URL": pg_url,
+    }  # fmt: skip
+    other = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("newsbot")), "-v", "bot",
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    log: list[str] = []
+
+    async def read_log() -> None:
+        assert other.stderr is not None
+        async for line in other.stderr:
+            log.append(line.decode(errors="replace"))
+
+    reader = asyncio.create_task(read_log())
+    try:
+        await until(lambda: any(" ready in " in line for line in log), timeout=120)
+        user = api.private_chat(USER_ID)
+        at = (dt.datetime.now(BERLIN) + dt.timedelta(seconds=20)).strftime("%H:%M:%S")
+        api.send_text(USER_ID, user, f"/subscribe {at}")
+        (confirmation,) = await api.wait_for_messages(USER_ID)  # the other process took the command
+        assert "Subscribed" in confirmation.params["text"]
+        async with newsbot(settings):  # this replica restores the subscription from the database
+            await api.wait_for_messages(USER_ID, 2, timeout=60)
+            await asyncio.sleep(5.0)  # time for a duplicate to arrive
+    finally:
+        other.terminate()
+        await other.wait()
+        reader.cancel()
+    briefings = [
+        c for c in api.sent(USER_ID) if c.params["text"].startswith("<b>Briefing on all articles</b>")
+    ]
+    assert len(briefings) == 1
+    skipped_here = any("was already sent (another replica)" in r.getMessage() for r in caplog.records)
+    skipped_there = any("was already sent (another replica)" in line for line in log)
+    assert skipped_here != skipped_there  # exactly one of the two processes stood down
