@@ -584,6 +584,12 @@ def render_markdown(results: dict[str, Any]) -> str:
                 )
             lines.append("")
 
+    long_lines = results.get("lines")
+    if long_lines:
+        from bench.long_lines import long_lines_section
+
+        lines += long_lines_section(long_lines)
+
     gpu = results.get("gpu")
     if gpu is not None:
         lines += ["## GPU", ""]

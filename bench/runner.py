@@ -20,7 +20,7 @@ from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SUITES = ("retrieval", "answers", "latency", "ingest", "scale", "pg")
+SUITES = ("retrieval", "answers", "latency", "ingest", "scale", "pg", "lines")
 GPU_SUITE = "gpu"  # indexing end to end on --device (bench/gpu.py); not part of "all" on a CPU
 
 
@@ -192,6 +192,20 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             progress=options.progress,
         )
         results["scale"]["load_average"] = {"start": load_before, "end": _load_average()}
+    if "lines" in options.suites:
+        from bench.long_lines import QUICK_SIZES, SIZES, run_long_lines
+
+        load_before = _load_average()
+        results["lines"] = run_long_lines(
+            settings,
+            work_dir,
+            options.corpus,
+            options.seeds_dir,
+            sizes=QUICK_SIZES if quick else SIZES,
+            repeats=1 if quick else 3,
+            progress=options.progress,
+        )
+        results["lines"]["load_average"] = {"start": load_before, "end": _load_average()}
     if options.device != "cpu" or GPU_SUITE in options.suites:
         from bench.gpu import run_gpu
 

@@ -597,8 +597,8 @@ def bench(
     suite: Annotated[
         str,
         typer.Option(
-            help="retrieval, answers, latency, ingest, scale, pg (PostgreSQL beside the embedded store), all, "
-            "or gpu (indexing end to end on --device)."
+            help="retrieval, answers, latency, ingest, scale, pg (PostgreSQL beside the embedded store), lines "
+            "(single-line articles of 100 KB to 5 MB), all, or gpu (indexing end to end on --device)."
         ),
     ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,

@@ -372,3 +372,20 @@ def test_the_real_xquad_files_load_as_240_paragraphs_and_1190_aligned_questions(
     xquad = load_xquad(SHARED / "bench" / "xquad")
     assert len(xquad.articles) == 240
     assert len(xquad.questions["de"]) == len(xquad.questions["en"]) == 1190
+
+
+def test_long_lines_suite_reports_time_per_mb_for_single_line_articles(tmp_path: Path) -> None:
+    """Issue 28, item 1: `newsbot bench` shows time per MB of single-line articles, size by size."""
+    from bench.long_lines import run_long_lines
+    from bench.report import render_markdown
+
+    settings = make_settings(tmp_path / "data")
+    suite = run_long_lines(settings, tmp_path, None, SEEDS, sizes=(50_000, 200_000), repeats=1)
+
+    assert [r["bytes"] // 1000 for r in suite["sizes"]] == [50, 200]
+    for row in suite["sizes"]:
+        assert row["longest_line_chars"] > 0.9 * row["bytes"] / 1.05  # one line holds (nearly) all of it
+        assert row["sentences"] > 100 and row["chunks"] > 10 and row["split_s_per_mb"] > 0
+    assert suite["split_flatness"] >= 1.0
+    markdown = render_markdown({"machine": {}, "lines": suite})
+    assert "## Long lines (one article on a single line)" in markdown and "Split s/MB" in markdown
