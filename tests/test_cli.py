@@ -174,3 +174,17 @@ def test_newsbot_eval_and_the_answers_suite_score_the_dev_questions_alike(mixed_
     assert suite["total"] == cli["total"] == 10
     assert suite["passed"] == cli["passed"] and suite["quotes_verbatim"] == cli["quotes_verbatim"]
     assert [f["id"] for f in suite["failed"]] == [q["id"] for q in cli["questions"] if not q["passed"]]
+
+
+def test_the_readme_verbose_bot_command_parses() -> None:
+    """Issue 28, item 9: the README said to add `-v` to `newsbot bot`, and `newsbot bot -v` fails with
+    "No such option: -v" (`-v` is `newsbot`'s own option). Every README command that logs verbosely parses."""
+    import re
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = [c.split() for c in re.findall(r"`\.venv/bin/newsbot ([^`]+)`", readme) if "-v" in c.split()]
+    assert any(args[-1] == "bot" for args in commands), "the README shows how to run the bot with -v"
+    assert "newsbot bot -v" not in readme and "(add `-v`" not in readme
+    for args in commands:
+        result = CliRunner().invoke(app, [*args, "--help"])
+        assert result.exit_code == 0, (args, result.output)
