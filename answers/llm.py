@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from answers.claim_support import SUPPORT_MODEL
 from answers.extractive import ExtractiveAnswerer
 from answers.labels import LABELS
 from answers.stories import article_sentences
 from answers.types import Answer, Citation, DroppedSentence
-from answers.claim_support import SUPPORT_MODEL
 from answers.verify_llm import (
     SimilarityFn,
     clean_reply,

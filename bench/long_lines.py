@@ -84,10 +84,10 @@ def run_long_lines(
         mb = path.stat().st_size / 1e6
         if progress:
             progress(f"long lines: {mb:.1f} MB on one line")
-        read_s, article = _best_of(repeats, lambda: read_article(path, settings.retrieval.max_file_bytes))
-        split_s, spans = _best_of(repeats, lambda: split_sentences(article.text))
-        segment_s, (sentences, chunks) = _best_of(repeats, lambda: segment(article, settings))
-        tokens_s, _ = _best_of(repeats, lambda: [sentence_tokens(s.text) for s in sentences])
+        read_s, article = _best_of(repeats, lambda p=path: read_article(p, settings.retrieval.max_file_bytes))
+        split_s, spans = _best_of(repeats, lambda a=article: split_sentences(a.text))
+        segment_s, (sentences, chunks) = _best_of(repeats, lambda a=article: segment(a, settings))
+        tokens_s, _ = _best_of(repeats, lambda ss=sentences: [sentence_tokens(s.text) for s in ss])
         total = read_s + segment_s + tokens_s
         rows.append(
             {
@@ -132,9 +132,11 @@ def long_lines_section(suite: dict[str, Any]) -> list[str]:
     lines = [
         "## Long lines (one article on a single line)",
         "",
-        f"Prose: {suite['prose']}, repeated on one line; best of {suite['repeats']}. Time per MB should be flat: "
-        f"largest/smallest split s/MB **{suite['split_flatness']}**, everything before the encoder "
-        f"**{suite['before_encoder_flatness']}** (quadratic cost would give about the size ratio).",
+        (
+            f"Prose: {suite['prose']}, repeated on one line; best of {suite['repeats']}. Time per MB should be flat: "
+            f"largest/smallest split s/MB **{suite['split_flatness']}**, everything before the encoder "
+            f"**{suite['before_encoder_flatness']}** (quadratic cost would give about the size ratio)."
+        ),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

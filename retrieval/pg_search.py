@@ -217,7 +217,7 @@ class PgRetriever(Retriever):
         if conn is not None:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is gone either way
+            except Exception:
                 logger.debug("closing a broken database connection failed", exc_info=True)
 
     def _search_once(

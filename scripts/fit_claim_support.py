@@ -23,12 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from answers.claim_support import MAX_MISSING, SupportModel, coverage  # noqa: E402
-from bench.answer_collections import split_titles  # noqa: E402
-from bench.squad_data import load_xquad  # noqa: E402
-from config.settings import load_settings  # noqa: E402
-from models.embedders import load_embedder  # noqa: E402
-from retrieval.sentences import split_sentences  # noqa: E402
+from answers.claim_support import MAX_MISSING, SupportModel, coverage
+from bench.answer_collections import split_titles
+from bench.squad_data import load_xquad
+from config.settings import load_settings
+from models.embedders import load_embedder
+from retrieval.sentences import split_sentences
 
 
 def pairs_of(xquad):  # type: ignore[no-untyped-def]
@@ -58,7 +58,7 @@ def feature_matrix(rows, cosines):  # type: ignore[no-untyped-def]
 def report(name: str, p: np.ndarray, y: np.ndarray, same: np.ndarray, cuts: dict[bool, float]) -> dict[str, object]:
     from sklearn.metrics import roc_auc_score
 
-    out: dict[str, object] = {"pairs": int(len(y)), "auc": round(float(roc_auc_score(y, p)), 3)}
+    out: dict[str, object] = {"pairs": len(y), "auc": round(float(roc_auc_score(y, p)), 3)}
     cut = np.where(same, cuts[True], cuts[False])
     for label, mask in (("all", np.ones_like(same, bool)), ("same_language", same), ("cross_language", ~same)):
         kept = float((p[mask & (y == 1)] >= cut[mask & (y == 1)]).mean())
