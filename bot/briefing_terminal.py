@@ -12,6 +12,7 @@ import re
 
 from answers.briefing import Briefing
 from answers.labels import labels
+from answers.stories import short_title
 from answers.types import Figure, markers
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
@@ -77,11 +78,11 @@ def render_briefing_text(briefing: Briefing, language: str, timezone: dt.tzinfo)
     if briefing.newest:
         lines += ["", words["newest"]]
         for article in briefing.newest:
-            meta = ", ".join(p for p in (article.published or words["undated"], article.outlet) if p)
-            lines.append(f"• {article.title} — {meta} [{article.citation}]")
+            dated = ", ".join(p for p in (article.published or words["undated"], article.outlet) if p)
+            lines.append(f"• {short_title(article.title)} — {dated} [{article.citation}]")
     if briefing.citations:
         lines += ["", words["sources"]]
         for c in briefing.citations:
             source = ", ".join(p for p in (c.outlet, c.published) if p)
-            lines.append(f"[{c.n}] {c.title}{f' ({source})' if source else ''}\n    “{c.quote}”")
+            lines.append(f"[{c.n}] {short_title(c.title)}{f' ({source})' if source else ''}\n    “{c.quote}”")
     return "\n".join(lines)

@@ -26,12 +26,19 @@ class SentenceLookup(Protocol):
 class Corpus(Protocol):
     """The read side of a store, as `answers/` uses it."""
 
-    info: BuildInfo
-    articles: Mapping[str, Article]
-    sentences: Any  # SentenceLookup: a list for IndexData, a lazy lookup for PgCorpus
-    sentence_vectors: Any  # indexable by one id or an array of ids, like a numpy matrix
-    sentence_base: Mapping[str, int]
-    group_docs: Mapping[int, tuple[str, ...]]
+    # Read-only properties: each store holds them as it likes (a dict, a lazy mapping).
+    @property
+    def info(self) -> BuildInfo: ...
+    @property
+    def articles(self) -> Mapping[str, Article]: ...
+    @property
+    def sentences(self) -> Any: ...  # SentenceLookup: a list for IndexData, a lazy lookup for PgCorpus
+    @property
+    def sentence_vectors(self) -> Any: ...  # indexable by one id or an array of ids, like a numpy matrix
+    @property
+    def sentence_base(self) -> Mapping[str, int]: ...
+    @property
+    def group_docs(self) -> Mapping[int, tuple[str, ...]]: ...
 
     def article_sentence_ids(self, doc_id: str) -> range:
         """The ids of all the article's sentences; each store answers from what it already holds."""
