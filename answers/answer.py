@@ -32,6 +32,7 @@ from retrieval.store import IndexData
 from retrieval.time_window import TimeWindow
 
 logger = logging.getLogger(__name__)
+LEMMA_CACHE = "lemmas.json"
 
 
 class Answerer(Protocol):
@@ -151,6 +152,9 @@ def warm_up_in_background(settings: Settings) -> threading.Thread:
 
 def default_answerer(settings: Settings, retriever: Retriever) -> Answerer:
     """The extractive answerer, wrapped by the LLM answerer when one is configured."""
+    from answers.sources import use_lemma_cache
+
+    use_lemma_cache(settings.retrieval.data_dir / LEMMA_CACHE)  # a one-shot `ask` skips the dictionary (answers/sources.py)
     with _lock:
         extractive = _answerers.get(id(retriever.embedder))
         if extractive is None:

@@ -11,11 +11,33 @@ verbatim quote stays beside it in every answer; this only names the source.
 
 from __future__ import annotations
 
+import atexit
+import json
+import logging
+import os
 import re
-from functools import lru_cache
+import threading
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 _LEADING = frozenset(
-    ["vonseiten", "seitens", "gegenüber", "von", "bei", "in", "im", "am", "an", "aus", "mit", "zu", "zur", "zum"]
+    [
+        "vonseiten",
+        "seitens",
+        "gegenüber",
+        "von",
+        "bei",
+        "in",
+        "im",
+        "am",
+        "an",
+        "aus",
+        "mit",
+        "zu",
+        "zur",
+        "zum",
+    ]
     + ["der", "die", "das", "des", "dem", "den", "ein", "eine", "einer", "eines", "einem", "einen"]
 )
 # A speaker named only by a pronoun is no source a reader could look up.
@@ -28,20 +50,92 @@ _CAPITALISED = re.compile(r"^[A-ZÄÖÜ]")
 _FEMININE = re.compile(
     r"(?:ung|heit|keit|schaft|ion|tät|ur|ei|ie|ik|enz|anz|ade|ine|in|e|ee|behörde|stelle|zeitung|regierung)$"
 )
-_NEUTER = re.compile(r"(?:um|ment|chen|lein|amt|militär|institut|land|gericht|büro|magazin|portal|blatt|haus|werk)$")
+_NEUTER = re.compile(
+    r"(?:um|ment|chen|lein|amt|militär|institut|land|gericht|büro|magazin|portal|blatt|haus|werk)$"
+)
 _MASCULINE_E = re.compile(r"(?:kollege|experte|zeuge|junge|kunde|bote|gatte|löwe|name)$")
 
 
 def load_lemmas() -> None:
     """Load the German lemma dictionary now (1-3 s, once per process) rather than on the first answer naming a source."""
-    _lemma("Geheimdienstes")
-
-
-@lru_cache(maxsize=4096)
-def _lemma(word: str) -> str:
     import simplemma
 
-    return simplemma.lemmatize(word, lang="de")
+    simplemma.lemmatize("Geheimdienstes", lang="de")
+
+
+# Lemmas looked up so far, and the file they are kept in across processes (`use_lemma_cache`).
+_known: dict[str, str] = {}
+
+
+class _LemmaCache:
+    path: Path | None = None
+    added = 0  # lemmas looked up in the dictionary since the file was read
+
+
+_cache = _LemmaCache()
+_cache_lock = threading.Lock()
+
+
+def use_lemma_cache(path: Path) -> None:
+    """Keep the lemmas looked up in `path` (JSON, word -> lemma, per simplemma version) and use those
+    earlier processes looked up. Decoding simplemma's German dictionary costs 1-2 s, which a one-shot
+    `ask` would pay whenever its answer names a source; a word met before needs no dictionary.
+    Written when the process exits; a damaged or foreign file is ignored."""
+    with _cache_lock:
+        if _cache.path == path:
+            return
+        _cache.path = path
+        stored = _read_cache(path)
+        _known.update(stored)
+        atexit.register(_save_cache)
+
+
+def _simplemma_version() -> str:
+    from importlib.metadata import version
+
+    return version("simplemma")
+
+
+def _read_cache(path: Path) -> dict[str, str]:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(stored, dict) or stored.get("simplemma") != _simplemma_version():
+        return {}
+    lemmas = stored.get("lemmas")
+    return (
+        {k: v for k, v in lemmas.items() if isinstance(k, str) and isinstance(v, str)}
+        if isinstance(lemmas, dict)
+        else {}
+    )
+
+
+def _save_cache() -> None:
+    path = _cache.path
+    if path is None or not _cache.added:
+        return
+    try:
+        merged = {**_read_cache(path), **_known}  # another process may have added its own meanwhile
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{os.getpid()}")
+        staging.write_text(
+            json.dumps({"simplemma": _simplemma_version(), "lemmas": merged}, ensure_ascii=False),
+            encoding="utf-8",
+        )
+        staging.replace(path)
+    except OSError as e:
+        logger.warning("could not keep the lemma cache in %s: %s", path, e)
+
+
+def _lemma(word: str) -> str:
+    lemma = _known.get(word)
+    if lemma is None:
+        import simplemma
+
+        lemma = _known[word] = simplemma.lemmatize(word, lang="de")
+        _cache.added += 1
+    return lemma
 
 
 def _gender(noun: str) -> str:
