@@ -590,6 +590,12 @@ def render_markdown(results: dict[str, Any]) -> str:
 
         lines += long_lines_section(long_lines)
 
+    stories = results.get("stories")
+    if stories:
+        from bench.stories_scale import stories_section
+
+        lines += stories_section(stories)
+
     gpu = results.get("gpu")
     if gpu is not None:
         lines += ["## GPU", ""]

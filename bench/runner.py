@@ -20,7 +20,7 @@ from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-SUITES = ("retrieval", "answers", "latency", "ingest", "scale", "pg", "lines")
+SUITES = ("retrieval", "answers", "latency", "ingest", "scale", "pg", "lines", "stories")
 GPU_SUITE = "gpu"  # indexing end to end on --device (bench/gpu.py); not part of "all" on a CPU
 
 
@@ -206,6 +206,14 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             progress=options.progress,
         )
         results["lines"]["load_average"] = {"start": load_before, "end": _load_average()}
+    if "stories" in options.suites:
+        from bench.stories_scale import QUICK_SIZES as STORY_QUICK_SIZES
+        from bench.stories_scale import SIZES as STORY_SIZES
+        from bench.stories_scale import main as run_stories
+
+        load_before = _load_average()
+        results["stories"] = run_stories(list(STORY_QUICK_SIZES if quick else STORY_SIZES))
+        results["stories"]["load_average"] = {"start": load_before, "end": _load_average()}
     if options.device != "cpu" or GPU_SUITE in options.suites:
         from bench.gpu import run_gpu
 

@@ -598,7 +598,8 @@ def bench(
         str,
         typer.Option(
             help="retrieval, answers, latency, ingest, scale, pg (PostgreSQL beside the embedded store), lines "
-            "(single-line articles of 100 KB to 5 MB), all, or gpu (indexing end to end on --device)."
+            "(single-line articles of 100 KB to 5 MB), stories (adding an article and a figure question's story "
+            "look-up at 1k/20k/100k articles), all, or gpu (indexing end to end on --device)."
         ),
     ] = "all",
     quick: Annotated[bool, typer.Option("--quick", help="Small inputs; about two minutes in all.")] = False,

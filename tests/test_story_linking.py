@@ -71,3 +71,14 @@ def test_an_index_written_before_stories_is_linked_by_the_next_index_run(
     report = build_index([], settings, embedder=e5_embedder)
     assert report.wrote_index and not report.added
     assert {frozenset(s.articles) for s in story_map(load_index(settings.index_dir)).stories} == stories
+
+
+def test_the_stories_bench_links_a_new_article_into_its_story_in_both_stores() -> None:
+    from bench.stories_scale import main, stories_section
+
+    results = main([1_000])
+    assert results["embedded"][1_000]["joined_its_story"] is True
+    assert results["embedded"][1_000]["old_question_time_clustering_s"] > 0
+    if "skipped" not in results["postgres"]:
+        assert results["postgres"][1_000]["joined_its_story"] is True
+    assert any("Stories at scale" in line for line in stories_section(results))
