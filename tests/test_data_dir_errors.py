@@ -174,7 +174,10 @@ def test_truncated_answer_scorer_json_says_what_to_do(tmp_path: Path, monkeypatc
 
     truncated = tmp_path / "answer_scorer.json"
     truncated.write_text(scorer.PARAMETERS.read_text(encoding="utf-8")[:2000], encoding="utf-8")
+    import answers.answer
+
     monkeypatch.setattr(scorer, "PARAMETERS", truncated)
+    monkeypatch.setattr(answers.answer, "_answerers", {})  # answerers loaded by earlier tests hold the parameters
     scorer.default_parameters.cache_clear()
     monkeypatch.setenv("NEWSBOT_DATA_DIR", str(seed_index_dir))
     try:
