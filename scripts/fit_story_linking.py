@@ -10,7 +10,11 @@ The articles are split 80/20 (seeded); halves never cross the split, and the see
 
 Fitted: the logistic pair model (vector cosine, name similarity) on the training pairs the linker
 meets (every same-event pair, and each item's nearest `CANDIDATES` items of other events), then the
-link threshold, by pair F1 of the incremental linking over the training items in a shuffled order.
+link threshold, by pair F0.5 (precision weighted twice recall) of the incremental linking over the
+training items in a shuffled order. Precision weighs more because a wrong link shows a reader one
+"story" made of two events (a genre or topic lump, the defect this replaces), while a missed link
+shows two correct stories; and in a news collection most articles have no partner at all, so false
+links, not missed ones, are what a reader meets.
 Reported, on the held-out items: pair precision/recall/F1 and purity of the linker and of
 `answers.stories`' average-linkage clustering at its fitted cut (0.885).
 
@@ -105,6 +109,7 @@ def pair_scores(labels: list[str], predicted: list[int]) -> dict[str, float]:
     precision = tp / len(pred) if pred else 1.0
     recall = tp / len(true) if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f05 = 1.25 * precision * recall / (0.25 * precision + recall) if precision + recall else 0.0
     clusters: dict[int, Counter[str]] = {}
     for label, p in zip(labels, predicted):
         clusters.setdefault(p, Counter())[label] += 1
@@ -113,6 +118,7 @@ def pair_scores(labels: list[str], predicted: list[int]) -> dict[str, float]:
         "precision": precision,
         "recall": recall,
         "f1": f1,
+        "f05": f05,
         "purity": purity,
         "clusters": float(len(clusters)),
     }
@@ -177,11 +183,11 @@ def main() -> None:
     for threshold in np.round(np.arange(0.05, 0.96, 0.05), 2):
         model = LinkModel(float(intercept), float(w_cos), float(w_names), float(threshold))
         scores = pair_scores(train_labels, link_all(model, train, order))
-        if best is None or scores["f1"] > best[1]["f1"]:
+        if best is None or scores["f05"] > best[1]["f05"]:
             best = (float(threshold), scores)
     assert best is not None
     linker.model = fitted = LinkModel(float(intercept), float(w_cos), float(w_names), best[0])
-    print(f"LINK_MODEL = {fitted}  (train pair F1 {best[1]['f1']:.3f})")
+    print(f"LINK_MODEL = {fitted}  (train pair F0.5 {best[1]['f05']:.3f})")
 
     test_order = list(range(len(test)))
     random.Random(SEED + 1).shuffle(test_order)
@@ -195,6 +201,19 @@ def main() -> None:
         print(
             f"{name:32s} P {s['precision']:.3f} R {s['recall']:.3f} F1 {s['f1']:.3f} purity {s['purity']:.3f} clusters {int(s['clusters'])}"
         )
+
+    # The product's check: every article of the collection linked in id order, as `newsbot index` does.
+    everything, _ = items_of(data, common, sorted(data.articles), split=False)
+    linked = link_all(fitted, everything, list(range(len(everything))))
+    members: dict[int, list[str]] = {}
+    for item, story in zip(everything, linked):
+        members.setdefault(story, []).append(item.doc_id.split("#")[0])
+    seed_story = next(m for m in members.values() if seeds[0] in m)
+    several = [m for m in members.values() if len(m) > 1]
+    print(
+        f"seeds + 10kGNAD linked in id order: {len(members)} stories, {len(several)} with several articles "
+        f"({sum(map(len, several))} articles); the seed story: {sorted(seed_story)}"
+    )
 
     if args.show_closest:
         whole, _ = items_of(
