@@ -20,6 +20,7 @@ from bench.squad_retrieval import bench_settings, build_corpus_index
 from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from models.errors import EmbeddingModelError
+from models.precision import choose_precision
 from retrieval.types import Article
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,13 @@ INDEX_VARIANTS: dict[str, dict[str, str]] = {
     "late chunking (torch)": {"NEWSBOT_SENTENCE_VECTORS": "late", "NEWSBOT_CHUNK_VECTORS": "embedded"},
     "int8: ONNX Runtime dynamic quantisation, pooled chunk vectors": {"NEWSBOT_INDEX_ENGINE": "onnxruntime-int8"},
 }  # fmt: skip
+# The two number formats forced, beside the default (issue 24: the bf16 path's memory and speed).
+BF16_VARIANT = "bf16 path: torch autocast, pooled chunk vectors"
+FP32_VARIANT = "fp32 path: ONNX Runtime, pooled chunk vectors"
+PRECISION_VARIANTS: dict[str, dict[str, str]] = {
+    BF16_VARIANT: {"NEWSBOT_EMBEDDING_PRECISION": "bf16"},
+    FP32_VARIANT: {"NEWSBOT_EMBEDDING_PRECISION": "fp32"},
+}
 # How each variant makes its vectors, to find its XQuAD R@1 in the retrieval suite's results:
 # (chunk vectors, sentence vectors, number format of the indexing engine).
 VARIANT_VECTORS: dict[str, tuple[str, str, str]] = {
@@ -313,16 +321,17 @@ def run_index_commands(
     variants: dict[str, dict[str, str]] | None = None,
     progress: Callable[[str], None] | None = None,
     tokens: TokenCounter | None = None,
+    numeric_paths: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every `INDEX_VARIANTS` entry on `corpus`, plus the other number format where bf16 is native here.
+    """Every `INDEX_VARIANTS` entry on `corpus` (or `variants`), plus with `numeric_paths` the two
+    number formats forced (`PRECISION_VARIANTS`: bf16 is emulated by torch where the CPU lacks the
+    units), so one run shows each path's chunks/s and peak memory beside the default's.
 
     Each row has its tokens/s and, for a variant whose vectors are not fp32's (int8), the cosine of
     its sentence vectors to the default's (same texts)."""
-    from models.precision import choose_precision
-
     chosen = dict(variants or INDEX_VARIANTS)
-    if choose_precision("auto").precision == "bf16":  # show what bf16 gains where it is the default
-        chosen["default, fp32"] = {**chosen.get(DEFAULT_VARIANT, {}), "NEWSBOT_EMBEDDING_PRECISION": "fp32"}
+    if numeric_paths:
+        chosen.update(PRECISION_VARIANTS)
     out = []
     kept: dict[str, dict[str, Any]] = {}
     for name, env in chosen.items():
@@ -402,7 +411,7 @@ def run_ingest(
         # default then runs on the whole corpus, and its peak memory on a quarter, half and all of it.
         variants_corpus = subset_corpus(index_corpus, index_articles, work_dir) if index_articles else index_corpus
         out["index_command"] = run_index_commands(
-            variants_corpus, settings, work_dir, index_repeats, progress=progress, tokens=tokens
+            variants_corpus, settings, work_dir, index_repeats, progress=progress, tokens=tokens, numeric_paths=True
         )
         if index_articles:
             out["index_command_subset_articles"] = index_articles
@@ -411,6 +420,13 @@ def run_ingest(
             full = measure_index_command(index_corpus, settings, work_dir, {}, index_repeats, tokens=tokens)
             full["variant"] = DEFAULT_VARIANT
             out["index_command_full"] = [full]
+            if choose_precision("auto").precision == "bf16":  # emulated bf16 on the whole corpus would take hours
+                for name in (BF16_VARIANT, FP32_VARIANT):
+                    if progress:
+                        progress(f"ingest: `newsbot index {index_corpus}` x{index_repeats}, {name}")
+                    row = measure_index_command(index_corpus, settings, work_dir, PRECISION_VARIANTS[name], index_repeats, tokens=tokens)
+                    row["variant"] = name
+                    out["index_command_full"].append(row)
         scaling = run_memory_scaling(index_corpus, settings, work_dir, fractions=(0.25, 0.5), progress=progress)
         whole = (out.get("index_command_full") or [r for r in out["index_command"] if r["variant"] == DEFAULT_VARIANT])[:1]
         for row in whole:  # all of it: the default's own runs on the whole corpus

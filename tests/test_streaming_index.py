@@ -14,14 +14,18 @@ from retrieval.indexer import build_index
 from retrieval.search import Retriever
 from retrieval.store import list_generations, load_index
 from tests.conftest import SEEDS, make_settings
+from tests.numeric_paths import BF16_BATCHING_ATOL
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_build_writes_one_batch_at_a_time_and_equals_a_one_batch_build(tmp_path: Path, e5_embedder) -> None:
+def test_a_build_writes_one_batch_at_a_time_and_equals_a_one_batch_build(tmp_path: Path, fp32_embedder) -> None:
+    """In float32 (pinned: the one numeric path whose vectors do not depend on the batch) the streamed
+    index equals the one-batch index to float rounding."""
     articles = len(list(SEEDS.glob("*.txt")))
-    streamed = make_settings(tmp_path / "streamed", NEWSBOT_INDEX_BATCH_ARTICLES="2")
-    whole = make_settings(tmp_path / "whole", NEWSBOT_INDEX_BATCH_ARTICLES="1000")
+    streamed = make_settings(tmp_path / "streamed", NEWSBOT_INDEX_BATCH_ARTICLES="2", NEWSBOT_EMBEDDING_PRECISION="fp32")
+    whole = make_settings(tmp_path / "whole", NEWSBOT_INDEX_BATCH_ARTICLES="1000", NEWSBOT_EMBEDDING_PRECISION="fp32")
+    e5_embedder = fp32_embedder
 
     in_batches = build_index([SEEDS], streamed, embedder=e5_embedder)
     at_once = build_index([SEEDS], whole, embedder=e5_embedder)
@@ -43,6 +47,29 @@ def test_a_build_writes_one_batch_at_a_time_and_equals_a_one_batch_build(tmp_pat
         assert [(h.chunk.doc_id, h.chunk.position) for h in hits_a] == [(h.chunk.doc_id, h.chunk.position) for h in hits_b]
     assert not any(p.name.startswith(".tmp-gen-") for p in streamed.index_dir.iterdir())  # staging became the generation
     assert len(list_generations(streamed.index_dir)) == 1
+
+
+def test_under_bf16_a_streamed_build_gives_the_one_batch_builds_search_results_and_duplicate_groups(
+    tmp_path: Path, bf16_embedder
+) -> None:
+    """bf16 (native where the CPU has the units, emulated elsewhere) rounds a vector differently with
+    the batch it was padded in (measured: `BF16_BATCHING_ATOL`), so for bf16 the streaming writer
+    promises what a user sees: the same articles, chunks, sentences and duplicate groups, the same
+    search results, and vectors within the measured batching tolerance."""
+    streamed = make_settings(tmp_path / "streamed", NEWSBOT_INDEX_BATCH_ARTICLES="2", NEWSBOT_EMBEDDING_PRECISION="bf16")
+    whole = make_settings(tmp_path / "whole", NEWSBOT_INDEX_BATCH_ARTICLES="1000", NEWSBOT_EMBEDDING_PRECISION="bf16")
+    build_index([SEEDS], streamed, embedder=bf16_embedder)
+    build_index([SEEDS], whole, embedder=bf16_embedder)
+    a, b = load_index(streamed.index_dir), load_index(whole.index_dir)
+    assert a.info.precision == b.info.precision == "bf16"
+    assert a.articles == b.articles and a.chunks == b.chunks and a.sentences == b.sentences
+    assert any(s.dup_group is not None for s in a.sentences)
+    np.testing.assert_allclose(a.sentence_vectors, b.sentence_vectors, atol=BF16_BATCHING_ATOL)
+    np.testing.assert_allclose(a.chunk_vectors, b.chunk_vectors, atol=BF16_BATCHING_ATOL)
+    for query in ("Kursk", "Wie viele Soldaten schickte Nordkorea?", "Who is Leonid Slutsky?"):
+        hits_a = Retriever(a, bf16_embedder, streamed).search(query, k=5).hits
+        hits_b = Retriever(b, bf16_embedder, whole).search(query, k=5).hits
+        assert [(h.chunk.doc_id, h.chunk.position) for h in hits_a] == [(h.chunk.doc_id, h.chunk.position) for h in hits_b]
 
 
 def test_a_build_that_fails_midway_leaves_no_partial_generation(tmp_path: Path, e5_embedder) -> None:
