@@ -389,7 +389,7 @@ def load_parameters(path: Path = PARAMETERS) -> ScorerParameters:
         return _parameters_from_json(raw, path)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ScorerFileError(
-            f"the answer scorer's parameters {path} cannot be read ({type(e).__name__}: {str(e)[:120]}); "
+            f"the answer scorer's parameters {path} cannot be read ({type(e).__name__}: {str(e)[:300]}); "
             "restore the file from the newsbot release (or re-run scripts/fit_answer_scorer.py), "
             "or answer without it: NEWSBOT_ANSWER_SCORER=legacy"
         ) from e

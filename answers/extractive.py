@@ -1,13 +1,10 @@
 """The default answerer: picks verbatim sentences, builds a figures table, or abstains.
 
 It is deterministic and cannot invent a fact: every word it shows from the articles is a slice of
-an article's cleaned text. Every sentence of the retrieved passages gets P(it holds the answer)
-and the question P(the collection answers it) from the models fitted on data in
-`answers.answer_scorer`; below the fitted threshold newsbot declines. Copies of one wire-agency
-sentence in several articles become one quote with several sources.
-
-The earlier hand-weighted scorer ("legacy": cosine plus word-overlap and passage bonuses, one
-absolute threshold) is kept only as the baseline the answers benchmark measures beside it.
+an article's cleaned text. A sentence scorer (`answers.scoring`: the reader, the fitted models or the
+legacy baseline, chosen once at construction) scores the retrieved sentences and decides whether the
+collection answers; this module only puts the answer together. Copies of one wire-agency sentence in
+several articles become one quote with several sources.
 """
 
 from __future__ import annotations
@@ -15,40 +12,32 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass
 from itertools import takewhile
-from typing import Literal
 
 import numpy as np
 
-from answers.answer_scorer import (
-    FeatureExtractor,
-    ScorerParameters,
-    answerability_row,
-    default_parameters,
-    sigmoid,
-)
+from answers.answer_scorer import ScorerParameters
 from answers.figure_table import (
     FigureMention,
     by_value,
     figure_mentions,
     head_noun,
     merge_mentions,
-    previous_sentence,
     reporting_docs,
 )
 from answers.figures import find_figures
 from answers.labels import label, language_key
+from answers.scoring import SentenceScorer
+from answers.scoring.choice import ScorerName, make_scorer
+from answers.scoring.types import Assessment, ScoredSentence
 from answers.stories import story_map
 from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from answers.vector_cache import VectorCache
 from config.settings import Settings
 from models.embedders import Embedder
-from retrieval.lexical import tokenize
 from retrieval.search import SearchResult
 from retrieval.store import IndexData
-from retrieval.store_protocol import chunk_sentence_ids
 
 logger = logging.getLogger(__name__)
 
@@ -56,44 +45,11 @@ QUANTITY_QUESTION = re.compile(
     r"\b(?:how\s+many|how\s+much|how\s+large|number\s+of|wie\s*viele?|wieviele?|wie\s+groß|anzahl|zahl\s+der)\b",
     re.IGNORECASE,
 )
-_TERMINAL = re.compile(r"[.!?…\"“”»«)]$")
-
-# Legacy (baseline) scoring weights, hand-set on the dev questions (shared/eval) and
-# tests/questions_own.jsonl; used only by `scorer="legacy"`, the answers benchmark's baseline.
-LEXICAL_WEIGHT = 0.06
-PASSAGE_WEIGHT = 0.03
-HEADING_PENALTY = 0.04
-CONTEXT_DISCOUNT = 0.015
-SAME_ARTICLE_PENALTY = 0.012
-QUOTE_MARGIN = 0.035  # quotes must score within this of the best sentence
-FIGURE_MARGIN = 0.06  # figure sentences may trail the best figure sentence by this much
-WHAT_MARGIN = 0.03  # a figure's counted thing must be about as relevant as the best one
-# Fitted scorer: the first MIN_QUOTES sentences are shown (the window answer@3 is measured on);
-# a further quote, up to max_quotes, must be more likely than not to hold the answer by the fitted
-# sentence model (its own decision boundary, not a tuned value). Figure sentences are kept while
-# at least half as likely as the best figure sentence: a product choice (a figures table lists
-# every source's figure), not fitted; XQuAD has one answer per question to fit it on.
-MIN_QUOTES = 3
-QUOTE_PROBABILITY = 0.5
-FIGURE_RELATIVE = 0.5
 PHRASE_VECTORS_CACHED = 4096  # counted-thing vectors kept per answerer (1.5 KB each: ~6 MB at most)
+WHAT_MARGIN = 0.03  # a figure's counted thing must be about as relevant as the best one
 WHAT_MIN = 0.80  # ...and relevant in absolute terms ("tanks" vs "Soldaten" scores 0.76, "soldiers" 0.83)
 
-
-@dataclass(frozen=True)
-class ScoredSentence:
-    sentence_id: int
-    score: float  # fitted: P(holds the answer); legacy: cosine plus bonuses
-    dense: float
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """The scored sentences (best first) and the answer-or-decline decision with its score."""
-
-    scored: list[ScoredSentence]
-    answerable: float  # fitted: P(the collection answers); legacy: the best sentence's score
-    answers: bool
+__all__ = ["Assessment", "ExtractiveAnswerer", "ScoredSentence", "citation_for_sentence", "is_quantity_question"]
 
 
 def is_quantity_question(question: str) -> bool:
@@ -109,41 +65,21 @@ class ExtractiveAnswerer:
         self,
         settings: Settings,
         embedder: Embedder,
-        scorer: Literal["fitted", "legacy"] | None = None,
+        scorer: ScorerName | SentenceScorer | None = None,
         parameters: ScorerParameters | None = None,
     ) -> None:
+        """`scorer`: a scorer, or the name of one to build (default: the `answer_scorer` setting);
+        `parameters` replace the committed fitted models (the benchmarks' variants)."""
         self.settings = settings
         self.embedder = embedder
-        self.scorer = scorer or settings.models.answer_scorer
-        self.parameters = parameters or (default_parameters() if self.scorer == "fitted" else None)
-        self.features = FeatureExtractor(embedder.embed_queries, self.parameters)
+        if scorer is None or isinstance(scorer, str):
+            scorer = make_scorer(scorer or settings.models.answer_scorer, settings, embedder, parameters)
+        self.scorer: SentenceScorer = scorer
         self._phrase_vectors = VectorCache(embedder.embed_passages, PHRASE_VECTORS_CACHED)
 
     def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
         """Score the retrieved sentences and decide whether the collection answers the question."""
-        if self.scorer == "legacy":
-            scored = self._score_sentences(question, result, data)
-            best = scored[0].score if scored else float("-inf")
-            return Assessment(scored, best, bool(scored) and best >= self.settings.models.abstain_threshold)
-        assert self.parameters is not None
-        candidates = self.features.candidates(question, result, data)
-        logits = (
-            self.parameters.sentence.logits(candidates.features)
-            if len(candidates.sentence_ids)
-            else np.zeros(0)
-        )
-        answerable = float(
-            sigmoid(self.parameters.answerability.logits(answerability_row(candidates, logits)[None, :]))[0]
-        )
-        probabilities = sigmoid(logits)
-        dense_column = 0  # SENTENCE_FEATURES[0] is the sentence's cosine to the question
-        scored = [
-            ScoredSentence(int(sid), float(p), float(candidates.features[row, dense_column]))
-            for row, (sid, p) in enumerate(zip(candidates.sentence_ids.tolist(), probabilities.tolist()))
-        ]
-        scored.sort(key=lambda s: (-s.score, s.sentence_id))
-        threshold = self.parameters.threshold(candidates)
-        return Assessment(scored, answerable, bool(scored) and answerable >= threshold)
+        return self.scorer.assess(question, result, data)
 
     def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer:
         started = time.perf_counter()
@@ -193,56 +129,16 @@ class ExtractiveAnswerer:
         answer.timings["sentence_selection"] = time.perf_counter() - started
         return answer
 
-    # -- scoring -----------------------------------------------------------------------------
-
-    def _score_sentences(self, question: str, result: SearchResult, data: IndexData) -> list[ScoredSentence]:
-        """Every sentence of the retrieved chunks, best first."""
-        passage_score: dict[int, float] = {}
-        for hit in result.hits:
-            for sid in chunk_sentence_ids(data, hit.chunk):
-                passage_score[sid] = max(passage_score.get(sid, 0.0), hit.fused)
-        if not passage_score:
-            return []
-        ids = np.fromiter(passage_score, dtype=np.int64)
-        vectors = data.sentence_vectors[ids]
-        dense = vectors @ result.query_vector
-        # A sentence read with the one before it ("…, sagte er." after the sentence naming him):
-        # the pair's mean vector scores the context, discounted so a sentence on its own still wins.
-        previous_ids = np.array([sid - 1 if previous_sentence(data, sid) else sid for sid in ids.tolist()])
-        pair = vectors + data.sentence_vectors[previous_ids]
-        pair /= np.linalg.norm(pair, axis=1, keepdims=True) + 1e-9
-        in_context = pair @ result.query_vector - CONTEXT_DISCOUNT
-        question_tokens = set(tokenize([question])[0])
-        sentence_tokens = tokenize([data.sentences[int(i)].text for i in ids])
-        previous_tokens = tokenize([data.sentences[int(i)].text for i in previous_ids])
-        scored = []
-        for row, sid in enumerate(ids.tolist()):
-            sentence = data.sentences[sid]
-            own = question_tokens & set(sentence_tokens[row])
-            context = (question_tokens & set(previous_tokens[row])) - own
-            overlap = (len(own) + 0.5 * len(context)) / len(question_tokens) if question_tokens else 0.0
-            best_dense = max(float(dense[row]), float(in_context[row]))
-            score = best_dense + LEXICAL_WEIGHT * overlap + PASSAGE_WEIGHT * passage_score[sid]
-            if not _TERMINAL.search(sentence.text):
-                score -= HEADING_PENALTY  # headings and captions inform less than sentences
-            scored.append(ScoredSentence(sid, score, best_dense))
-        scored.sort(key=lambda s: (-s.score, s.sentence_id))
-        return scored
-
     def _select_quotes(
         self, scored: list[ScoredSentence], data: IndexData, chosen: list[int], limit: int
     ) -> list[int]:
         """Greedy selection of likely answers (legacy: near the best score), preferring articles not yet quoted."""
-        best = scored[0].score
-        if self.scorer == "legacy":
-            pool = [s for s in scored if s.score >= best - QUOTE_MARGIN]
-        else:
-            pool = scored[:MIN_QUOTES] + [s for s in scored[MIN_QUOTES:] if s.score >= QUOTE_PROBABILITY]
+        pool = self.scorer.quote_pool(scored)
         chosen = list(chosen)
         groups = {data.sentences[sid].dup_group for sid in chosen} - {None}
         while pool and len(chosen) < limit:
             used_docs = {data.sentences[sid].doc_id for sid in chosen}
-            penalty = SAME_ARTICLE_PENALTY if self.scorer == "legacy" else 0.0
+            penalty = self.scorer.same_article_penalty
             pick = max(
                 pool, key=lambda s: s.score - penalty * (data.sentences[s.sentence_id].doc_id in used_docs)
             )
@@ -299,7 +195,7 @@ class ExtractiveAnswerer:
         if not with_figures:
             return [], []
         best = with_figures[0].score
-        floor = best - FIGURE_MARGIN if self.scorer == "legacy" else FIGURE_RELATIVE * best
+        floor = self.scorer.figure_floor(best)
         near_best = {s.sentence_id for s in takewhile(lambda s: s.score >= floor, with_figures)}  # best first
         rows = figure_mentions(data, [s.sentence_id for s in with_figures])
         if not rows:

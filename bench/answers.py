@@ -45,11 +45,12 @@ from answers.answer_scorer import default_parameters
 from answers.extractive import Assessment, ExtractiveAnswerer
 from bench.answer_collections import Collections, build_collections, split_titles
 from bench.squad_data import XQuAD, XQuADQuestion
-from bench.squad_retrieval import answer_contains_gold
+from bench.squad_heldout import SquadHeldout, load_squad_heldout
+from bench.squad_retrieval import answer_contains_gold, bench_settings, build_corpus_index
 from config.settings import Settings
 from models.embedders import Embedder
 from retrieval.search import Retriever, SearchResult
-from retrieval.store import IndexData
+from retrieval.store import IndexData, load_index
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ TARGETS = {
 # "fitted-features": the fitted scorer without the query adapter's columns
 # (answer_scorer.json's `baseline` block, fitted in the same run of scripts/fit_answer_scorer.py);
 # measured only when the committed scorer has such a baseline, so the gain is read off one run.
-Scorer = Literal["fitted", "fitted-features", "legacy"]
+Scorer = Literal["reader", "fitted", "fitted-features", "legacy"]
+SQUAD_TARGETS = {"declined_unanswerable": 0.80, "answered_answerable": 0.90, "answer_at_1": 0.80}
 
 
 def docs_by_title(xquad: XQuAD) -> dict[str, frozenset[str]]:
@@ -111,10 +113,50 @@ def answerer_options(scorer: Scorer) -> dict[str, Any]:
 
 
 def scorer_variants() -> tuple[Scorer, ...]:
-    """fitted and legacy; with the baseline when the committed scorer has one."""
+    """reader (where its weights ship), fitted and legacy; with the fitted baseline where it has one."""
+    from models.reader import READER_DIR
+
+    reader: tuple[Scorer, ...] = ("reader",) if (READER_DIR / "reader.safetensors").is_file() else ()
     if default_parameters().baseline is not None:
-        return ("fitted", "fitted-features", "legacy")
-    return ("fitted", "legacy")
+        return (*reader, "fitted", "fitted-features", "legacy")
+    return (*reader, "fitted", "legacy")
+
+
+def evaluate_squad(
+    collections: Collections, heldout: SquadHeldout, scorer: Scorer, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """SQuAD 2.0 held-out titles: answered / gold in the first quote (answerable), declined (unanswerable)."""
+    name = "squad-heldout"
+    settings = collections.settings[name]
+    retriever = MaskedRetriever(collections.retrievers[name])
+    answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer))
+    if progress:
+        progress(f"answers: {name} {scorer} ({len(heldout.questions)} questions)")
+    answerable: list[Outcome] = []
+    declined: list[bool] = []
+    for q in heldout.questions:
+        result = answer_question(q.question, settings, retriever=retriever, answerer=answerer)
+        if q.answers:
+            quotes = [c.quote for c in result.citations] if not result.abstained else []
+            assert answerer.last is not None
+            best = [retriever.data.sentences[s.sentence_id].text for s in answerer.last.scored[:1]]
+            answerable.append(Outcome(
+                answered=not result.abstained, score=answerer.last.answerable,
+                gold_at_1=answer_contains_gold(quotes[:1], q.answers), gold_at_3=answer_contains_gold(quotes[:3], q.answers),
+                top_sentence_gold=answer_contains_gold(best, q.answers),
+            ))  # fmt: skip
+        else:
+            declined.append(result.abstained)
+    n = max(1, len(answerable))
+    return {
+        "answerable": len(answerable),
+        "unanswerable": len(declined),
+        "answered_answerable": round(sum(o.answered for o in answerable) / n, 4),
+        "answer_at_1": round(sum(o.gold_at_1 for o in answerable) / n, 4),
+        "answer_at_3": round(sum(o.gold_at_3 for o in answerable) / n, 4),
+        "top_sentence_holds_answer": round(sum(o.top_sentence_gold for o in answerable) / n, 4),
+        "declined_unanswerable": round(sum(declined) / max(1, len(declined)), 4),
+    }
 
 
 def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
@@ -272,12 +314,13 @@ def evaluate_dev(
 
 
 def time_asks(
-    collections: Collections, embedder: Embedder, questions: list[str], rounds: int, name: str = "seeds+gnad"
-) -> dict[str, Any]:
-    """Warm `ask` with the fitted scorer (answer() with the real embedder, question embedding included), in ms."""
+    collections: Collections, embedder: Embedder, questions: list[str], rounds: int, name: str = "seeds+gnad",
+    scorer: Scorer = "fitted",
+) -> dict[str, Any]:  # fmt: skip
+    """Warm `ask` with `scorer` (answer() with the real embedder, question embedding included), in ms."""
     settings = collections.settings[name]
     retriever = Retriever(collections.retrievers[name].data, embedder, settings)
-    answerer = ExtractiveAnswerer(settings, embedder, scorer="fitted")
+    answerer = ExtractiveAnswerer(settings, embedder, **answerer_options(scorer))
     answer_question(questions[0], settings, retriever=retriever, answerer=answerer)  # warm-up
     times = []
     for _ in range(rounds):
@@ -288,6 +331,7 @@ def time_asks(
     times.sort()
     return {
         "collection": name,
+        "scorer": scorer,
         "questions": len(times),
         "p50_ms": round(statistics.median(times), 1),
         "p95_ms": round(times[min(len(times) - 1, int(0.95 * len(times)))], 1),
@@ -307,6 +351,8 @@ def run_answers(
     max_questions: int | None = None,
     latency_rounds: int = 3,
     progress: Callable[[str], None] | None = None,
+    squad_dir: Path | None = None,
+    squad_per_kind: int = 300,
 ) -> dict[str, Any]:
     """The answers suite (see module docstring); `max_*` shrink it for quick runs and tests."""
     started = time.perf_counter()
@@ -335,6 +381,18 @@ def run_answers(
         "collections": {name: len(r.data.articles) for name, r in collections.retrievers.items()},
     }
     names = [n for n in ("xquad", "xquad+gnad") if n in collections.retrievers]
+    heldout = None
+    if squad_dir is not None and (squad_dir / "dev-v2.0.json").is_file():
+        heldout = load_squad_heldout(squad_dir, xquad_dir, squad_per_kind)
+        copy = bench_settings(settings, work_dir / f"answers-squad-heldout-{len(heldout.articles)}")
+        if progress:
+            progress(f"answers: indexing squad-heldout ({len(heldout.articles)} paragraphs)")
+        build_corpus_index(heldout.articles, copy, collections.embedder)
+        collections.cache.save()
+        collections.retrievers["squad-heldout"] = Retriever(load_index(copy.index_dir), collections.embedder, copy)
+        collections.settings["squad-heldout"] = copy
+        out["squad_split"] = "SQuAD 2.0 titles in XQuAD's test half (never trained on); seeded sample, half unanswerable"
+        out["squad_targets"] = SQUAD_TARGETS
     for scorer in scorer_variants():
         block: dict[str, Any] = {}
         for name in names:
@@ -342,6 +400,8 @@ def run_answers(
             collections.cache.save()
         if any(n.startswith("small-test-") for n in collections.retrievers):
             block["small"] = evaluate_small(collections, scorer, questions, progress)
+        if heldout is not None:
+            block["squad"] = evaluate_squad(collections, heldout, scorer, progress)
         if "seeds+gnad" in collections.retrievers:
             if progress:
                 progress(f"answers: dev questions ({scorer})")
@@ -354,5 +414,9 @@ def run_answers(
         if progress:
             progress("answers: warm ask latency with 10kGNAD indexed")
         out["latency"] = time_asks(collections, embedder, load_dev_questions(dev_questions), latency_rounds)
+        if "reader" in scorer_variants():
+            out["latency_reader"] = time_asks(
+                collections, embedder, load_dev_questions(dev_questions), latency_rounds, scorer="reader"
+            )
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

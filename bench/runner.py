@@ -32,6 +32,7 @@ class BenchOptions:
     quick: bool = False
     out_dir: Path = Path("bench-results")
     xquad_dir: Path = Path("../shared/bench/xquad")
+    squad_dir: Path | None = Path("../shared/datasets/squad")  # the answers suite's SQuAD 2.0 held-out titles
     seeds_dir: Path = Path("seeds")
     dev_questions: Path = Path("../shared/eval/seed_questions.jsonl")
     gnad_dir: Path | None = Path("../shared/corpora/10kgnad")  # distractors for the answers suite
@@ -116,6 +117,7 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             max_distractors=20 if quick else None,
             latency_rounds=1 if quick else 3,
             progress=options.progress,
+            squad_dir=None if quick else options.squad_dir,
         )
         results["answers"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "latency" in options.suites:

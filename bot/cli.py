@@ -613,6 +613,9 @@ def bench(
     dev_questions: Annotated[Path, typer.Option(help="Dev questions (JSONL) for the latency suite.")] = Path(
         "../shared/eval/seed_questions.jsonl"
     ),
+    squad: Annotated[Path, typer.Option(help="Folder with SQuAD's dev-v2.0.json (the answers suite's held-out titles).")] = Path(
+        "../shared/datasets/squad"
+    ),
     gnad: Annotated[Path, typer.Option(help="Folder of distractor news articles (10kGNAD) for the answers suite.")] = Path(
         "../shared/corpora/10kgnad"
     ),
@@ -672,6 +675,7 @@ def bench(
         quick=quick,
         out_dir=out,
         xquad_dir=xquad,
+        squad_dir=squad if (squad / "dev-v2.0.json").is_file() else None,
         seeds_dir=Path(seeds),
         dev_questions=dev_questions,
         gnad_dir=gnad if gnad.is_dir() else None,

@@ -180,7 +180,7 @@ class ModelSettings(BaseSettings):
     )
     max_quotes: int = Field(default=5, ge=1, le=20, description="Most quotes in one answer.")
     max_question_chars: int = Field(default=1000, ge=10, le=10000, description="Longer questions are refused.")
-    answer_scorer: Literal["legacy", "fitted"] = Field(
+    answer_scorer: Literal["legacy", "fitted", "reader"] = Field(
         default="fitted",
         description="How sentences are chosen and when newsbot declines: 'fitted' (the default: models fitted on XQuAD "
         "by scripts/fit_answer_scorer.py, thresholds fitted with them; declines far more reliably on large "

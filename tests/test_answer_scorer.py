@@ -171,8 +171,8 @@ def test_an_article_masked_from_search_still_counts_in_the_collections_word_stat
 def test_salient_terms_match_across_languages_through_the_model(
     e5_embedder, term: str, matching: str, other: str
 ) -> None:
-    answerer = ExtractiveAnswerer(make_settings(Path("unused")), e5_embedder)
-    term_vector = answerer.features.term_vectors([term])[0]
+    answerer = ExtractiveAnswerer(make_settings(Path("unused")), e5_embedder, scorer="fitted")
+    term_vector = answerer.scorer.features.term_vectors([term])[0]
     sentences = e5_embedder.embed_corpus([matching, other])
     assert float(sentences[0] @ term_vector) > float(sentences[1] @ term_vector)
 
@@ -267,9 +267,9 @@ def test_the_fitted_scorer_is_the_default_and_legacy_only_on_request(
 ) -> None:
     assert distractor_settings.models.answer_scorer == "fitted"
     default = ExtractiveAnswerer(distractor_settings, e5_embedder)
-    assert default.scorer == "fitted" and default.parameters is not None
+    assert default.scorer.name == "fitted" and default.scorer.parameters is not None
     legacy = ExtractiveAnswerer(make_settings(Path("unused"), NEWSBOT_ANSWER_SCORER="legacy"), e5_embedder)
-    assert legacy.scorer == "legacy" and legacy.parameters is None
+    assert legacy.scorer.name == "legacy" and not hasattr(legacy.scorer, "parameters")
 
 
 @pytest.mark.parametrize(
@@ -346,7 +346,9 @@ def test_a_scorer_fitted_with_the_removed_reranker_is_refused_with_what_to_do(tm
     shutil.copy(PARAMETERS.with_name("query_adapter.npz"), tmp_path / "query_adapter.npz")
     old = tmp_path / "answer_scorer.json"
     old.write_text(json.dumps(raw), encoding="utf-8")
-    with pytest.raises(ValueError, match="reranker.*removed.*re-run scripts/fit_answer_scorer.py"):
+    from answers.errors import ScorerFileError
+
+    with pytest.raises(ScorerFileError, match="reranker.*removed.*re-run scripts/fit_answer_scorer.py"):
         load_parameters(old)
     del raw["reranker"]
     old.write_text(json.dumps(raw), encoding="utf-8")

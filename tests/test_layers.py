@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("config", "models", "retrieval", "answers", "bench", "bot")
+PACKAGES = ("config", "models", "retrieval", "answers", "bench", "bot", "training")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

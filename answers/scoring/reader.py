@@ -1,0 +1,85 @@
+"""The reader scorer: the cross-encoder of `models.reader` re-reads the fitted scorer's best
+sentences with the question, and declines what it does not find answered.
+
+Why over the fitted scorer's candidates: the fitted models see the collection (word statistics, the
+margin over other passages) and tell "the story is not here" well (ROC AUC 0.94–0.99, BENCHMARKS.md);
+what they cannot tell is a sentence that answers from one that is only about the same story. The
+reader reads each candidate with the sentence before and after it and its article's title, so a
+speaker named only in the previous sentence still counts. A question is declined when either says
+so: the fitted scorer (nothing in the collection answers) or the reader (no candidate answers at its
+cut, fitted on held-out SQuAD titles by `training.reader`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from answers.scoring.fitted import FittedScorer
+from answers.scoring.types import Assessment, ScoredSentence
+from models.reader import Reader, ReaderInput
+from retrieval.search import SearchResult
+from retrieval.store import IndexData
+
+READER_WINDOW = 12
+"""Candidates the reader re-reads, best by the fitted sentence model first: its top 12 held the gold
+sentence for 0.97 of XQuAD's fit-half questions (BENCHMARKS.md, issue 25); more costs ~8 ms each."""
+
+
+def _neighbour(data: IndexData, sid: int, step: int) -> str:
+    other = sid + step
+    if 0 <= other < len(data.sentences) and data.sentences[other].doc_id == data.sentences[sid].doc_id:
+        return data.sentences[other].text
+    return ""
+
+
+def reader_inputs(question: str, data: IndexData, sentence_ids: list[int]) -> list[ReaderInput]:
+    """Each sentence with what the reader reads beside it: its neighbours in the article and the title."""
+    out = []
+    for sid in sentence_ids:
+        sentence = data.sentences[sid]
+        article = data.articles.get(sentence.doc_id)
+        out.append(
+            ReaderInput(
+                question=question,
+                sentence=sentence.text,
+                previous=_neighbour(data, sid, -1),
+                following=_neighbour(data, sid, 1),
+                title=article.title if article is not None and article.title else "",
+            )
+        )
+    return out
+
+
+class ReaderScorer:
+    """P(a sentence answers) from the reader for the fitted scorer's best `window` sentences."""
+
+    name = "reader"
+    same_article_penalty = 0.0
+
+    def __init__(self, fitted: FittedScorer, reader: Reader, window: int = READER_WINDOW) -> None:
+        self.fitted = fitted
+        self.reader = reader
+        self.window = window
+
+    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+        candidates, logits = self.fitted.candidates(question, result, data)
+        base = self.fitted.decide(candidates, logits)
+        if not base.scored:
+            return base
+        window = base.scored[: self.window]
+        probabilities = 1.0 / (1.0 + np.exp(-self.reader.logits(reader_inputs(question, data, [s.sentence_id for s in window]))))
+        reread = sorted(
+            (ScoredSentence(s.sentence_id, float(p), s.dense) for s, p in zip(window, probabilities.tolist())),
+            key=lambda s: (-s.score, s.sentence_id),
+        )
+        # Sentences the reader did not read rank below every one it did, in the fitted order.
+        lowest = reread[-1].score
+        rest = [ScoredSentence(s.sentence_id, lowest * s.score, s.dense) for s in base.scored[self.window :]]
+        best = reread[0].score
+        return Assessment(reread + rest, min(best, base.answerable), base.answers and best >= self.reader.threshold)
+
+    def quote_pool(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
+        return self.fitted.quote_pool(scored)
+
+    def figure_floor(self, best: float) -> float:
+        return self.fitted.figure_floor(best)

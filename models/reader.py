@@ -1,0 +1,248 @@
+"""The answer reader: a cross-encoder that reads a question and one sentence (with its neighbours and
+its article's title) together and scores "this sentence answers the question".
+
+Why a cross-encoder: the bi-encoder (e5 vectors compared by cosine) embeds the question and the
+sentence apart, so a sentence about the same story scores as high as one that holds the fact asked
+for. Reading both at once lets attention match the question's asked-for slot (how many, who, when)
+against what the sentence says. Trained by `training.reader` on SQuAD 2.0 / 1.1 and XQuAD's fit half.
+
+The network is multilingual-e5-small's own embeddings and its first `layers` transformer layers,
+fine-tuned, plus a linear head on the mean of its token states (as e5 pools). The embeddings are never trained, so the shipped
+file holds only the fine-tuned layers and the head (float16) and the rest comes from the default
+model, which `models.e5_convert` builds offline: nothing is fetched from a hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from models.errors import EmbeddingModelError
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+READER_DIR = Path(__file__).resolve().parent / "reader_weights"
+"""The shipped reader: `reader.safetensors` (fine-tuned layers and head, float16) and `reader.json`."""
+
+CONTEXT_MARK = " ¶ "
+"""Separates the target sentence from its neighbours and title in the reader's second segment."""
+
+
+class ReaderError(EmbeddingModelError):
+    """The reader's weights are missing, damaged, or do not fit the base model."""
+
+
+@dataclass(frozen=True)
+class ReaderInput:
+    """One (question, sentence) pair with the context the reader sees beside the sentence."""
+
+    question: str
+    sentence: str
+    previous: str = ""
+    following: str = ""
+    title: str = ""
+
+
+def reader_text_pair(item: ReaderInput) -> tuple[str, str]:
+    """The two segments the reader reads: the question, and the sentence first then its context.
+
+    The sentence leads its segment so truncation (at `max_length`) drops the context, never the
+    sentence; the previous sentence comes next because it names who "er"/"sie" in the sentence is.
+    Training and question time both build pairs here, so they can never drift apart.
+    """
+    context = CONTEXT_MARK.join(part for part in (item.previous, item.following, item.title) if part)
+    second = f"passage: {item.sentence}" + (f"{CONTEXT_MARK}{context}" if context else "")
+    return f"query: {item.question}", second
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    """How the shipped reader was built; stored beside its weights (`reader.json`)."""
+
+    layers: int
+    max_length: int
+    threshold: float  # answerable when the best sentence's probability reaches this (fitted, see json)
+    provenance: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: Path) -> ReaderConfig:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return cls(int(raw["layers"]), int(raw["max_length"]), float(raw["threshold"]), dict(raw["provenance"]))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ReaderError(
+                f"the reader's settings {path} are missing or damaged ({e}); restore it from git "
+                "(`git checkout -- models/reader_weights`) or retrain with `python -m training.reader`"
+            ) from e
+
+
+def build_network(base_model_dir: Path, layers: int) -> torch.nn.Module:
+    """e5-small truncated to its first `layers` layers, with a one-logit head on its mean-pooled states."""
+    import torch
+    from transformers import AutoModel
+
+    class ReaderNetwork(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            encoder = AutoModel.from_pretrained(str(base_model_dir), add_pooling_layer=False)
+            if not 1 <= layers <= len(encoder.encoder.layer):
+                raise ReaderError(f"the reader wants {layers} layers; the base model has {len(encoder.encoder.layer)}")
+            encoder.encoder.layer = encoder.encoder.layer[:layers]
+            encoder.config.num_hidden_layers = layers
+            self.encoder = encoder
+            self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            # Mean over the pair's tokens, as e5 pools: its first token's state barely varies with the
+            # input (logits of std 0.01 on a batch; the model never learnt), since e5 was trained mean-pooled.
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return self.head(pooled).squeeze(-1).float()
+
+    return ReaderNetwork()
+
+
+def trained_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters the reader trains (transformer layers and head): what its weight file holds."""
+    return {
+        name: tensor.detach().to("cpu").half().contiguous()
+        for name, tensor in network.state_dict().items()
+        if not name.startswith("encoder.embeddings.")
+    }
+
+
+def _fingerprint(base_model_dir: Path, weights_dir: Path) -> str:
+    """Names the exported graph after what it was built from: the reader's files and the base model's."""
+    digest = hashlib.sha256()
+    for path in (weights_dir / "reader.safetensors", weights_dir / "reader.json", base_model_dir / "newsbot_conversion.json"):
+        try:
+            digest.update(path.read_bytes())
+        except OSError as e:
+            raise ReaderError(
+                f"cannot read {path} ({e}); restore the reader from git (`git checkout -- models/reader_weights`) "
+                "or retrain it with `python -m training.reader`"
+            ) from e
+    return digest.hexdigest()[:16]
+
+
+def export_reader(base_model_dir: Path, weights_dir: Path, cache_dir: Path) -> Path:
+    """The reader as an ONNX graph with memory-mapped weights, exported once (torch) into `cache_dir`.
+
+    Why ONNX Runtime at question time: importing torch alone takes seconds, which a cold `newsbot ask`
+    (≤ 1.5 s) cannot afford; the mapped weights keep the 250k-word embedding table out of memory except
+    the rows a question touches (`models.onnx_engine.map_weights`).
+    """
+    from models.onnx_engine import _staging, map_weights
+
+    folder = Path(cache_dir) / f"reader-{_fingerprint(base_model_dir, weights_dir)}"
+    mapped = folder / "model-mapped.onnx"
+    if mapped.is_file() and (folder / "model-mapped.onnx.data").is_file():
+        return mapped
+    try:
+        import torch
+        from safetensors.torch import load_file
+    except ImportError as e:
+        raise ReaderError(f"exporting the reader needs torch: {e}") from e
+    config = ReaderConfig.read(weights_dir / "reader.json")
+    network = build_network(base_model_dir, config.layers)
+    try:
+        state = load_file(str(weights_dir / "reader.safetensors"))
+    except Exception as e:  # safetensors raises its own error types for truncated files
+        raise ReaderError(
+            f"cannot read the reader's weights in {weights_dir} ({e}); restore them from git "
+            "(`git checkout -- models/reader_weights`) or retrain with `python -m training.reader`"
+        ) from e
+    missing, unexpected = network.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    untrained = [name for name in missing if not name.startswith("encoder.embeddings.")]
+    if untrained or unexpected:
+        raise ReaderError(f"the reader's weights do not fit its network: missing {untrained[:3]}, unexpected {unexpected[:3]}")
+    network.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    logger.info("exporting the answer reader to ONNX at %s (once)", folder)
+    with _staging(folder, ".export-") as tmp:
+        ids = torch.ones((2, 16), dtype=torch.long)
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                network, (ids, torch.ones_like(ids)), str(tmp / "model.onnx"), input_names=["input_ids", "attention_mask"],
+                output_names=["logits"], dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
+            )  # fmt: skip
+        os.replace(tmp / "model.onnx", folder / "model.onnx")
+    mapped = map_weights(folder / "model.onnx")
+    (folder / "model.onnx").unlink(missing_ok=True)  # the mapped copy holds the same graph and weights
+    return mapped
+
+
+class Reader:
+    """The loaded reader: scores (question, sentence) pairs; sigmoid of a logit is P(the sentence answers).
+
+    Runs on ONNX Runtime (see `export_reader`); loaded once per process (`load_reader`), safe to call
+    from several threads (ONNX Runtime sessions are).
+    """
+
+    def __init__(self, base_model_dir: Path, cache_dir: Path, weights_dir: Path = READER_DIR, threads: int = 0) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.config = ReaderConfig.read(weights_dir / "reader.json")
+        path = export_reader(base_model_dir, weights_dir, cache_dir)
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ONNX Runtime raises its own error types for damaged files
+            raise ReaderError(f"cannot load the reader's ONNX graph {path} ({e}); delete {path.parent} to export it again") from e
+        tokenizer = Tokenizer.from_file(str(base_model_dir / "tokenizer.json"))
+        tokenizer.enable_truncation(self.config.max_length, strategy="only_second")
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("<pad>") or 1, pad_token="<pad>")
+        self._tokenizer = tokenizer
+        self._lock = threading.Lock()  # a fast tokenizer must not be called from two threads at once
+
+    @property
+    def threshold(self) -> float:
+        return self.config.threshold
+
+    def logits(self, items: Sequence[ReaderInput], batch_size: int = 16) -> np.ndarray:
+        """One logit per pair; pairs are batched by length so little is padded."""
+        if not items:
+            return np.zeros(0, dtype=np.float32)
+        pairs = [reader_text_pair(item) for item in items]
+        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+        out = np.zeros(len(pairs), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            with self._lock:
+                encoded = self._tokenizer.encode_batch([pairs[i] for i in rows])
+            ids = np.array([e.ids for e in encoded], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+            out[rows] = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+        return out
+
+
+_readers: dict[tuple[str, str, str], Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def load_reader(base_model_dir: Path, cache_dir: Path, weights_dir: Path = READER_DIR) -> Reader:
+    """The reader for these weights, loaded once per process."""
+    key = (str(base_model_dir), str(cache_dir), str(weights_dir))
+    with _readers_lock:
+        if key not in _readers:
+            _readers[key] = Reader(base_model_dir, cache_dir, weights_dir)
+        return _readers[key]

@@ -1,0 +1,193 @@
+"""Training and held-out questions for the answer reader, from SQuAD 2.0 / 1.1 dev and XQuAD.
+
+Splits (fixed; nothing here is chosen by looking at results):
+- XQuAD's 48 titles sorted by name: even positions are the fit half, odd the test half
+  (`bench.answer_collections.split_titles`, as every fit in newsbot). XQuAD's paragraphs are taken
+  from SQuAD 1.1 dev, so a SQuAD title in XQuAD's test half is never trained on either.
+- SQuAD titles in XQuAD's test half are the reader's **held-out titles** (18 of SQuAD 2.0's 35,
+  6,570 questions, 3,298 unanswerable). The benchmark measures the reader there.
+- SQuAD titles in XQuAD's fit half are trained on, except every sixth SQuAD 2.0 title of them (by
+  name), the **calibration titles**, kept out of training to fit the answerable cut on.
+- XQuAD's fit half (German paragraphs, German and English questions) is trained on.
+
+Each question becomes one sentence list: its paragraph's sentences (split as newsbot splits
+articles, `retrieval.sentences.split_sentences`) plus a few sentences of other paragraphs of the
+same article that share the most words with the question (the near misses retrieval brings).
+A sentence is a positive when it holds part of a gold answer; a SQuAD 2.0 unanswerable question
+("written to look answerable") has no positive.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.reader import ReaderInput
+from retrieval.lexical import tokenize
+from retrieval.sentences import split_sentences
+
+OTHER_PARAGRAPH_NEGATIVES = 2
+"""Sentences from the same article's other paragraphs per question: retrieval's near misses."""
+MAX_PARAGRAPH_SENTENCES = 10
+"""A paragraph's sentences beyond this (the gold kept) are dropped: bounds a question's cost."""
+CALIBRATION_EVERY = 6
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    title: str
+    text: str
+    spans: tuple[tuple[int, int], ...]
+
+    def sentence(self, i: int) -> str:
+        return self.text[slice(*self.spans[i])]
+
+
+@dataclass(frozen=True)
+class ReaderQuestion:
+    """One question with its candidate sentences; `gold` indexes the ones that answer it."""
+
+    qid: str
+    source: str  # squad2, squad1, xquad-de, xquad-en
+    question: str
+    items: tuple[ReaderInput, ...]
+    gold: frozenset[int]
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.gold)
+
+
+@dataclass(frozen=True)
+class ReaderSplits:
+    train: list[ReaderQuestion]
+    calibration: list[ReaderQuestion]
+    heldout_squad: list[ReaderQuestion]
+    heldout_xquad: list[ReaderQuestion]
+
+
+def _load(path: Path) -> list[dict]:
+    return list(json.loads(path.read_text(encoding="utf-8"))["data"])
+
+
+def xquad_halves(xquad_dir: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """(fit titles, test titles) of XQuAD, as `bench.answer_collections.split_titles` makes them."""
+    titles = sorted({str(e["title"]) for e in _load(xquad_dir / "xquad.de.json")})
+    return frozenset(titles[0::2]), frozenset(titles[1::2])
+
+
+def _paragraph(title: str, context: str) -> Paragraph:
+    return Paragraph(title.replace("_", " "), context, tuple(split_sentences(context)))
+
+
+def _gold_sentences(paragraph: Paragraph, answers: list[dict]) -> frozenset[int]:
+    gold: set[int] = set()
+    for answer in answers:
+        start = int(answer.get("answer_start", -1))
+        text = str(answer["text"])
+        if start < 0 or paragraph.text[start : start + len(text)] != text:
+            start = paragraph.text.find(text)
+        if start < 0:
+            continue
+        end = start + len(text)
+        gold.update(i for i, (s, e) in enumerate(paragraph.spans) if s < end and start < e)
+    return frozenset(gold)
+
+
+def _question(
+    qid: str, source: str, question: str, paragraph: Paragraph, gold: frozenset[int],
+    others: list[Paragraph], rng: random.Random,
+) -> ReaderQuestion:  # fmt: skip
+    indices = list(range(len(paragraph.spans)))
+    if len(indices) > MAX_PARAGRAPH_SENTENCES:
+        rest = [i for i in indices if i not in gold]
+        indices = sorted(set(gold) | set(rng.sample(rest, MAX_PARAGRAPH_SENTENCES - len(gold))))
+
+    def item(p: Paragraph, i: int) -> ReaderInput:
+        return ReaderInput(
+            question=question,
+            sentence=p.sentence(i),
+            previous=p.sentence(i - 1) if i > 0 else "",
+            following=p.sentence(i + 1) if i + 1 < len(p.spans) else "",
+            title=p.title,
+        )
+
+    items = [item(paragraph, i) for i in indices]
+    new_gold = frozenset(k for k, i in enumerate(indices) if i in gold)
+    words = set(tokenize([question])[0])
+    near: list[tuple[int, int, Paragraph, int]] = []
+    for n, other in enumerate(others):
+        for i in range(len(other.spans)):
+            overlap = len(words & set(tokenize([other.sentence(i)])[0]))
+            near.append((-overlap, n, other, i))
+    near.sort(key=lambda t: (t[0], t[1], t[3]))
+    items.extend(item(p, i) for _, _, p, i in near[:OTHER_PARAGRAPH_NEGATIVES])
+    return ReaderQuestion(qid, source, question, tuple(items), new_gold)
+
+
+def _squad_questions(
+    data: list[dict], source: str, titles: frozenset[str], skip_ids: set[str], rng: random.Random
+) -> Iterator[ReaderQuestion]:
+    for entry in data:
+        if entry["title"] not in titles:
+            continue
+        paragraphs = [_paragraph(entry["title"], p["context"]) for p in entry["paragraphs"]]
+        for pi, raw in enumerate(entry["paragraphs"]):
+            paragraph = paragraphs[pi]
+            others = [p for j, p in enumerate(paragraphs) if j != pi]
+            others = rng.sample(others, min(4, len(others)))  # bounds the overlap search per question
+            for qa in raw["qas"]:
+                qid = str(qa["id"])
+                if qid in skip_ids:
+                    continue
+                skip_ids.add(qid)
+                gold = frozenset() if qa.get("is_impossible") else _gold_sentences(paragraph, qa["answers"])
+                if not qa.get("is_impossible") and not gold:
+                    continue  # the answer text is not in the paragraph as split: no label to learn
+                yield _question(qid, source, " ".join(qa["question"].split()), paragraph, gold, others, rng)
+
+
+def _xquad_questions(xquad_dir: Path, titles: frozenset[str], rng: random.Random) -> Iterator[ReaderQuestion]:
+    """German paragraphs; questions in German and in English (aligned by id), gold from the German answers."""
+    german = _load(xquad_dir / "xquad.de.json")
+    english = {
+        str(qa["id"]): str(qa["question"])
+        for e in _load(xquad_dir / "xquad.en.json") for p in e["paragraphs"] for qa in p["qas"]
+    }  # fmt: skip
+    for entry in german:
+        if entry["title"] not in titles:
+            continue
+        paragraphs = [_paragraph(entry["title"], " ".join(p["context"].split())) for p in entry["paragraphs"]]
+        for pi, raw in enumerate(entry["paragraphs"]):
+            paragraph = paragraphs[pi]
+            others = [p for j, p in enumerate(paragraphs) if j != pi]
+            for qa in raw["qas"]:
+                answers = [{"text": " ".join(a["text"].split())} for a in qa["answers"]]
+                gold = _gold_sentences(paragraph, answers)
+                if not gold:
+                    continue
+                qid = str(qa["id"])
+                for language, text in (("de", qa["question"]), ("en", english.get(qid))):
+                    if text:
+                        yield _question(f"{qid}-{language}", f"xquad-{language}", " ".join(text.split()), paragraph, gold, others, rng)
+
+
+def load_splits(squad_dir: Path, xquad_dir: Path, seed: int = 13) -> ReaderSplits:
+    """The reader's fixed splits (module docstring); `seed` only picks which near misses and sentences."""
+    rng = random.Random(seed)
+    fit, test = xquad_halves(xquad_dir)
+    v2, v1 = _load(squad_dir / "dev-v2.0.json"), _load(squad_dir / "dev-v1.1.json")
+    v2_fit = sorted(str(e["title"]) for e in v2 if e["title"] in fit)
+    calibration_titles = frozenset(v2_fit[0::CALIBRATION_EVERY])
+    train_titles = fit - calibration_titles
+    seen: set[str] = set()
+    train = list(_squad_questions(v2, "squad2", train_titles, seen, rng))
+    train += list(_squad_questions(v1, "squad1", train_titles, seen, rng))
+    train += list(_xquad_questions(xquad_dir, fit, rng))
+    calibration = list(_squad_questions(v2, "squad2", calibration_titles, set(), rng))
+    heldout_squad = list(_squad_questions(v2, "squad2", test, set(), rng))
+    heldout_xquad = list(_xquad_questions(xquad_dir, test, rng))
+    return ReaderSplits(train, calibration, heldout_squad, heldout_xquad)
