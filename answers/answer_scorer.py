@@ -1,7 +1,7 @@
 """Which retrieved sentence answers the question, and whether the collection answers it at all.
 
 Two models, fitted on the fit half of XQuAD (and its left-out-article and on-story variants, with
-and without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parameters live in
+and without 10kGNAD distractors) by `training/fit_answer_scorer.py`; their parameters live in
 `answer_scorer.json` beside this module and are applied here with numpy alone:
 
 - the sentence model (gradient-boosted trees) gives P(this sentence holds the answer) for every sentence of the retrieved
@@ -16,7 +16,7 @@ and without 10kGNAD distractors) by `scripts/fit_answer_scorer.py`; their parame
   the question's words the collection has never seen, the collection's size). newsbot declines below a threshold chosen
   on the fit half to meet the answer/decline targets (the JSON records how).
 
-Optionally, the JSON names a query adapter (`query_adapter.npz`, scripts/train_query_adapter.py:
+Optionally, the JSON names a query adapter (`query_adapter.npz`, training/train_query_adapter.py:
 the question vector mapped by a fitted linear map, its cosine to each sentence as ADAPTER_FEATURES);
 both models then read those columns too, and `baseline` holds the same scorer fitted without them
 (the answers benchmark's `fitted-features` variant). The committed JSON uses the adapter
@@ -241,7 +241,7 @@ SENTENCE_FEATURES = (
     # ("12.000 Soldaten" for "How many soldiers"; literal or by embedding, across languages); 0 else.
     "figure_counts_thing",
 )  # fmt: skip
-# The query adapter's columns (scripts/train_query_adapter.py), appended to SENTENCE_FEATURES when
+# The query adapter's columns (training/train_query_adapter.py), appended to SENTENCE_FEATURES when
 # the parameters use it: the cosine of the adapted question vector with the sentence, and its gap
 # to the question's best candidate.
 ADAPTER_FEATURES = ("dense_adapted", "dense_adapted_gap")
@@ -390,7 +390,7 @@ def load_parameters(path: Path = PARAMETERS) -> ScorerParameters:
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         raise ScorerFileError(
             f"the answer scorer's parameters {path} cannot be read ({type(e).__name__}: {str(e)[:300]}); "
-            "restore the file from the newsbot release (or re-run scripts/fit_answer_scorer.py), "
+            "restore the file from the newsbot release (or re-run training/fit_answer_scorer.py), "
             "or answer without it: NEWSBOT_ANSWER_SCORER=legacy"
         ) from e
 
@@ -401,7 +401,7 @@ def _parameters_from_json(raw: dict, path: Path) -> ScorerParameters:
         # and its code removed; git history keeps it (models/cross_encoder.py at commit a002519).
         raise ValueError(
             f"{path} uses the answer reranker (cross-encoder), which was removed from newsbot; "
-            "re-run scripts/fit_answer_scorer.py"
+            "re-run training/fit_answer_scorer.py"
         )
     sentence = model_from_json(raw["sentence_model"])
     answerability = model_from_json(raw["answerability_model"])
@@ -413,7 +413,7 @@ def _parameters_from_json(raw: dict, path: Path) -> ScorerParameters:
     else:
         expected = (SENTENCE_FEATURES, ANSWERABILITY_FEATURES)
     if (sentence.names, answerability.names) != expected:
-        raise ValueError(f"{path} was fitted for other features; re-run scripts/fit_answer_scorer.py")
+        raise ValueError(f"{path} was fitted for other features; re-run training/fit_answer_scorer.py")
     adapter = (
         load_query_adapter(path.with_name(raw["query_adapter"]["file"])) if raw.get("query_adapter") else None
     )
@@ -436,10 +436,10 @@ def load_query_adapter(path: Path) -> np.ndarray:
             weight = np.asarray(stored["weight"], dtype=np.float32)
     except (OSError, KeyError, ValueError) as e:
         raise ValueError(f"query adapter {path} is missing or unreadable ({e}); re-run "
-                         "scripts/train_query_adapter.py") from e  # fmt: skip
+                         "training/train_query_adapter.py") from e  # fmt: skip
     if weight.ndim != 2 or weight.shape[0] != weight.shape[1]:
         raise ValueError(
-            f"query adapter {path} is not a square matrix; re-run scripts/train_query_adapter.py"
+            f"query adapter {path} is not a square matrix; re-run training/train_query_adapter.py"
         )
     return weight
 

@@ -154,7 +154,7 @@ def features(question: str) -> list[float]:
     ]
 
 
-# Logistic regression over `FEATURES`, fitted by scripts/fit_followup.py on XQuAD de+en questions
+# Logistic regression over `FEATURES`, fitted by training/fit_followup.py on XQuAD de+en questions
 # (stand-alone) against elliptical follow-ups constructed from them, split by article: held-out
 # accuracy 0.996, F1 0.996 on 796 questions of 9 articles (2026-11-29; the script prints the current scores).
 WEIGHTS = (-0.265, -2.942, 4.908, 0.543, -0.688, -0.453, -0.138, -4.511)

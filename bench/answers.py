@@ -1,7 +1,7 @@
 """The answers suite: does newsbot quote the answer when the collection has it, and decline when not?
 
 XQuAD is split BY ARTICLE (Wikipedia title, 48 of them, each 5 paragraphs): titles sorted by name,
-then alternating — titles 0, 2, 4, … are the fit half (scripts/fit_answer_scorer.py fits on them),
+then alternating — titles 0, 2, 4, … are the fit half (training/fit_answer_scorer.py fits on them),
 titles 1, 3, 5, … the test half (only these are reported). For every test question, in German and
 in English, over the XQuAD paragraphs alone and with the 10kGNAD news articles added:
 - present: the collection holds the question's paragraph; answer@1 / answer@3 = the gold answer
@@ -63,7 +63,7 @@ TARGETS = {
     "ask_p95_ms": 500,
 }
 # "fitted-features": the fitted scorer without the query adapter's columns
-# (answer_scorer.json's `baseline` block, fitted in the same run of scripts/fit_answer_scorer.py);
+# (answer_scorer.json's `baseline` block, fitted in the same run of training/fit_answer_scorer.py);
 # measured only when the committed scorer has such a baseline, so the gain is read off one run.
 Scorer = Literal["reader", "fitted", "fitted-features", "legacy"]
 SQUAD_TARGETS = {"declined_unanswerable": 0.80, "answered_answerable": 0.90, "answer_at_1": 0.80}

@@ -97,7 +97,7 @@ def answer_contains_gold(quotes: Sequence[str], answers: Sequence[str]) -> bool:
     return any(_normalise(a) and _normalise(a) in q for a in answers for q in quotes_n)
 
 
-def _rankings(
+def paragraph_rankings(
     retriever: Retriever, questions: list[XQuADQuestion], vectors: np.ndarray, mode: Mode
 ) -> tuple[list[list[str]], list[list[int]], list[str]]:
     """Paragraph rankings, chunk-id rankings and detected languages for every question in one mode."""
@@ -151,9 +151,9 @@ def evaluate_language(
 ) -> dict[str, Any]:
     """All retrieval figures for one question language (answers are measured separately)."""
     gold = [q.doc_id for q in questions]
-    lexical, lexical_chunks, _ = _rankings(retriever, questions, vectors, "lexical")
-    dense, dense_chunks, _ = _rankings(retriever, questions, vectors, "dense")
-    hybrid, _, languages = _rankings(retriever, questions, vectors, "hybrid")
+    lexical, lexical_chunks, _ = paragraph_rankings(retriever, questions, vectors, "lexical")
+    dense, dense_chunks, _ = paragraph_rankings(retriever, questions, vectors, "dense")
+    hybrid, _, languages = paragraph_rankings(retriever, questions, vectors, "hybrid")
     out: dict[str, Any] = {
         "lexical": rank_metrics(lexical, gold),
         "dense": rank_metrics(dense, gold),
@@ -164,7 +164,7 @@ def evaluate_language(
     plain = bench_settings(settings, settings.retrieval.data_dir)
     plain.retrieval.sentence_weight = 0.0
     plain_retriever = Retriever(retriever.data, retriever.embedder, plain)
-    hybrid_plain, _, _ = _rankings(plain_retriever, questions, vectors, "hybrid")
+    hybrid_plain, _, _ = paragraph_rankings(plain_retriever, questions, vectors, "hybrid")
     out["hybrid_chunk_only"] = rank_metrics(hybrid_plain, gold)
     # Halves by question order: weights were chosen on the even half; the odd half is held out.
     out["hybrid_even_half"] = rank_metrics(hybrid[0::2], gold[0::2])
@@ -179,7 +179,7 @@ def evaluate_language(
 
 # Other ways to make vectors and blend them, measured in the same run as the defaults:
 # (chunk_vectors, sentence_weight, sentence_vectors); the default is ("pooled", 4.0, "embedded") since issue 11
-# (4.0: the weight scripts/choose_pooled_sentence_weight.py chose on the even questions); ("embedded", 0.25,
+# (4.0: the weight training/choose_pooled_sentence_weight.py chose on the even questions); ("embedded", 0.25,
 # "embedded") is the default before it.
 VARIANTS = (
     ("embedded", 0.25, "embedded"),
@@ -231,7 +231,7 @@ def evaluate_variants(
         for language, questions in xquad.questions.items():
             gold = [q.doc_id for q in questions]
             row[language] = {
-                mode_: rank_metrics(_rankings(retriever, questions, query_vectors[language], mode_)[0], gold)
+                mode_: rank_metrics(paragraph_rankings(retriever, questions, query_vectors[language], mode_)[0], gold)
                 for mode_ in ("dense", "hybrid")
             }
             if (mode, weight, sentence_mode) in ANSWER_VARIANTS:
@@ -273,7 +273,7 @@ def int8_variant(
     for language, questions in xquad.questions.items():
         gold = [q.doc_id for q in questions]
         row[language] = {
-            mode: rank_metrics(_rankings(retriever, questions, query_vectors[language], mode)[0], gold)
+            mode: rank_metrics(paragraph_rankings(retriever, questions, query_vectors[language], mode)[0], gold)
             for mode in ("dense", "hybrid")
         }
     return row

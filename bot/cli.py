@@ -244,6 +244,19 @@ def index(
         )
     if not report.indexed_anything:
         raise fail("nothing could be indexed")
+    _prepare_answer_scorer(settings)
+
+
+def _prepare_answer_scorer(settings: Settings) -> None:
+    """The reader's one-time export, while torch is loaded for indexing anyway; a failure here only
+    moves that work to the first question, so it is logged, not fatal."""
+    from answers.scoring.choice import prepare_scorer
+    from models.errors import EmbeddingModelError
+
+    try:
+        prepare_scorer(settings)
+    except (EmbeddingModelError, OSError) as e:
+        logging.getLogger(__name__).warning("the answer reader is not ready yet (%s); the first question prepares it", e)
 
 
 @app.command()

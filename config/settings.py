@@ -41,7 +41,7 @@ def _split_ids(value: object) -> object:
 
 FITTED_SENTENCE_WEIGHTS = {"pooled": 4.0, "embedded": 0.25}
 """Best-sentence weight per way of making chunk vectors, each chosen on XQuAD's even questions (hybrid R@1).
-pooled 4.0: scripts/choose_pooled_sentence_weight.py, grid 0.25-10; held-out odd half de 0.955 / en 0.903
+pooled 4.0: training/choose_pooled_sentence_weight.py, grid 0.25-10; held-out odd half de 0.955 / en 0.903
 (embedded at 0.25: 0.948 / 0.894). embedded 0.25: the retrieval bench's grid on the even half, held
 below 0.5 for the hand-set (legacy) answerer's abstention (BENCHMARKS.md, "Why w = 0.25")."""
 
@@ -176,14 +176,14 @@ class ModelSettings(BaseSettings):
         le=2.0,
         description="The legacy scorer (answer_scorer=legacy) abstains when the best sentence scores below this "
         "(hand-set on the dev questions). The fitted scorer declines below the thresholds fitted with its parameters "
-        "(answers/answer_scorer.json, scripts/fit_answer_scorer.py).",
+        "(answers/answer_scorer.json, training/fit_answer_scorer.py).",
     )
     max_quotes: int = Field(default=5, ge=1, le=20, description="Most quotes in one answer.")
     max_question_chars: int = Field(default=1000, ge=10, le=10000, description="Longer questions are refused.")
     answer_scorer: Literal["legacy", "fitted", "reader"] = Field(
         default="fitted",
         description="How sentences are chosen and when newsbot declines: 'fitted' (the default: models fitted on XQuAD "
-        "by scripts/fit_answer_scorer.py, thresholds fitted with them; declines far more reliably on large "
+        "by training/fit_answer_scorer.py, thresholds fitted with them; declines far more reliably on large "
         "collections, BENCHMARKS.md) or 'legacy' (hand-set weights and abstain_threshold; kept as the answers "
         "benchmark's baseline).",
     )

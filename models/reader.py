@@ -93,6 +93,10 @@ def build_network(base_model_dir: Path, layers: int) -> torch.nn.Module:
     """e5-small truncated to its first `layers` layers, with a one-logit head on its mean-pooled states."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
+
+    # Loading e5 without its pooler prints a "LOAD REPORT" of unused keys: expected here, noise to a user.
+    transformers_logging.set_verbosity_error()
 
     class ReaderNetwork(torch.nn.Module):
         def __init__(self) -> None:

@@ -214,7 +214,7 @@ def with_best_sentence(
     on-topic sentences for questions the articles cannot answer, and the hand-set answerer's abstention
     threshold had no margin left for them. Chunk vectors pooled from the sentence vectors (the default
     since issue 11) carry less of their best sentence, and 4.0 was chosen for them on XQuAD's even
-    questions (scripts/choose_pooled_sentence_weight.py; `RetrievalSettings.sentence_weight_for`).
+    questions (training/choose_pooled_sentence_weight.py; `RetrievalSettings.sentence_weight_for`).
     """
     if sentence_weight <= 0:
         return chunk_scores

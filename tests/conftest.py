@@ -98,6 +98,9 @@ def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Pat
     settings = make_settings(data_dir)
     report = build_index([SEEDS], settings, embedder=e5_embedder)
     assert report.total_articles == 5
+    from answers.scoring.choice import prepare_scorer
+
+    prepare_scorer(settings)  # as `newsbot index` does: the reader's one-time export, before any question
     return data_dir
 
 

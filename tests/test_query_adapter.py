@@ -1,4 +1,4 @@
-"""The query adapter (scripts/train_query_adapter.py) as the answer scorer applies it, on the real seed index."""
+"""The query adapter (training/train_query_adapter.py) as the answer scorer applies it, on the real seed index."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def test_the_committed_adapter_says_where_it_came_from() -> None:
     assert weight.shape[0] == weight.shape[1]
     with np.load(PARAMETERS.with_name("query_adapter.npz")) as stored:
         provenance = json.loads(str(stored["provenance"]))
-    assert provenance["script"] == "scripts/train_query_adapter.py"
+    # The committed adapter was trained before the script moved from scripts/ into training/ (issue 25).
+    assert provenance["script"] in ("scripts/train_query_adapter.py", "training/train_query_adapter.py")
     assert "fit half" in provenance["data"]
     assert (
         provenance["held_out_top1_adapted"] >= provenance["held_out_top1_cosine"]

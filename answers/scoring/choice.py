@@ -10,6 +10,7 @@ from answers.scoring.fitted import FittedScorer
 from answers.scoring.legacy import LegacyScorer
 from config.settings import Settings
 from models.embedders import Embedder
+from models.reader import READER_DIR as READER_WEIGHTS
 
 ScorerName = Literal["legacy", "fitted", "reader"]
 
@@ -31,3 +32,15 @@ def make_scorer(
         cache = settings.model_cache_dir
         return ReaderScorer(fitted, load_reader(ensure_default_model(cache), cache))
     raise ValueError(f"unknown answer scorer {name!r}; use legacy, fitted or reader")
+
+
+def prepare_scorer(settings: Settings) -> None:
+    """Do a scorer's one-time work ahead of the first question (the reader's ONNX export, ~15 s with
+    torch), so that `newsbot index`, which has torch loaded anyway, pays it instead of a user's `ask`."""
+    if settings.models.answer_scorer != "reader":
+        return
+    from models.e5_convert import ensure_default_model
+    from models.reader import export_reader
+
+    cache = settings.model_cache_dir
+    export_reader(ensure_default_model(cache), READER_WEIGHTS, cache)

@@ -1,5 +1,5 @@
 """The fitted scorer: tree models over lexical and vector features (`answers.answer_scorer`), fitted
-on XQuAD's fit half by scripts/fit_answer_scorer.py, with per-collection decline thresholds."""
+on XQuAD's fit half by training/fit_answer_scorer.py, with per-collection decline thresholds."""
 
 from __future__ import annotations
 

@@ -21,8 +21,10 @@ from retrieval.search import SearchResult
 from retrieval.store import IndexData
 
 READER_WINDOW = 12
-"""Candidates the reader re-reads, best by the fitted sentence model first: its top 12 held the gold
-sentence for 0.97 of XQuAD's fit-half questions (BENCHMARKS.md, issue 25); more costs ~8 ms each."""
+"""Candidates the reader re-reads, best by the fitted sentence model first. A cost bound, not a fitted
+value: the fitted model's first three sentences already hold the answer for 0.91 (de) / 0.80 (en) of
+XQuAD's held-out questions (BENCHMARKS.md, session 7), so twelve leave the reader room to promote a
+lower-ranked answer while one question costs twelve short cross-encoder passes."""
 
 
 def _neighbour(data: IndexData, sid: int, step: int) -> str:

@@ -7,7 +7,7 @@ question with its content words dropped but one, sometimes a pronoun in their pl
 are in Kursk?", "Wer hat das gemeldet?"). Articles are split 80/20 so no article's questions are
 in both parts. Usage:
 
-    python scripts/fit_followup.py ../shared/bench/xquad
+    python training/fit_followup.py ../shared/bench/xquad
 """
 
 from __future__ import annotations

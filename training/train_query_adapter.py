@@ -7,7 +7,7 @@ cross-encoder trained here on 2 CPU cores did worse than the cosine it was meant
 starts AT the bi-encoder and can only move away from it where the fit half says so: the stored
 sentence vectors stay as they are (the index is unchanged), and the question's vector q becomes
 normalise((I + A) q), A trained from zero. Its cosine to each candidate sentence is a feature of
-the answer scorer (answers/answer_scorer.py), fitted by scripts/fit_answer_scorer.py.
+the answer scorer (answers/answer_scorer.py), fitted by training/fit_answer_scorer.py.
 
 Data: the XQuAD FIT half only (sorted titles, even positions; bench/answers.py split_titles), German
 AND English questions against the German paragraphs. For each question, the candidates are the
@@ -22,7 +22,7 @@ query time; it chooses temperature, L2 and steps) and one per title fold with th
 setting (`fold0` learns from all of fold 1's titles and vice versa), whose cosines are the
 out-of-fold feature the answer scorer is fitted on (same setting: same scale of cosine).
 
-    flock /tmp/newsbot-heavy.lock python scripts/train_query_adapter.py \\
+    flock /tmp/newsbot-heavy.lock python training/train_query_adapter.py \\
         --xquad ../shared/bench/xquad --gnad ../shared/corpora/10kgnad --seeds seeds \\
         --work-dir bench-results/cache --out-dir bench-results/query-adapter \\
         --commit-to answers/query_adapter.npz
@@ -225,11 +225,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.perf_counter()
     questions, titles = build_questions(args)
-    fold_of = {title: i % 2 for i, title in enumerate(titles)}  # as scripts/fit_answer_scorer.py
+    fold_of = {title: i % 2 for i, title in enumerate(titles)}  # as training/fit_answer_scorer.py
     args.out_dir.mkdir(parents=True, exist_ok=True)
     base = {
-        "script": "scripts/train_query_adapter.py",
-        "command": " ".join(["python", "scripts/train_query_adapter.py", *(argv or sys.argv[1:])]),
+        "script": "training/train_query_adapter.py",
+        "command": " ".join(["python", "training/train_query_adapter.py", *(argv or sys.argv[1:])]),
         "data": "XQuAD fit half (sorted titles, even positions), de+en questions; candidates = sentences of "
         "the passages retrieved from XQuAD+10kGNAD plus the question's paragraph",
     }

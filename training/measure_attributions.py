@@ -6,7 +6,7 @@ names only a pronoun ("Wir"), has a head noun in the genitive ("Geheimdienstes",
 oblique adjective before a singular head ("südkoreanischen Geheimdienst"). The checks read the
 words with simplemma, independently of how answers/sources.py rewrites them.
 
-    python scripts/measure_attributions.py INDEX_DATA_DIR [BASE_COMMIT]
+    python training/measure_attributions.py INDEX_DATA_DIR [BASE_COMMIT]
 """
 
 from __future__ import annotations

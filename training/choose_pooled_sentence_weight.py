@@ -1,7 +1,7 @@
 """Choose the best-sentence weight for pooled chunk vectors on XQuAD's even questions; report the odd half.
 
 Uses the indexes and embedding cache a retrieval bench run left in `<out>/cache` (no model passes):
-`newsbot bench --suite retrieval --out OUT` first, then `python scripts/choose_pooled_sentence_weight.py OUT`.
+`newsbot bench --suite retrieval --out OUT` first, then `python training/choose_pooled_sentence_weight.py OUT`.
 The weight with the best mean hybrid R@1 (de + en) on the even half is chosen; the odd half is held out.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bench.embedding_cache import EmbeddingCache
 from bench.squad_data import load_xquad
-from bench.squad_retrieval import _rankings, bench_settings, rank_metrics
+from bench.squad_retrieval import bench_settings, paragraph_rankings, rank_metrics
 from config.settings import load_settings
 from models.embedders import load_embedder
 from retrieval.search import Retriever
@@ -45,7 +45,7 @@ def main(out: Path, xquad_dir: Path) -> None:
             retriever = Retriever(data, embedder, variant)
             row = {}
             for lang, questions in xquad.questions.items():
-                ranking = _rankings(retriever, questions, vectors[lang], "hybrid")[0]
+                ranking = paragraph_rankings(retriever, questions, vectors[lang], "hybrid")[0]
                 gold = [q.doc_id for q in questions]
                 row[lang] = {
                     "even": rank_metrics(ranking[0::2], gold[0::2])["r1"],

@@ -6,7 +6,7 @@ Records, per question and collection, what the answer-or-decline rule for quanti
 how many distinct retrieved articles report a figure of the counted thing. `--half fit` gives the
 data the rule is chosen on, `--half test` the held-out check (split: bench/answers.py).
 
-    flock /tmp/newsbot-heavy.lock python scripts/measure_quantity_answers.py --half fit \\
+    flock /tmp/newsbot-heavy.lock python training/measure_quantity_answers.py --half fit \\
         --xquad ../shared/bench/xquad --gnad ../shared/corpora/10kgnad --seeds seeds \\
         --work-dir bench-results/cache --out bench-results/quantity_fit.json
 """

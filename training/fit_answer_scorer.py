@@ -22,14 +22,14 @@ unseen question words, BM25 scale, margins) shifts with size, and a newsroom may
    out-of-fold scores, min(answered_present - 0.95, declined_left_out - 0.90), in the worst of the
    three kinds of collection (each has to meet the targets on its own; the targets' cases only:
    variants and on-story searches train the model but do not enter this rule).
-With --query-adapter FULL FOLD0 FOLD1 (scripts/train_query_adapter.py: FULL is the committed
+With --query-adapter FULL FOLD0 FOLD1 (training/train_query_adapter.py: FULL is the committed
 answers/query_adapter.npz, FOLDk learnt from the titles outside fold k), every search's candidates
 get the adapted question's cosine (ADAPTER_FEATURES; out of fold by title, from FOLDk) and steps
 1-3 are refitted with them; the scorer without them is kept as `baseline` (the answers
 benchmark's `fitted-features` variant).
 Only the fit half is read; the test half stays for `newsbot bench --suite answers`.
 
-    flock /tmp/newsbot-heavy.lock python scripts/fit_answer_scorer.py \\
+    flock /tmp/newsbot-heavy.lock python training/fit_answer_scorer.py \\
         --xquad ../shared/bench/xquad --gnad ../shared/corpora/10kgnad --seeds seeds \\
         --work-dir bench-results/cache --out answers/answer_scorer.json \\
         --query-adapter answers/query_adapter.npz bench-results/query-adapter/query_adapter-fold0.npz \\
@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dump-only", action="store_true", help="stop after --dump (feature experiments)")
     parser.add_argument("--query-adapter", type=Path, nargs=3, default=None, metavar=("FULL", "FOLD0", "FOLD1"),
-                        help="scripts/train_query_adapter.py's adapters: the committed answers/query_adapter.npz, "
+                        help="training/train_query_adapter.py's adapters: the committed answers/query_adapter.npz, "
                         "then the two title-fold ones")  # fmt: skip
     parser.add_argument(
         "--no-variants", action="store_true", help="fit answerability without unanswerable variants"
@@ -549,8 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     seconds = time.perf_counter() - started
     out["provenance"] = {
-        "script": "scripts/fit_answer_scorer.py",
-        "command": " ".join(["python", "scripts/fit_answer_scorer.py", *(argv or sys.argv[1:])]),
+        "script": "training/fit_answer_scorer.py",
+        "command": " ".join(["python", "training/fit_answer_scorer.py", *(argv or sys.argv[1:])]),
         "data": "XQuAD fit half (titles sorted by name, even positions), de+en questions, "
         + " and ".join(names)
         + "; present and whole-article-left-out searches",
