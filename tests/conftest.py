@@ -12,8 +12,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from config.settings import Settings, load_settings
+
+# Property tests check behaviour, not speed: on a loaded 2-core machine Hypothesis's timing checks
+# (a 200 ms deadline, "input generation is slow") failed tests whose code was right.
+hypothesis_settings.register_profile("newsbot", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("newsbot")
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
