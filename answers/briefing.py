@@ -174,7 +174,7 @@ def build_briefing(
             return briefing
         if not fresh:
             return briefing
-    if topic is None and stories.total > 1:
+    if topic is None and stories.several:
         briefing.stories = _top_stories(data, stories, citations)
     else:
         if topic is None:  # one story: its figures and claims come from every sentence

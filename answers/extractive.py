@@ -182,7 +182,7 @@ class ExtractiveAnswerer:
             stories,
             lambda sids: self._about_the_question(result, figure_mentions(data, sids), floor),
         )
-        if stories.total <= 1:
+        if not stories.several:
             return [StoryRows(story=g.story, title="", rows=g.rows) for g in groups]
         return groups
 

@@ -47,12 +47,13 @@ class Story:
 @dataclass(frozen=True)
 class StoryMap:
     """The stories of the collection (or of the articles a question retrieved, with all their
-    members), and the near-duplicate groups that are boilerplate; `total` counts the collection's."""
+    members), and the near-duplicate groups that are boilerplate; `several`: whether the whole
+    collection holds more than one story (a collection of one story needs no story headings)."""
 
     stories: tuple[Story, ...]  # most outlets first, then most articles, then newest
     story_of: dict[str, int]  # doc_id -> index into `stories`
     boilerplate_groups: frozenset[int]
-    total: int = 0
+    several: bool = False
     members: dict[str, StoryMember] = field(default_factory=dict)  # doc_id -> its stored membership (dates)
 
 
@@ -64,7 +65,7 @@ def article_sentences(data: Corpus, doc_id: str) -> list[int]:
         return []
 
 
-def stories_from(members: list[StoryMember], boilerplate: frozenset[int], total: int) -> StoryMap:
+def stories_from(members: list[StoryMember], boilerplate: frozenset[int], several: bool) -> StoryMap:
     """Order stored memberships into a `StoryMap`: corroboration first (outlets, then articles
     carrying the story), recency among equals."""
     by_story: dict[int, list[StoryMember]] = {}
@@ -74,7 +75,7 @@ def stories_from(members: list[StoryMember], boilerplate: frozenset[int], total:
     stories.sort(key=lambda s: (-len(s.outlets), -len(s.articles), newest_first(s.newest), s.articles[0]))
     story_of = {doc_id: i for i, story in enumerate(stories) for doc_id in story.articles}
     return StoryMap(
-        stories=tuple(stories), story_of=story_of, boilerplate_groups=boilerplate, total=total,
+        stories=tuple(stories), story_of=story_of, boilerplate_groups=boilerplate, several=several,
         members={m.doc_id: m for m in members},
     )  # fmt: skip
 
@@ -126,7 +127,7 @@ def _build(data: Corpus, around: list[str] | None) -> StoryMap:
     members = data.story_members(around)
     docs = [m.doc_id for m in members]
     built = stories_from(
-        members, data.cross_story_groups(None if around is None else docs), data.story_count()
+        members, data.cross_story_groups(None if around is None else docs), data.several_stories()
     )
     logger.debug(
         "%d articles in %d stories; %d boilerplate groups",

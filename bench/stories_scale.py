@@ -191,7 +191,7 @@ def _postgres_in(url: str, n: int, rng: np.random.Generator, jsonb: Any) -> dict
 
         def question() -> Any:
             members = corpus.story_members(around)
-            return members, corpus.cross_story_groups([m.doc_id for m in members]), corpus.story_count()
+            return members, corpus.cross_story_groups([m.doc_id for m in members]), corpus.several_stories()
 
         _, ask_s, _ = timed(question)
         _, warm_s, _ = timed(lambda: [question() for _ in range(20)])

@@ -554,10 +554,11 @@ class PgCorpus:
             rows = self._conn.execute(select + " ORDER BY doc_id").fetchall()
         else:
             ids = list(doc_ids)
+            # `story = ANY` uses the story index; an article not linked yet is its own story.
             rows = self._conn.execute(
-                select + " WHERE coalesce(story, -no) IN (SELECT coalesce(story, -no) FROM articles WHERE doc_id = ANY(%s)) "
-                "ORDER BY doc_id",
-                (ids,),
+                select + " WHERE story = ANY(SELECT story FROM articles WHERE doc_id = ANY(%s) AND story IS NOT NULL) "
+                "OR (story IS NULL AND doc_id = ANY(%s)) ORDER BY doc_id",
+                (ids, ids),
             ).fetchall()
         return [StoryMember(d, int(s), p, o, float(t)) for d, s, p, o, t in rows]
 
@@ -577,8 +578,14 @@ class PgCorpus:
         ).fetchall()
         return frozenset(int(r[0]) for r in rows)
 
-    def story_count(self) -> int:
-        return int(self._conn.execute("SELECT count(DISTINCT coalesce(story, -no)) FROM articles").fetchone()[0])
+    def several_stories(self) -> bool:
+        """Stops at the first article of a second story instead of counting every story."""
+        return bool(
+            self._conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM articles a, (SELECT coalesce(story, -no) AS s FROM articles LIMIT 1) f "
+                "WHERE coalesce(a.story, -a.no) <> f.s)"
+            ).fetchone()[0]
+        )
 
     def group(self, group: int) -> tuple[str, ...]:
         if group not in self._groups:

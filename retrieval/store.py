@@ -145,8 +145,8 @@ class IndexData:
             }
         return frozenset(g for g in groups if len({story.get(d) for d in self.group_docs[g]}) > 1)
 
-    def story_count(self) -> int:
-        return len(set(self._story_labels()[0].values()))
+    def several_stories(self) -> bool:
+        return len(set(self._story_labels()[0].values())) > 1
 
 
 # Each article's story, the row of its vector in `article_vectors.npy`, when it entered the

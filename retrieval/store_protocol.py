@@ -54,8 +54,8 @@ class Corpus(Protocol):
         one story carry: boilerplate, never corroboration."""
         ...
 
-    def story_count(self) -> int:
-        """Stories in the whole collection."""
+    def several_stories(self) -> bool:
+        """Whether the whole collection holds more than one story (answered without counting them all)."""
         ...
 
 
