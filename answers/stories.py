@@ -106,10 +106,11 @@ def story_map(data: Corpus, around: Iterable[str] | None = None) -> StoryMap:
     """The stories of the articles `around` (every article of each of their stories), or of the
     whole collection when None.
 
-    A loaded embedded index gives its whole map, built once from the stored labels and kept as long
-    as the index lives; a database corpus (one question's view) fetches only the stories asked for.
+    The whole map of a loaded embedded index is built once from the stored labels and kept as long
+    as the index lives (briefings); a question asks only for the stories `around` its articles, which
+    either store gives without reading the whole collection.
     """
-    if isinstance(data, IndexData):  # the whole map is in memory anyway: one per loaded index
+    if isinstance(data, IndexData) and around is None:  # the whole map: built once per loaded index
         with _lock:
             cached = _cache.get(id(data))
         if cached is not None and cached[0]() is data:

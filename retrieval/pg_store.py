@@ -554,10 +554,10 @@ class PgCorpus:
             rows = self._conn.execute(select + " ORDER BY doc_id").fetchall()
         else:
             ids = list(doc_ids)
-            # `story = ANY` uses the story index; an article not linked yet is its own story.
+            # Two index look-ups (an OR would scan the table); an article not linked yet is its own story.
             rows = self._conn.execute(
-                select + " WHERE story = ANY(SELECT story FROM articles WHERE doc_id = ANY(%s) AND story IS NOT NULL) "
-                "OR (story IS NULL AND doc_id = ANY(%s)) ORDER BY doc_id",
+                f"({select} WHERE story = ANY(SELECT story FROM articles WHERE doc_id = ANY(%s) AND story IS NOT NULL)) "
+                f"UNION ALL ({select} WHERE story IS NULL AND doc_id = ANY(%s)) ORDER BY 1",
                 (ids, ids),
             ).fetchall()
         return [StoryMember(d, int(s), p, o, float(t)) for d, s, p, o, t in rows]

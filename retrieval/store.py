@@ -43,7 +43,7 @@ from filelock import FileLock, Timeout
 from retrieval.dense import build_faiss_index, load_faiss_index, save_faiss_index
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from retrieval.lexical import LexicalIndex, tokenize
-from retrieval.story_linking import StoryMember, StoryTable
+from retrieval.story_linking import NameColumn, StoryMember, StoryTable
 from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
 logger = logging.getLogger(__name__)
@@ -130,8 +130,13 @@ class IndexData:
         if doc_ids is None:
             members = sorted(story)
         else:
-            wanted = {story[d] for d in doc_ids if d in story}
-            members = sorted(d for d, s in story.items() if s in wanted)
+            by_story: dict[int, list[str]] | None = getattr(self, "_by_story", None)
+            if by_story is None:  # story -> its articles, built once per load
+                by_story = {}
+                for d, s in story.items():
+                    by_story.setdefault(s, []).append(d)
+                self._by_story = by_story
+            members = sorted({d for s in {story[d] for d in doc_ids if d in story} for d in by_story[s]})
         return [StoryMember(d, story[d], self.articles[d].published, self.articles[d].outlet, added[d]) for d in members]
 
     def cross_story_groups(self, doc_ids: Iterable[str] | None = None) -> frozenset[int]:
@@ -146,7 +151,10 @@ class IndexData:
         return frozenset(g for g in groups if len({story.get(d) for d in self.group_docs[g]}) > 1)
 
     def several_stories(self) -> bool:
-        return len(set(self._story_labels()[0].values())) > 1
+        several = getattr(self, "_several", None)
+        if several is None:
+            several = self._several = len(set(self._story_labels()[0].values())) > 1
+        return several
 
 
 # Each article's story, the row of its vector in `article_vectors.npy`, when it entered the
@@ -710,7 +718,7 @@ def load_stories(generation: Path, dimension: int) -> StoryTable | None:
         doc_ids=[r[0] for r in rows],
         stories=[int(r[1]) for r in rows],
         added=[float(r[2]) for r in rows],
-        terms=[frozenset(r[3].split()) for r in rows],
+        terms=NameColumn([r[3] for r in rows]),
         vectors=vectors,
     )
 

@@ -193,6 +193,20 @@ class StoryMember:
     added: float  # when the article entered the collection (seconds since the epoch)
 
 
+class NameColumn(Sequence[frozenset[str]]):
+    """Stored names (space-joined stems), split only when read: questions never read them, linking
+    does, and 100k frozensets cost hundreds of MB that a loaded index need not hold."""
+
+    def __init__(self, joined: list[str]) -> None:
+        self._joined = joined
+
+    def __getitem__(self, row: int) -> frozenset[str]:  # type: ignore[override]
+        return frozenset(self._joined[row].split())
+
+    def __len__(self) -> int:
+        return len(self._joined)
+
+
 @dataclass
 class StoryTable:
     """The stories of an in-memory collection, row-aligned: article `doc_ids[i]` is in story
@@ -201,7 +215,7 @@ class StoryTable:
     doc_ids: list[str]
     stories: list[int]
     added: list[float]
-    terms: list[frozenset[str]]
+    terms: Sequence[frozenset[str]]
     vectors: np.ndarray
     _row: dict[str, int] = field(init=False, repr=False)
 
