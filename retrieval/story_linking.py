@@ -33,8 +33,8 @@ NEUTRAL_PASSAGES = ("", ".", "Text", "Artikel")
 # auf Agenturmeldungen basierenden Artikels ...") and is left out of article vectors and names;
 # two copies are kept, since wire copies are what ties an event's articles together.
 BOILERPLATE_MIN_ARTICLES = 3
-# Nearest articles (by vector) whose stories a new article may join. Candidates beyond the first
-# twenty never won on the fitting data (scripts/fit_story_linking.py reports the rank of the link).
+# Nearest articles (by vector) whose stories a new article may join: a bound on the work per
+# article, not a fitted value (linking compares with their stories' members, not with these alone).
 CANDIDATES = 20
 # Members of a story a new article is compared with (the most recent): a bound on the work per
 # article for stories that grow for weeks; no story of the fitting data reaches it.
@@ -57,7 +57,7 @@ class LinkModel:
         return 1.0 / (1.0 + math.exp(-z))
 
 
-# Fitted by scripts/fit_story_linking.py on seeds + 10kGNAD (halves of one article = one event,
+# Fitted by training/fit_story_linking.py on seeds + 10kGNAD (halves of one article = one event,
 # different articles = different events; 394 articles fit, 98 + the 5 seeds held out; threshold by
 # pair F0.5, precision first): held-out pair precision 0.934, recall 0.657, purity 0.985, where the
 # average-linkage clustering this replaces scored 0.674 / 0.537 / 0.930 (BENCHMARKS.md, "Stories").

@@ -18,7 +18,7 @@ links, not missed ones, are what a reader meets.
 Reported, on the held-out items: pair precision/recall/F1 and purity of the linker and of
 `answers.stories`' average-linkage clustering at its fitted cut (0.885).
 
-    python scripts/fit_story_linking.py NEWS_INDEX_DATA_DIR [--show-closest N]   # an index of seeds/ + 10kGNAD
+    python training/fit_story_linking.py NEWS_INDEX_DATA_DIR [--show-closest N]   # an index of seeds/ + 10kGNAD
 """
 
 from __future__ import annotations
