@@ -154,6 +154,10 @@ def measure(corpus: Path, articles: int, batch: int, workdir: Path, idle_s: floa
     newsroom = Newsroom(corpus)
     # The collection the feed grows: the seeds, and `base` corpus articles that the feed never lists.
     base_files, newsroom.files = newsroom.files[:base], newsroom.files[base:]
+    if len(newsroom.files) < articles + 2 * batch:  # the two latency rounds publish a batch each
+        raise ValueError(
+            f"{corpus} leaves {len(newsroom.files)} articles after --base {base}; need --articles + 2 x --batch = {articles + 2 * batch}"
+        )
     build_index([Path(settings.retrieval.seeds_dir), *base_files], settings, embedder=embedder)
     results: dict[str, object] = {
         "articles": articles, "batch_articles": batch, "collection_before": 5 + len(base_files), "cpu_count": os.cpu_count(),
