@@ -353,6 +353,8 @@ def run_answers(
     progress: Callable[[str], None] | None = None,
     squad_dir: Path | None = None,
     squad_per_kind: int = 300,
+    scorers: Sequence[Scorer] | None = None,
+    small: bool = True,
 ) -> dict[str, Any]:
     """The answers suite (see module docstring); `max_*` shrink it for quick runs and tests."""
     started = time.perf_counter()
@@ -393,12 +395,13 @@ def run_answers(
         collections.settings["squad-heldout"] = copy
         out["squad_split"] = "SQuAD 2.0 titles in XQuAD's test half (never trained on); seeded sample, half unanswerable"
         out["squad_targets"] = SQUAD_TARGETS
-    for scorer in scorer_variants():
+    out["max_questions"] = max_questions
+    for scorer in scorers or scorer_variants():
         block: dict[str, Any] = {}
         for name in names:
             block[name] = evaluate_xquad(collections, name, scorer, questions, progress)
             collections.cache.save()
-        if any(n.startswith("small-test-") for n in collections.retrievers):
+        if small and any(n.startswith("small-test-") for n in collections.retrievers):
             block["small"] = evaluate_small(collections, scorer, questions, progress)
         if heldout is not None:
             block["squad"] = evaluate_squad(collections, heldout, scorer, progress)
@@ -414,7 +417,7 @@ def run_answers(
         if progress:
             progress("answers: warm ask latency with 10kGNAD indexed")
         out["latency"] = time_asks(collections, embedder, load_dev_questions(dev_questions), latency_rounds)
-        if "reader" in scorer_variants():
+        if "reader" in (scorers or scorer_variants()):
             out["latency_reader"] = time_asks(
                 collections, embedder, load_dev_questions(dev_questions), latency_rounds, scorer="reader"
             )

@@ -33,6 +33,9 @@ class BenchOptions:
     out_dir: Path = Path("bench-results")
     xquad_dir: Path = Path("../shared/bench/xquad")
     squad_dir: Path | None = Path("../shared/datasets/squad")  # the answers suite's SQuAD 2.0 held-out titles
+    answers_max_questions: int | None = None  # per question language (the test half has 567)
+    answers_scorers: Sequence[str] | None = None  # default: every variant (reader, fitted, legacy, ...)
+    answers_small: bool = True  # also the small two-title collections
     seeds_dir: Path = Path("seeds")
     dev_questions: Path = Path("../shared/eval/seed_questions.jsonl")
     gnad_dir: Path | None = Path("../shared/corpora/10kgnad")  # distractors for the answers suite
@@ -118,6 +121,10 @@ def run_benchmarks(settings: Settings, options: BenchOptions) -> dict[str, Any]:
             latency_rounds=1 if quick else 3,
             progress=options.progress,
             squad_dir=None if quick else options.squad_dir,
+            max_questions=options.answers_max_questions,
+            squad_per_kind=options.answers_max_questions or 300,
+            scorers=options.answers_scorers,  # type: ignore[arg-type]
+            small=options.answers_small,
         )
         results["answers"]["load_average"] = {"start": load_before, "end": _load_average()}
     if "latency" in options.suites:

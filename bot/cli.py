@@ -629,6 +629,13 @@ def bench(
     squad: Annotated[Path, typer.Option(help="Folder with SQuAD's dev-v2.0.json (the answers suite's held-out titles).")] = Path(
         "../shared/datasets/squad"
     ),
+    answers_questions: Annotated[
+        int | None, typer.Option(min=1, help="Answers suite: the first N test questions per language (and N+N SQuAD).")
+    ] = None,
+    answers_scorers: Annotated[
+        str | None, typer.Option(help="Answers suite: comma list of scorers (reader, fitted, fitted-features, legacy).")
+    ] = None,
+    answers_small: Annotated[bool, typer.Option(help="Answers suite: also the small two-title collections.")] = True,
     gnad: Annotated[Path, typer.Option(help="Folder of distractor news articles (10kGNAD) for the answers suite.")] = Path(
         "../shared/corpora/10kgnad"
     ),
@@ -689,6 +696,9 @@ def bench(
         out_dir=out,
         xquad_dir=xquad,
         squad_dir=squad if (squad / "dev-v2.0.json").is_file() else None,
+        answers_max_questions=answers_questions,
+        answers_scorers=[x.strip() for x in answers_scorers.split(",") if x.strip()] if answers_scorers else None,
+        answers_small=answers_small,
         seeds_dir=Path(seeds),
         dev_questions=dev_questions,
         gnad_dir=gnad if gnad.is_dir() else None,

@@ -184,8 +184,9 @@ class ModelSettings(BaseSettings):
         default="fitted",
         description="How sentences are chosen and when newsbot declines: 'fitted' (the default: models fitted on XQuAD "
         "by training/fit_answer_scorer.py, thresholds fitted with them; declines far more reliably on large "
-        "collections, BENCHMARKS.md) or 'legacy' (hand-set weights and abstain_threshold; kept as the answers "
-        "benchmark's baseline).",
+        "collections, BENCHMARKS.md), 'reader' (the cross-encoder of models/reader.py re-reads the fitted "
+        "scorer's best sentences: declines more questions the articles do not answer, answers fewer that they "
+        "do; BENCHMARKS.md, issue 25) or 'legacy' (hand-set weights and abstain_threshold; the baseline).",
     )
     embedding_precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",

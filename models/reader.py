@@ -97,6 +97,7 @@ def build_network(base_model_dir: Path, layers: int) -> torch.nn.Module:
 
     # Loading e5 without its pooler prints a "LOAD REPORT" of unused keys: expected here, noise to a user.
     transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
     class ReaderNetwork(torch.nn.Module):
         def __init__(self) -> None:
