@@ -33,11 +33,12 @@ class SquadHeldout:
     questions: list[SquadQuestion]
 
 
-def xquad_test_titles(xquad_dir: Path) -> frozenset[str]:
-    """XQuAD's test half (titles sorted by name, odd positions), as `bench.answer_collections.split_titles`."""
+def xquad_title_halves(xquad_dir: Path) -> tuple[frozenset[str], frozenset[str]]:
+    """(fit, test) halves of XQuAD's raw titles (sorted by name; even positions fit, odd test), the split
+    of `bench.answer_collections.split_titles` read from the file, for data keyed by SQuAD's titles."""
     data = json.loads((xquad_dir / "xquad.de.json").read_text(encoding="utf-8"))["data"]
     titles = sorted({str(e["title"]) for e in data})
-    return frozenset(titles[1::2])
+    return frozenset(titles[0::2]), frozenset(titles[1::2])
 
 
 def load_squad_heldout(squad_dir: Path, xquad_dir: Path, per_kind: int = 300, seed: int = 7) -> SquadHeldout:
@@ -47,7 +48,7 @@ def load_squad_heldout(squad_dir: Path, xquad_dir: Path, per_kind: int = 300, se
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError) as e:
         raise BenchDataError(f"{path} is not a readable SQuAD 2.0 file ({e}); pass --squad PATH") from e
-    titles = xquad_test_titles(xquad_dir)
+    _, titles = xquad_title_halves(xquad_dir)
     articles: dict[str, Article] = {}
     answerable: list[SquadQuestion] = []
     unanswerable: list[SquadQuestion] = []

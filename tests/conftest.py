@@ -96,6 +96,28 @@ def bf16_embedder():
     return load_embedder(make_settings(MODEL_CACHE.parent / "unused", NEWSBOT_EMBEDDING_PRECISION="bf16"))
 
 
+DISTRACTORS = ("gnad_0111", "gnad_0291", "gnad_0257", "gnad_0081", "gnad_0161", "gnad_0167")
+"""Six unrelated 10kGNAD articles indexed beside the seeds (`distractor_settings`)."""
+
+
+@pytest.fixture(scope="session")
+def distractor_settings(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Settings:
+    """A real index of the seeds plus `DISTRACTORS` (read-only for tests; built once for every module)."""
+    from retrieval.indexer import build_index
+
+    gnad = SHARED / "corpora" / "10kgnad"
+    if not gnad.is_dir():
+        pytest.skip(f"{gnad} is not present (shared/ is beside the repo)")
+    folder = tmp_path_factory.mktemp("seeds-gnad")
+    articles = folder / "articles"
+    shutil.copytree(SEEDS, articles)
+    for name in DISTRACTORS:
+        shutil.copy(gnad / f"{name}.txt", articles / f"{name}.txt")
+    settings = make_settings(folder / "data")
+    build_index([articles], settings, embedder=e5_embedder)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Path:
     """A data folder holding a real index of the five seed articles (read-only for tests)."""
@@ -134,10 +156,21 @@ def writable_seed_index(tmp_path: Path, seed_index_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory):
     """A real PostgreSQL + pgvector server for the session (tests/pg_server.py); skips with the reason."""
+    yield from _postgres("newsbot-pg-")
+
+
+@pytest.fixture(scope="module")
+def own_pg_server():
+    """A PostgreSQL server of the module's own, for tests that stop and restart it (the session's
+    `pg_server` must stay up for everyone else)."""
+    yield from _postgres("newsbot-pg-restart-")
+
+
+def _postgres(prefix: str):  # type: ignore[no-untyped-def]
     from tests.pg_server import PostgresUnavailable, start_server
 
     # Not under tmp_path_factory: its folders are private to root, and the server runs as its own user.
-    data_dir = Path(tempfile.mkdtemp(prefix="newsbot-pg-"))
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         server = start_server(data_dir)
     except PostgresUnavailable as e:

@@ -28,7 +28,6 @@ pytestmark = pytest.mark.slow
 GNAD = SHARED / "corpora" / "10kgnad"
 # Distractors that share words with the seed story's questions (soldiers, Mali, North Korea,
 # economy, refugees and their figures), so declining cannot rest on "no shared word".
-DISTRACTORS = ("gnad_0111", "gnad_0291", "gnad_0257", "gnad_0081", "gnad_0161", "gnad_0167")
 
 
 def no_idf(stems):
@@ -175,23 +174,6 @@ def test_salient_terms_match_across_languages_through_the_model(
     term_vector = answerer.scorer.features.term_vectors([term])[0]
     sentences = e5_embedder.embed_corpus([matching, other])
     assert float(sentences[0] @ term_vector) > float(sentences[1] @ term_vector)
-
-
-@pytest.fixture(scope="module")
-def distractor_settings(tmp_path_factory: pytest.TempPathFactory, e5_embedder):
-    """A real index of the seeds plus six unrelated 10kGNAD articles."""
-    from retrieval.indexer import build_index
-
-    if not GNAD.is_dir():
-        pytest.skip(f"{GNAD} is not present (shared/ is beside the repo)")
-    folder = tmp_path_factory.mktemp("seeds-gnad")
-    articles = folder / "articles"
-    shutil.copytree(SEEDS, articles)
-    for name in DISTRACTORS:
-        shutil.copy(GNAD / f"{name}.txt", articles / f"{name}.txt")
-    settings = make_settings(folder / "data")
-    build_index([articles], settings, embedder=e5_embedder)
-    return settings
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +19,6 @@ from tests.conftest import MODEL_CACHE, REPO, make_settings
 
 pytestmark = pytest.mark.slow
 RECONNECT_S = 8
-
-
-@pytest.fixture(scope="module")
-def own_pg_server() -> Iterator[Any]:
-    from tests.pg_server import PostgresUnavailable, start_server
-
-    data_dir = Path(tempfile.mkdtemp(prefix="newsbot-pg-restart-"))
-    try:
-        server = start_server(data_dir)
-    except PostgresUnavailable as e:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        pytest.skip(str(e))
-    yield server
-    server.cleanup()
 
 
 @pytest.fixture(scope="module")

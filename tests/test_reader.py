@@ -16,12 +16,10 @@ import pytest
 from answers.answer import answer
 from answers.extractive import ExtractiveAnswerer
 from models.reader import READER_DIR, ReaderConfig, ReaderInput, build_network, load_reader, reader_text_pair
-from tests.conftest import MODEL_CACHE, REPO, SEEDS, SHARED, make_settings
+from tests.conftest import MODEL_CACHE, REPO
 
 pytestmark = pytest.mark.slow
 
-GNAD = SHARED / "corpora" / "10kgnad"
-DISTRACTORS = ("gnad_0111", "gnad_0291", "gnad_0257", "gnad_0081", "gnad_0161", "gnad_0167")  # as test_answer_scorer
 SPEAKER_PREVIOUS = "Ähnlich hatte sich der ukrainische Präsident Wolodymyr Selenskyj geäußert."
 SPEAKER_QUOTE = (
     '"Wir wissen von den Geheimdiensten, dass 10.000 Soldaten aus Nordkorea dafür trainiert werden, gegen uns zu '
@@ -87,24 +85,14 @@ def test_the_reader_reads_a_quote_with_the_sentence_before_it_that_names_the_spe
 
 
 @pytest.fixture(scope="module")
-def ask_with_reader(tmp_path_factory: pytest.TempPathFactory, e5_embedder):
-    """The reader scorer over a real index of the seeds plus six unrelated 10kGNAD articles."""
-    from retrieval.indexer import build_index
+def ask_with_reader(distractor_settings, e5_embedder):
+    """The reader scorer over the seeds plus six unrelated 10kGNAD articles (conftest's shared index)."""
     from retrieval.search import Retriever
 
-    if not GNAD.is_dir():
-        pytest.skip(f"{GNAD} is not present (shared/ is beside the repo)")
-    folder = tmp_path_factory.mktemp("reader-seeds-gnad")
-    articles = folder / "articles"
-    shutil.copytree(SEEDS, articles)
-    for name in DISTRACTORS:
-        shutil.copy(GNAD / f"{name}.txt", articles / f"{name}.txt")
-    settings = make_settings(folder / "data")
-    build_index([articles], settings, embedder=e5_embedder)
-    retriever = Retriever.load(settings, embedder=e5_embedder)
-    answerer = ExtractiveAnswerer(settings, e5_embedder, scorer="reader")
+    retriever = Retriever.load(distractor_settings, embedder=e5_embedder)
+    answerer = ExtractiveAnswerer(distractor_settings, e5_embedder, scorer="reader")
     assert answerer.scorer.name == "reader"
-    return lambda question: answer(question, settings, retriever=retriever, answerer=answerer)
+    return lambda question: answer(question, distractor_settings, retriever=retriever, answerer=answerer)
 
 
 ON_STORY_OPEN = (

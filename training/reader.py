@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from answers.answer_scorer import sigmoid
+from bench.answers import roc_auc
 from models.e5_convert import ensure_default_model
 from models.precision import choose_precision
 from models.reader import READER_DIR, build_network, reader_text_pair, trained_state
@@ -119,19 +121,6 @@ def question_loss(logits, batch: Sequence[ReaderQuestion], null_logit, pointwise
     return listwise + pointwise_weight * pointwise
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(a random positive scores above a random negative), ties half."""
-    if not len(positive) or not len(negative):
-        return float("nan")
-    scores = np.concatenate([positive, negative])
-    ranks = scores.argsort().argsort() + 1.0
-    return float((ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2) / (len(positive) * len(negative)))
-
-
 def fit_threshold(questions: Sequence[ReaderQuestion], scores: list[np.ndarray]) -> tuple[float, dict[str, float]]:
     """The answerable cut on the best sentence's probability: maximises answered + declined rate."""
     best = np.array([float(sigmoid(s).max()) for s in scores])
@@ -156,7 +145,7 @@ def sentence_metrics(questions: Sequence[ReaderQuestion], scores: list[np.ndarra
     out["answer_at_1"] = float((top & (best >= threshold))[answerable].mean())
     if (~answerable).any():
         out["declined"] = float((best[~answerable] < threshold).mean())
-        out["auc"] = auc(best[answerable], best[~answerable])
+        out["auc"] = roc_auc(best[answerable].tolist(), best[~answerable].tolist())
     return out
 
 

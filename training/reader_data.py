@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.squad_heldout import xquad_title_halves
 from models.reader import ReaderInput
 from retrieval.lexical import tokenize
 from retrieval.sentences import split_sentences
@@ -71,12 +72,6 @@ class ReaderSplits:
 
 def _load(path: Path) -> list[dict]:
     return list(json.loads(path.read_text(encoding="utf-8"))["data"])
-
-
-def xquad_halves(xquad_dir: Path) -> tuple[frozenset[str], frozenset[str]]:
-    """(fit titles, test titles) of XQuAD, as `bench.answer_collections.split_titles` makes them."""
-    titles = sorted({str(e["title"]) for e in _load(xquad_dir / "xquad.de.json")})
-    return frozenset(titles[0::2]), frozenset(titles[1::2])
 
 
 def _paragraph(title: str, context: str) -> Paragraph:
@@ -178,7 +173,7 @@ def _xquad_questions(xquad_dir: Path, titles: frozenset[str], rng: random.Random
 def load_splits(squad_dir: Path, xquad_dir: Path, seed: int = 13) -> ReaderSplits:
     """The reader's fixed splits (module docstring); `seed` only picks which near misses and sentences."""
     rng = random.Random(seed)
-    fit, test = xquad_halves(xquad_dir)
+    fit, test = xquad_title_halves(xquad_dir)
     v2, v1 = _load(squad_dir / "dev-v2.0.json"), _load(squad_dir / "dev-v1.1.json")
     v2_fit = sorted(str(e["title"]) for e in v2 if e["title"] in fit)
     calibration_titles = frozenset(v2_fit[0::CALIBRATION_EVERY])

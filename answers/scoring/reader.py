@@ -12,8 +12,7 @@ cut, fitted on held-out SQuAD titles by `training.reader`).
 
 from __future__ import annotations
 
-import numpy as np
-
+from answers.answer_scorer import sigmoid
 from answers.scoring.fitted import FittedScorer
 from answers.scoring.types import Assessment, ScoredSentence
 from models.reader import Reader, ReaderInput
@@ -69,7 +68,7 @@ class ReaderScorer:
         if not base.scored:
             return base
         window = base.scored[: self.window]
-        probabilities = 1.0 / (1.0 + np.exp(-self.reader.logits(reader_inputs(question, data, [s.sentence_id for s in window]))))
+        probabilities = sigmoid(self.reader.logits(reader_inputs(question, data, [s.sentence_id for s in window])))
         reread = sorted(
             (ScoredSentence(s.sentence_id, float(p), s.dense) for s, p in zip(window, probabilities.tolist())),
             key=lambda s: (-s.score, s.sentence_id),

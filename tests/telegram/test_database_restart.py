@@ -4,9 +4,6 @@ database is away waits for it (NEWSBOT_DATABASE_RECONNECT_S) and is answered onc
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +14,6 @@ from tests.telegram.conftest import USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def own_pg_server() -> Iterator[Any]:
-    from tests.pg_server import PostgresUnavailable, start_server
-
-    data_dir = Path(tempfile.mkdtemp(prefix="newsbot-pg-bot-"))
-    try:
-        server = start_server(data_dir)
-    except PostgresUnavailable as e:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        pytest.skip(str(e))
-    yield server
-    server.cleanup()
 
 
 async def test_postgres_restarted_while_the_bot_runs_the_next_question_waits_and_is_answered(
