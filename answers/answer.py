@@ -15,11 +15,11 @@ import unicodedata
 from pathlib import Path
 from typing import Protocol
 
+from answers.dated import window_for, window_note
 from answers.errors import QuestionError
 from answers.extractive import ExtractiveAnswerer, is_quantity_question
 from answers.followup import read_in_context
 from answers.grounding import enforce_grounding
-from answers.dated import window_for, window_note
 from answers.live_index import LiveRetriever
 from answers.types import Answer
 from config.settings import Settings, load_settings

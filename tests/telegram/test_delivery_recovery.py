@@ -75,7 +75,7 @@ async def test_defect_10_an_answer_is_given_up_only_after_the_delivery_window_wi
             # the error handler's apology can still be retrying when the API heals).
             later = (await answer_parts(api, USER_ID, timeout=60))[-1]
 
-    gave_up = [r for r in caplog.records if "giving up on sendMessage" in r.getMessage()][0]
+    gave_up = next(r for r in caplog.records if "giving up on sendMessage" in r.getMessage())
     assert gave_up.levelno == logging.ERROR and f"chat {USER_ID}" in gave_up.getMessage()
     failed = [c for c in api.calls if c.method == "sendMessage" and c.status == 500 and c.text == first_try.text]
     assert failed[-1].at - first_try.at >= 2.0  # retried across the window, not dropped after a few tries
