@@ -183,7 +183,7 @@ def test_onnx_runtime_engine_gives_torchs_vectors(seed_texts: list[str], tmp_pat
     torch_vectors = onnx._torch_engine().embed_corpus(seed_texts)
     assert float(np.sum(onnx.embed_corpus(seed_texts) * torch_vectors, axis=1).min()) >= 0.99999
     # auto: torch where it runs bf16 natively, ONNX Runtime elsewhere (measured 2x torch fp32 on Zen 3).
-    auto = TwoEngineEmbedder(make_settings(tmp_path))
+    auto = TwoEngineEmbedder(make_settings(tmp_path, NEWSBOT_EMBEDDING_PRECISION="auto"))  # whatever the suite forces
     assert auto.index_engine == ("sentence-transformers" if BF16_FLAGS & cpu_flags() else "onnxruntime")
     late = TwoEngineEmbedder(make_settings(tmp_path, NEWSBOT_SENTENCE_VECTORS="late"))
     assert late.index_engine == "sentence-transformers"  # late vectors need torch's token states
