@@ -6,8 +6,10 @@ them parses text. `Answer.to_json()` is the shape of `newsbot ask --json`.
 `walk_answer` is the one walk over an answer that every front end shares (the terminal, Telegram
 and the plain text here used to repeat it and drifted apart); each front end only says, in an
 `AnswerDrawing`, how a piece is drawn. The walk also dates the figures: each figure row carries
-the publication days of the citations it is quoted from (per citation, so a value merged from two
-outlets names both days), and the row whose newest day is the latest of its story is marked.
+the sources it stands for, each with who the sentence names, the outlet and its day (a value
+reported by Yonhap in October and by the US in November is one row naming both, newest first),
+and the row whose newest day is the latest of its story is marked. A day that is only when the
+article was fetched or indexed is shown as such (answers/dated.py), never as a publication day.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from answers.dated import best_day, date_text
 from answers.labels import label
+from retrieval.types import DateSource
 
 AnswerStatus = Literal["answered", "declined"]
 
@@ -34,6 +38,16 @@ class Citation:
     start: int
     end: int
     also_reported_by: tuple[str, ...] = ()  # other doc_ids carrying a near-identical sentence
+    date_source: DateSource | None = None  # as `Article.date_source`: what `published`/`fallback_date` are
+    fallback_date: str | None = None  # no publication day: the day the article was fetched or indexed
+
+
+@dataclass(frozen=True)
+class FigureSource:
+    """Who the sentence of one citation attributes a figure to (None: the sentence names nobody)."""
+
+    citation: int
+    attributed_to: str | None
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class Figure:
     attributed_to: str | None
     citations: tuple[int, ...]
     story: str | None = None  # the story (its newest article's title) when the collection holds several
+    sources: tuple[FigureSource, ...] = ()  # per citation who it names; empty: only `attributed_to` is known
 
 
 @dataclass(frozen=True)
@@ -114,13 +129,25 @@ class Answer:
             "text": self.text,
             "figures": [
                 {
-                    "value": f.value,
-                    "what": f.what,
-                    "attributed_to": f.attributed_to,
-                    "citations": list(f.citations),
-                    "story": f.story,
+                    "value": row.figure.value,
+                    "what": row.figure.what,
+                    "attributed_to": row.figure.attributed_to,
+                    "citations": list(row.figure.citations),
+                    "story": row.figure.story,
+                    "newest": row.newest,
+                    "sources": [
+                        {
+                            "citations": list(source.citations),
+                            "attributed_to": source.attributed_to,
+                            "outlet": source.outlet,
+                            "date": source.day,
+                            "date_source": source.date_source,
+                        }
+                        for source in row.sources
+                    ],
                 }
-                for f in self.figures
+                for group in figure_rows(self)
+                for row in group.rows
             ],
             "citations": [
                 {k: v for k, v in asdict(c).items() if k != "also_reported_by"}
@@ -194,23 +221,63 @@ def plain_text(answer: Answer) -> str:
 
 
 @dataclass(frozen=True)
+class SourceDay:
+    """One source a figure row stands for: who its sentences name, the outlet that carried them and their day."""
+
+    citations: tuple[int, ...]
+    attributed_to: str | None  # as the sentence names it; None: it names nobody
+    outlet: str | None
+    day: str | None  # the best day known (YYYY-MM-DD), for ordering
+    date_source: DateSource | None  # "published", or "fetched"/"indexed" when the article gave no date
+    day_text: str | None  # as shown: "2024-10-21", or "abgerufen am 2026-12-06"
+    attribution_known: bool = True  # False: the figure did not say which citation names whom
+
+    def who(self, unattributed: str, with_day: bool = True) -> str:
+        """"US-Verteidigungsministerium (Reuters, 2024-11-05)", "Yonhap (2024-10-21)", "keine Quelle … (DW)"
+        (without the day where a column of its own shows it)."""
+        day = self.day_text if with_day else None
+        if not self.attribution_known:
+            return ", ".join(p for p in (self.outlet, day) if p)
+        named = self.attributed_to or unattributed
+        about = [p for p in (self.outlet, day) if p and not (p == self.outlet and p in named)]
+        return f"{named} ({', '.join(about)})" if about else named
+
+
+@dataclass(frozen=True)
 class FigureRow:
-    """A figure with the days its citations were published and whether it is its story's newest."""
+    """A figure with the sources and days it stands for (newest first) and whether it is its story's newest."""
 
     figure: Figure
-    dated: tuple[tuple[int, str], ...]  # (citation number, publication day), for the citations that have a day
+    sources: tuple[SourceDay, ...]
     newest: bool = False
 
     @property
     def days(self) -> tuple[str, ...]:
         """The distinct days, newest first."""
-        return tuple(sorted({day for _, day in self.dated}, reverse=True))
+        return tuple(sorted({s.day for s in self.sources if s.day}, reverse=True))
+
+    @property
+    def several(self) -> bool:
+        """Whether the row merges mentions of different sources, outlets or days; it then names each."""
+        return len(self.sources) > 1
 
     def dates_text(self, newest_word: str) -> str:
-        """"2024-10-21" when its citations share a day, else "[1] 2024-10-21, [3] 2024-11-05" (each
-        source's day); "(newest)" after the story's newest figure. Empty when no citation is dated."""
-        text = self.days[0] if len(self.days) == 1 else ", ".join(f"[{n}] {day}" for n, day in self.dated)
+        """The day of a row of one source ("2024-10-21", "fetched 2026-12-06"), "(newest)" after the
+        story's newest figure. Empty when undated, and for a row of several sources: `sources_text`
+        names each one's day there."""
+        text = "" if self.several or not self.sources else (self.sources[0].day_text or "")
         return f"{text} ({newest_word})" if self.newest and text else text
+
+    def sources_text(self, unattributed: str, newest_word: str) -> str:
+        """A row of several sources, each with its outlet, day and citations, newest first:
+        "US-Verteidigungsministerium (Reuters, 2024-11-05, newest) [3]; Yonhap (2024-10-21) [1]"."""
+        parts = []
+        for position, source in enumerate(self.sources):
+            who = source.who(unattributed)
+            if position == 0 and self.newest:
+                who = f"{who[:-1]}, {newest_word})" if who.endswith(")") else f"{who} ({newest_word})"
+            parts.append(f"{who} {markers(source.citations)}")
+        return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -240,21 +307,42 @@ class AnswerDrawing(Protocol):
 
 
 def figure_rows(answer: Answer) -> list[StoryRows]:
-    """The answer's figures grouped by story in their order, each row dated by its citations."""
-    published = {c.n: c.published[:10] for c in answer.citations if c.published}
+    """The answer's figures grouped by story in their order, each row with the sources and days it stands for."""
+    by_number = {c.n: c for c in answer.citations}
     stories: dict[str | None, list[FigureRow]] = {}
     for figure in answer.figures:
-        dated = tuple((n, published[n]) for n in figure.citations if n in published)
-        stories.setdefault(figure.story, []).append(FigureRow(figure, dated))
+        stories.setdefault(figure.story, []).append(FigureRow(figure, _source_days(figure, by_number, answer.language)))
     grouped = []
     for story, rows in stories.items():
         newest = [max(row.days) if row.days else "" for row in rows]
         latest = max(newest, default="")
         # Marked only where it tells something: several rows, dated differently, one of them latest.
         if latest and len(set(newest)) > 1 and newest.count(latest) == 1:
-            rows = [FigureRow(r.figure, r.dated, newest=(day == latest)) for r, day in zip(rows, newest)]
+            rows = [FigureRow(r.figure, r.sources, newest=(day == latest)) for r, day in zip(rows, newest)]
         grouped.append(StoryRows(story, tuple(rows)))
     return grouped
+
+
+def _source_days(figure: Figure, citations: dict[int, Citation], language: str) -> tuple[SourceDay, ...]:
+    """The figure's citations grouped by (who they name, outlet, day), the newest day first (undated last)."""
+    named = {s.citation: s.attributed_to for s in figure.sources}
+    groups: dict[tuple[str | None, str | None, str | None], list[int]] = {}
+    for n in figure.citations:
+        citation = citations.get(n)
+        # Without per-citation sources, a figure of one citation is its `attributed_to`.
+        who = named.get(n) if figure.sources else (figure.attributed_to if len(figure.citations) == 1 else None)
+        outlet = citation.outlet if citation else None
+        shown = date_text(citation, language) if citation else None
+        groups.setdefault((who, outlet, shown), []).append(n)
+    sources = []
+    for (who, outlet, shown), numbers in groups.items():
+        citation = citations.get(numbers[0])
+        day = best_day(citation) if citation else None
+        source = "published" if citation and citation.published else (citation.date_source if citation else None)
+        known = bool(figure.sources) or len(figure.citations) == 1
+        sources.append(SourceDay(tuple(numbers), who, outlet, day, source, shown, attribution_known=known))
+    sources.sort(key=lambda s: s.day or "", reverse=True)  # stable: sources of one day keep citation order
+    return tuple(sources)
 
 
 def walk_answer(answer: Answer, drawing: AnswerDrawing) -> None:

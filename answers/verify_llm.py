@@ -720,5 +720,6 @@ def renumber_figures(figures: Sequence[Figure], renumbered: dict[int, int]) -> l
     for figure in figures:
         numbers = tuple(sorted(renumbered[n] for n in figure.citations if n in renumbered))
         if numbers:
-            kept.append(replace(figure, citations=numbers))
+            sources = tuple(replace(s, citation=renumbered[s.citation]) for s in figure.sources if s.citation in renumbered)
+            kept.append(replace(figure, citations=numbers, sources=sources))
     return kept

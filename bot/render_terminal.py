@@ -8,14 +8,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from answers.dated import date_text
 from answers.labels import labels
 from answers.types import Answer, Citation, StoryRows, walk_answer
 from retrieval.types import Hit
 
 
-def source_line(citation: Citation) -> str:
+def source_line(citation: Citation, language: str) -> str:
+    """"Title (Outlet, date) URL"; an article without a date of its own shows the day it was fetched or indexed, as such."""
     parts = [citation.title]
-    meta = ", ".join(p for p in (citation.outlet, citation.published) if p)
+    meta = ", ".join(p for p in (citation.outlet, date_text(citation, language)) if p)
     if meta:
         parts.append(f"({meta})")
     if citation.url:
@@ -28,6 +30,7 @@ class TerminalDrawing:
 
     def __init__(self, console: Console, language: str, full_sources: bool) -> None:
         self.console = console
+        self.language = language
         self.words = labels(language)
         self.full_sources = full_sources
 
@@ -54,6 +57,18 @@ class TerminalDrawing:
             table = Table(*headers, title=group.story, title_justify="left", show_lines=False)
             for row in group.rows:
                 figure = row.figure
+                if row.several:  # one line per source in each cell, newest first: who, outlet, citations, day
+                    days = [s.day_text or "—" for s in row.sources]
+                    if row.newest:
+                        days[0] = f"{days[0]} ({words['newest_figure']})"
+                    table.add_row(
+                        Text(figure.value, style="bold"),
+                        figure.what,
+                        "\n".join(s.who(words["unattributed"], with_day=False) or "—" for s in row.sources),
+                        "\n".join(" ".join(f"[{n}]" for n in s.citations) for s in row.sources),
+                        Text("\n".join(days), style="bold" if row.newest else ""),
+                    )
+                    continue
                 table.add_row(
                     Text(figure.value, style="bold"),
                     figure.what,
@@ -69,7 +84,7 @@ class TerminalDrawing:
     def quotes(self, citations: list[Citation], declined: bool, figures_shown: bool) -> None:
         for citation in citations:
             quote = Text(f"„{citation.quote}“", style="italic")
-            body: list = [quote, Text(source_line(citation), style="dim")]
+            body: list = [quote, Text(source_line(citation, self.language), style="dim")]
             if citation.also_reported_by:
                 body.append(Text(f"{self.words['also']}: {', '.join(citation.also_reported_by)}", style="dim cyan"))
             if self.full_sources:
@@ -86,7 +101,7 @@ def render_sources(console: Console, answer: Answer) -> None:
     words = labels(answer.language)
     console.print(Text(words["sources"], style="bold"))
     for citation in answer.citations:
-        console.print(f"[{citation.n}] {escape(source_line(citation))}")
+        console.print(f"[{citation.n}] {escape(source_line(citation, answer.language))}")
         console.print(f"    {citation.doc_id} {words['characters']} {citation.start}–{citation.end}", style="dim")
         if citation.also_reported_by:
             console.print(f"    {words['also']}: {', '.join(citation.also_reported_by)}", style="dim")

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from answers.briefing import Briefing
+from answers.dated import date_text
 from answers.labels import labels
 from answers.stories import short_title
 from answers.types import Answer, Citation, FigureRow, StoryRows, markers, walk_answer
@@ -40,9 +41,10 @@ def _link(title: str, url: str | None) -> str:
     return escape(title)
 
 
-def source_line(citation: Citation) -> str:
-    """"[n] Title — Outlet, date", the title linking to the article when its URL is known."""
-    meta = ", ".join(escape(part) for part in (citation.outlet, citation.published) if part)
+def source_line(citation: Citation, language: str) -> str:
+    """"[n] Title — Outlet, date", the title linking to the article when its URL is known; an article
+    without a date of its own shows the day it was fetched or indexed, as such."""
+    meta = ", ".join(escape(part) for part in (citation.outlet, date_text(citation, language)) if part)
     return f"[{citation.n}] {_link(citation.title, citation.url)}" + (f" — {meta}" if meta else "")
 
 
@@ -51,7 +53,7 @@ def quote_block(citation: Citation) -> str:
 
 
 def _sources_section(citations: list[Citation], language: str) -> str:
-    return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c) for c in citations])
+    return "\n".join([f"<b>{labels(language)['sources']}</b>"] + [source_line(c, language) for c in citations])
 
 
 def _articles_section(citations: list[Citation], language: str) -> str:
@@ -62,7 +64,7 @@ def _articles_section(citations: list[Citation], language: str) -> str:
     lines = [f"<b>{labels(language)['sources']}</b>"]
     for cited in by_article.values():
         first = cited[0]
-        meta = ", ".join(escape(part) for part in (first.outlet, first.published) if part)
+        meta = ", ".join(escape(part) for part in (first.outlet, date_text(first, language)) if part)
         numbers = markers(tuple(c.n for c in cited))
         lines.append(f"{numbers} {_link(first.title, first.url)}" + (f" — {meta}" if meta else ""))
     return "\n".join(lines)
@@ -85,8 +87,12 @@ def quotes_to_show(answer: Answer, limit: int = QUOTES_SHOWN) -> list[Citation]:
 
 
 def figure_row(row: FigureRow, words: dict[str, str]) -> str:
-    """"• <b>12.000</b> Soldaten — Yonhap [1][3] · 2024-10-21": value, what, who, citations, their days."""
+    """"• <b>12.000</b> Soldaten — Yonhap [1] · 2024-10-21": value, what, who, citations, day. A row
+    merged from several sources names each with its outlet and day, newest first: "… — USA (Reuters,
+    2024-11-05, neueste) [3]; Yonhap (2024-10-21) [1]"."""
     f = row.figure
+    if row.several:
+        return f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(row.sources_text(words['unattributed'], words['newest_figure']))}"
     line = f"• <b>{escape(f.value)}</b> {escape(f.what)} — {escape(f.attributed_to or words['unattributed'])} {markers(f.citations)}"
     dates = row.dates_text(words["newest_figure"])
     return line + (f" · {'<b>' + escape(dates) + '</b>' if row.newest else escape(dates)}" if dates else "")
@@ -165,7 +171,7 @@ def render_full_sources(citations: list[Citation], language: str) -> str:
     blocks = [f"<b>{words['full_sources']}</b>"]
     for c in citations:
         meta = " · ".join(
-            [escape(p) for p in (c.outlet, c.published) if p]
+            [escape(p) for p in (c.outlet, date_text(c, language)) if p]
             + [f"<code>{escape(c.doc_id)}</code>", f"{words['characters']} {c.start}–{c.end}"]
         )
         lines = [quote_block(c), f"<b>[{c.n}]</b> {_link(c.title, c.url)}", meta]

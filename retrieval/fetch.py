@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -45,6 +45,7 @@ class FetchedPage:
     content: bytes
     content_type: str
     last_modified: str | None = None
+    fetched_at: float = field(default_factory=time.time)  # seconds since the epoch; an undated page is dated by it
 
 
 def is_web_url(text: str) -> bool:

@@ -10,6 +10,7 @@ article already holds that stem, so two files never overwrite each other.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import errno
 import hashlib
 import logging
@@ -218,7 +219,27 @@ def parse_article(raw: bytes, doc_id: str, source_path: str, suffix: str) -> Art
         url=url,
         outlet=outlet,
         language=detect_language(body, default="de"),
+        # Undated and never fetched (a file, an upload): the indexer dates it by the day it is indexed.
+        date_source="published" if published else ("fetched" if header.fetched else None),
+        fallback_date=None if published else header.fetched,
     )
+
+
+def today_utc() -> str:
+    """The ISO day an article is fetched or indexed on (UTC, so two machines agree on it)."""
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def dated_when_indexed(article: Article, today: str, previous: Article | None = None) -> Article:
+    """`article`, dated by the day it is first indexed when its source gave no date and it was not fetched.
+
+    `previous` is the same article as the index held it before: an edited file keeps the day it was
+    first indexed, so re-indexing never makes an old undated article look new.
+    """
+    if article.date_source is not None:
+        return article
+    day = previous.fallback_date if previous is not None and previous.date_source == "indexed" and previous.fallback_date else today
+    return dataclasses.replace(article, date_source="indexed", fallback_date=day)
 
 
 def source_key(source_path: str) -> str:

@@ -1,7 +1,9 @@
 """Title, publication date, URL and outlet of a raw article, read from its header.
 
 Dates are looked for only in the header (the lines before the body starts): lists of related
-headlines at the end of a page carry dates that are not the article's own.
+headlines at the end of a page carry dates that are not the article's own. A page newsbot fetched
+without a date of its own carries a `Fetched: YYYY-MM-DD` line (retrieval/web.py writes it), read
+here as the day it was fetched, never as its publication date.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ _DATE_MONTH_ONLY = re.compile(r"\bdate\s+(\d{4})-(\d{2})\b", re.IGNORECASE)
 _TIME_ONLY = re.compile(r"^\d{1,2}:\d{2}(?:\s*Uhr)?$")
 _STAND = re.compile(r"\s*Stand:\s*\d{1,2}\.\d{1,2}\.\d{4}(?:\s+\d{1,2}:\d{2}\s*Uhr)?\s*$")
 _DATE_PREFIX = re.compile(r"^\s*date\s+\d{4}-\d{2}(?:-\d{2})?\s+", re.IGNORECASE)
+_FETCHED = re.compile(r"^(?:fetched|abgerufen(?:\s+am)?)\s*:?\s*(\d{4}-\d{2}-\d{2})$", re.IGNORECASE)
+FETCHED_LINE = "Fetched: {day}"  # the header line of a fetched page that has no date of its own
 _HEADER_LINES = 10
 _BODY_START_CHARS = 150
 
@@ -59,6 +63,7 @@ class Header:
     published: str | None
     url: str | None
     outlet: str | None
+    fetched: str | None  # YYYY-MM-DD of a `Fetched:` line: when newsbot fetched a page that had no date
     metadata_lines: frozenset[int]  # line indexes that hold only metadata (date, URL, outlet)
 
 
@@ -122,9 +127,15 @@ def read_header(lines: list[str]) -> Header:
     published: str | None = None
     month_only: str | None = None
     url: str | None = None
+    fetched: str | None = None
     metadata: set[int] = set()
     for index in header:
         line = stripped[index]
+        fetched_line = _FETCHED.match(line)
+        if fetched_line:
+            fetched = fetched or fetched_line.group(1)
+            metadata.add(index)
+            continue
         if _URL.fullmatch(line):
             url = url or line
             metadata.add(index)
@@ -169,5 +180,6 @@ def read_header(lines: list[str]) -> Header:
         published=published or month_only,
         url=url,
         outlet=outlet,
+        fetched=fetched,
         metadata_lines=frozenset(metadata),
     )

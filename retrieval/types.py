@@ -8,11 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+
+# Where an article's date comes from: its source's own publication date (page metadata, feed item,
+# header line), else the day newsbot fetched the page, else the day the article was first indexed.
+DateSource = Literal["published", "fetched", "indexed"]
 
 
 @dataclass(frozen=True)
 class Article:
-    """One cleaned article with the metadata a citation needs."""
+    """One cleaned article with the metadata a citation needs.
+
+    `published` is only ever the source's own date. An article without one carries the day it was
+    fetched or first indexed in `fallback_date`, with `date_source` saying which, so no front end
+    shows that day as a publication date; `date` is the best day known (what time windows filter on).
+    """
 
     doc_id: str
     title: str
@@ -23,6 +33,13 @@ class Article:
     url: str | None = None
     outlet: str | None = None
     language: str = "de"
+    date_source: DateSource | None = None  # None: no date known yet (an undated file before it is indexed)
+    fallback_date: str | None = None  # without `published`: the ISO day it was fetched or first indexed
+
+    @property
+    def date(self) -> str | None:
+        """The best day known: the publication day, else the day it was fetched or indexed."""
+        return self.published or self.fallback_date
 
 
 @dataclass(frozen=True)

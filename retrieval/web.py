@@ -2,13 +2,14 @@
 
 Why a file: everything the index does with articles (ids by source path, repair from `sources.json`,
 `--prune`, the PostgreSQL store, re-indexing a changed article) is built on source files. A page
-saved as a header (title, publication date, URL) plus the text trafilatura extracted goes through
+saved as a header (title, publication date or the day it was fetched, URL) plus the text trafilatura extracted goes through
 that same path, and its URL and date survive a repair because they are in the file. The saved text
 is what trafilatura found, so quotes stay verbatim from the page's article text.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import re
@@ -23,6 +24,7 @@ from retrieval.errors import IngestError
 from retrieval.feeds import iso_day
 from retrieval.fetch import FetchedPage, FetchError, normalise_url
 from retrieval.ingest import MIN_ARTICLE_CHARS, SkippedFile, parse_article
+from retrieval.metadata import FETCHED_LINE, read_header
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class PageArticle:
     text_hash: str  # of the article text alone: the same story under two URLs has one hash
     title: str
     published: str | None  # YYYY-MM-DD, from the page's metadata or else the feed item
+    fetched: str | None = None  # YYYY-MM-DD it was first fetched, for a page without a date of its own
 
 
 def web_folder(data_dir: Path) -> Path:
@@ -63,7 +66,9 @@ def page_to_article(
     """Extract the article of a fetched page; `FetchError` (permanent) when the page holds none.
 
     The date is the page's own (HTML metadata, read by trafilatura through htmldate), else the feed
-    item's; a page and item without one stay undated rather than dated by when they were fetched.
+    item's. A page and item without one get a `Fetched:` header line with the day it was fetched
+    (the day the file already records, when this URL was saved before), which the index shows as
+    a fetched date, never as a publication date.
     """
     import trafilatura
 
@@ -86,7 +91,10 @@ def page_to_article(
     published = _iso_date(getattr(doc, "date", None)) or _iso_date(item_published)
     lines = body.split("\n")
     header = [] if title and lines[0].strip() == title else ([title] if title else [])
-    header += [published] if published else []
+    if published:
+        header.append(published)
+    else:
+        header.append(FETCHED_LINE.format(day=_fetched_day(data_dir, url, page.fetched_at)))
     header.append(normalise_url(page.final_url) if page.final_url.startswith("http") else url)  # the address cited
     raw = ("\n".join(header) + "\n\n" + body + "\n").encode("utf-8")
     path = article_path(data_dir, url)
@@ -95,7 +103,7 @@ def page_to_article(
     except IngestError as e:
         raise FetchError(asked, str(e).split(": ", 1)[-1], permanent=True) from e
     text_hash = hashlib.sha256(" ".join(body.split()).encode("utf-8")).hexdigest()
-    return PageArticle(url, path, raw, text_hash, article.title, article.published)
+    return PageArticle(url, path, raw, text_hash, article.title, article.published, article.fallback_date)
 
 
 def save_page_article(page: PageArticle) -> Path:
@@ -105,6 +113,18 @@ def save_page_article(page: PageArticle) -> Path:
     staging.write_bytes(page.raw)
     staging.replace(page.path)
     return page.path
+
+
+def _fetched_day(data_dir: Path, url: str, fetched_at: float) -> str:
+    """The day the page was first fetched: kept from its saved file (so fetching it again changes
+    neither the file nor the article's day), else the day of `fetched_at` (UTC)."""
+    path = article_path(data_dir, url)
+    if path.is_file():
+        with path.open("rb") as saved:
+            header = read_header(saved.read(4096).decode("utf-8", errors="replace").split("\n"))
+        if header.fetched:
+            return header.fetched
+    return dt.datetime.fromtimestamp(fetched_at, dt.UTC).date().isoformat()
 
 
 def _iso_date(value: object) -> str | None:

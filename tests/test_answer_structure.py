@@ -52,8 +52,15 @@ def test_a_figures_answer_renders_its_figures_from_fields_in_terminal_telegram_a
     assert data["status"] == "answered" and data["abstained"] is False and data["lead"] == label("de", "lead_figures")
     assert data["answer"] == f"{label('de', 'lead_figures')}\n- 12.000 Soldaten: Schätzungen aus Seoul [1]"
     assert data["figures"] == [
-        {"value": "12.000", "what": "Soldaten", "attributed_to": "Schätzungen aus Seoul", "citations": [1], "story": None}
-    ]
+        {
+            "value": "12.000", "what": "Soldaten", "attributed_to": "Schätzungen aus Seoul", "citations": [1], "story": None,
+            "newest": False,
+            "sources": [
+                {"citations": [1], "attributed_to": "Schätzungen aus Seoul", "outlet": "DW", "date": "2024-10-21",
+                 "date_source": "published"},
+            ],
+        }
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("language", ["en", "de"])

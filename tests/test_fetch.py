@@ -12,6 +12,7 @@ import pytest
 
 from retrieval.feeds import FeedError, parse_feed, parse_sitemap
 from retrieval.fetch import FetchError, fetch, is_web_url, make_client, normalise_url
+from retrieval.ingest import parse_article
 from retrieval.watch_config import WatchConfigError, load_watch_config
 from retrieval.web import page_to_article
 from tests.news_site import FERRY, FLOOD, NewsSite, Story, news_site
@@ -87,7 +88,29 @@ def test_an_undated_page_takes_its_date_from_the_feed_item(site: NewsSite, tmp_p
         bare = page_to_article(fetch(url, client, LIMIT, TIMEOUT_S), tmp_path)
         dated = page_to_article(fetch(url, client, LIMIT, TIMEOUT_S), tmp_path, item_published="2024-11-02")
     assert bare.published is None  # never the day it was fetched, passed off as the publication date
-    assert dated.published == "2024-11-02"
+    assert dated.published == "2024-11-02" and dated.fetched is None
+
+
+def test_a_page_without_any_date_is_dated_by_the_day_it_was_first_fetched_marked_as_fetched(
+    site: NewsSite, tmp_path: Path
+) -> None:
+    undated = Story(FERRY.slug, FERRY.title, FERRY.published, FERRY.paragraphs, with_date_meta=False)
+    url = site.publish(undated)
+    with make_client(TIMEOUT_S, 5) as client:
+        first = page_to_article(fetch(url, client, LIMIT, TIMEOUT_S), tmp_path)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    assert (first.published, first.fetched) == (None, today)
+    assert f"Fetched: {today}" in first.raw.decode().splitlines()
+    article = parse_article(first.raw, first.path.stem, str(first.path), ".txt")
+    assert (article.published, article.date_source, article.fallback_date, article.date) == (None, "fetched", today, today)
+    assert "Fetched" not in article.text  # a header line, not article text
+
+    # Fetched again a month later, the saved file keeps its first day: the article is unchanged.
+    first.path.parent.mkdir(parents=True, exist_ok=True)
+    first.path.write_bytes(first.raw.replace(today.encode(), b"2026-11-06"))
+    with make_client(TIMEOUT_S, 5) as client:
+        again = page_to_article(fetch(url, client, LIMIT, TIMEOUT_S), tmp_path)
+    assert again.fetched == "2026-11-06" and again.raw == first.path.read_bytes()
 
 
 def test_feed_items_carry_link_title_and_date_newest_first(site: NewsSite) -> None:
