@@ -27,8 +27,7 @@ from models.embedders import load_embedder
 from retrieval.backends import open_retriever
 from retrieval.errors import IndexCorruptError, IndexMissingError
 from retrieval.language import detect_language
-from retrieval.search import Retriever, SearchResult
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus, Retriever, SearchResult
 from retrieval.time_window import TimeWindow
 
 logger = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ class Answerer(Protocol):
 
     name: str
 
-    def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer: ...
+    def compose(self, question: str, language: str, result: SearchResult, data: Corpus) -> Answer: ...
 
 
 def validate_question(question: str, max_chars: int = 1000) -> str:
@@ -130,7 +129,7 @@ def warm_up(retriever: Retriever) -> None:
     from answers.stories import story_map
 
     started = time.perf_counter()
-    if isinstance(retriever.data, IndexData):
+    if retriever.data.in_memory:
         story_map(retriever.data)
     load_lemmas()
     logger.info("warmed up stories and lemmas in %.2f s", time.perf_counter() - started)
@@ -224,7 +223,7 @@ def ensure_index(settings: Settings, progress=None) -> bool:  # type: ignore[no-
     building the seeds would replace a larger collection, so that is left to `newsbot index`, which repairs.
     """
     from retrieval.backends import has_collection, index_paths, uses_database
-    from retrieval.store import list_generations
+    from retrieval.stores.embedded.store import list_generations
 
     if has_collection(settings):
         return False

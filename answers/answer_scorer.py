@@ -41,9 +41,7 @@ import numpy as np
 from answers.errors import ScorerFileError
 from answers.vector_cache import VectorCache
 from retrieval.lexical import tokenize
-from retrieval.search import SearchResult
-from retrieval.store import IndexData
-from retrieval.store_protocol import chunk_sentence_ids
+from retrieval.store_protocol import Corpus, SearchResult, chunk_sentence_ids
 
 PARAMETERS = Path(__file__).with_name("answer_scorer.json")
 
@@ -462,7 +460,7 @@ class FeatureExtractor:
         # Sentence stems per index object. Keyed by id() but held with a weak reference to the object,
         # so an index loaded later at a freed index's address (the bot reloads after every upload)
         # never reads the old generation's stems for its own sentence ids.
-        self._stems: dict[int, tuple[weakref.ref[IndexData], OrderedDict[int, frozenset[str]]]] = {}
+        self._stems: dict[int, tuple[weakref.ref[Corpus], OrderedDict[int, frozenset[str]]]] = {}
         self._lock = threading.Lock()
 
     # -- cached pieces -----------------------------------------------------------------------
@@ -470,7 +468,7 @@ class FeatureExtractor:
     def term_vectors(self, terms: Sequence[str]) -> np.ndarray:
         return np.stack(self._term_vectors.get(terms)) if terms else np.zeros((0, 1), np.float32)
 
-    def sentence_stems(self, data: IndexData, ids: Sequence[int]) -> list[frozenset[str]]:
+    def sentence_stems(self, data: Corpus, ids: Sequence[int]) -> list[frozenset[str]]:
         with self._lock:
             cache = self._stems_of(data)
             missing = [i for i in ids if i not in cache]
@@ -484,7 +482,7 @@ class FeatureExtractor:
         with self._lock:
             return [cache[i] if i in cache else frozenset(tokenize([data.sentences[i].text])[0]) for i in ids]
 
-    def _stems_of(self, data: IndexData) -> OrderedDict[int, frozenset[str]]:
+    def _stems_of(self, data: Corpus) -> OrderedDict[int, frozenset[str]]:
         """This index object's stem cache (caller holds the lock); caches of freed indexes are dropped."""
         entry = self._stems.get(id(data))
         if entry is None or entry[0]() is not data:
@@ -496,13 +494,13 @@ class FeatureExtractor:
 
     # -- features ----------------------------------------------------------------------------
 
-    def candidates(self, question: str, result: SearchResult, data: IndexData) -> Candidates:
+    def candidates(self, question: str, result: SearchResult, data: Corpus) -> Candidates:
         candidates = self.base_candidates(question, result, data)
         if self._adapter is not None:
             return with_adapter_columns(candidates, data, result.query_vector, self._adapter)
         return candidates
 
-    def base_candidates(self, question: str, result: SearchResult, data: IndexData) -> Candidates:
+    def base_candidates(self, question: str, result: SearchResult, data: Corpus) -> Candidates:
         """The candidates with SENTENCE_FEATURES only (what the baseline scorer reads)."""
         idf = _idf_function(data)
         profile = profile_question(question, idf)
@@ -622,12 +620,12 @@ class FeatureExtractor:
             out[row] = max(scores, default=0.0)
         return out
 
-    def _article_stems(self, data: IndexData, doc_id: str) -> frozenset[str]:
+    def _article_stems(self, data: Corpus, doc_id: str) -> frozenset[str]:
         ids = list(data.article_sentence_ids(doc_id))
         return frozenset().union(*self.sentence_stems(data, ids)) if ids else frozenset()
 
     def _article_term_min(
-        self, data: IndexData, doc_id: str, profile: QuestionProfile, term_vectors: np.ndarray
+        self, data: Corpus, doc_id: str, profile: QuestionProfile, term_vectors: np.ndarray
     ) -> float:
         """The weakest salient term's best match anywhere in the article (literal or by embedding)."""
         rows = data.article_sentence_ids(doc_id)
@@ -646,7 +644,7 @@ def adapted_query(query_vector: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 
 def with_adapter_columns(
-    candidates: Candidates, data: IndexData, query_vector: np.ndarray, weight: np.ndarray
+    candidates: Candidates, data: Corpus, query_vector: np.ndarray, weight: np.ndarray
 ) -> Candidates:
     """`candidates` with ADAPTER_FEATURES appended (one matrix-vector product: no model call)."""
     n = len(candidates.sentence_ids)
@@ -722,7 +720,7 @@ def _base_answerability_row(candidates: Candidates, logits: np.ndarray) -> np.nd
     return np.array([row[name] for name in ANSWERABILITY_FEATURES])
 
 
-def _idf_function(data: IndexData) -> Callable[[Sequence[str]], np.ndarray]:
+def _idf_function(data: Corpus) -> Callable[[Sequence[str]], np.ndarray]:
     n = max(1, len(data.chunks))
 
     def idf(stems: Sequence[str]) -> np.ndarray:
@@ -732,7 +730,7 @@ def _idf_function(data: IndexData) -> Callable[[Sequence[str]], np.ndarray]:
     return idf
 
 
-def _unknown_name_share(profile: QuestionProfile, data: IndexData) -> float:
+def _unknown_name_share(profile: QuestionProfile, data: Corpus) -> float:
     """The share of the question's names and numbers (salient terms starting with a capital or a digit)
     that no chunk of the collection holds literally (see "unknown_name_share")."""
     names = [stems for term, stems in zip(profile.terms, profile.term_stems) if term[:1].isupper() or term[:1].isdigit()]
@@ -740,13 +738,13 @@ def _unknown_name_share(profile: QuestionProfile, data: IndexData) -> float:
     return unknown / len(names) if names else 0.0
 
 
-def _document_frequency(data: IndexData, stem: str) -> int:
+def _document_frequency(data: Corpus, stem: str) -> int:
     if data.lexical is None:
         return 0
     return data.lexical.document_frequency(stem)
 
 
-def _previous(data: IndexData, sid: int) -> int:
+def _previous(data: Corpus, sid: int) -> int:
     if sid > 0 and data.sentences[sid - 1].doc_id == data.sentences[sid].doc_id:
         return sid - 1
     return sid

@@ -27,9 +27,7 @@ from answers.figure_table import FigureMention, by_value_and_counted_thing, figu
 from answers.stories import Story, StoryMap, newest_first, short_title, story_map
 from answers.types import Citation, Figure
 from config.settings import Settings
-from retrieval.search import Retriever
-from retrieval.store import IndexData
-from retrieval.store_protocol import chunk_sentence_ids
+from retrieval.store_protocol import Corpus, Retriever, chunk_sentence_ids
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +121,7 @@ class Briefing:
 class _Citations:
     """Numbers sentences as they are first cited, so one sentence is one citation."""
 
-    def __init__(self, data: IndexData) -> None:
+    def __init__(self, data: Corpus) -> None:
         self.data = data
         self.by_sentence: dict[int, int] = {}
         self.items: list[Citation] = []
@@ -192,7 +190,7 @@ def build_briefing(
     return briefing
 
 
-def _top_stories(data: IndexData, stories: StoryMap, citations: _Citations) -> list[StoryDigest]:
+def _top_stories(data: Corpus, stories: StoryMap, citations: _Citations) -> list[StoryDigest]:
     """The stories carried by the most outlets and articles (then the newest), each with its lead and key figures.
 
     Stories of one article only fill the list when fewer than two stories have several.
@@ -225,7 +223,7 @@ def _top_stories(data: IndexData, stories: StoryMap, citations: _Citations) -> l
     return digests
 
 
-def _stories_with_news(data: IndexData, stories: StoryMap, fresh: set[str], citations: _Citations) -> list[StoryDigest]:
+def _stories_with_news(data: Corpus, stories: StoryMap, fresh: set[str], citations: _Citations) -> list[StoryDigest]:
     """The stories that received `fresh` articles, most corroborated first, each led by its newest
     new article and saying what every new article adds."""
     digests = []
@@ -276,7 +274,7 @@ def _stories_with_news(data: IndexData, stories: StoryMap, fresh: set[str], cita
     return digests
 
 
-def _story_sentences(data: IndexData, stories: StoryMap, doc_ids: tuple[str, ...] | list[str]) -> list[int]:
+def _story_sentences(data: Corpus, stories: StoryMap, doc_ids: tuple[str, ...] | list[str]) -> list[int]:
     """The sentences of these articles, boilerplate left out."""
     return [
         sid
@@ -302,7 +300,7 @@ def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int
 
 
 def _key_figures(
-    data: IndexData, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations, limit: int = MAX_FIGURES
+    data: Corpus, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations, limit: int = MAX_FIGURES
 ) -> list[Figure]:
     """Attributed figures, the most widely carried first, then the most recent (by the newest article
     reporting them); one row per value and counted thing."""
@@ -311,7 +309,7 @@ def _key_figures(
 
 
 def _figures_of(
-    data: IndexData, mentions: list[FigureMention], relevance: dict[int, float], citations: _Citations, limit: int
+    data: Corpus, mentions: list[FigureMention], relevance: dict[int, float], citations: _Citations, limit: int
 ) -> list[Figure]:
     groups = merge_mentions(data, mentions, key=by_value_and_counted_thing)
     ranked = sorted(
@@ -332,7 +330,7 @@ def _figures_of(
     ]
 
 
-def _spread_over_articles(data: IndexData, sids: list[int], limit: int) -> list[int]:
+def _spread_over_articles(data: Corpus, sids: list[int], limit: int) -> list[int]:
     """Up to `limit` sentences, from different articles where there are several."""
     chosen: list[int] = []
     seen_docs: set[str] = set()
@@ -345,7 +343,7 @@ def _spread_over_articles(data: IndexData, sids: list[int], limit: int) -> list[
 
 
 def _corroborated_claims(
-    data: IndexData, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations
+    data: Corpus, sentence_ids: list[int], relevance: dict[int, float], citations: _Citations
 ) -> list[CorroboratedClaim]:
     """One sentence per near-duplicate group spanning two or more articles, widest groups first."""
     first_of_group: dict[int, int] = {}
@@ -363,7 +361,7 @@ def _corroborated_claims(
     ]
 
 
-def _newest_articles(data: IndexData, stories: StoryMap, doc_ids: list[str], citations: _Citations) -> list[RecentArticle]:
+def _newest_articles(data: Corpus, stories: StoryMap, doc_ids: list[str], citations: _Citations) -> list[RecentArticle]:
     """Dated articles newest first (undated ones after them), each cited by its first full sentence.
     Dates come with the stored story memberships, so no store reads every article for them."""
     published = {d: stories.members[d].published if d in stories.members else data.articles[d].published for d in doc_ids}
@@ -388,7 +386,7 @@ def _newest_articles(data: IndexData, stories: StoryMap, doc_ids: list[str], cit
     return newest
 
 
-def _lead_sentence(data: IndexData, doc_id: str) -> int | None:
+def _lead_sentence(data: Corpus, doc_id: str) -> int | None:
     """The article's first sentence that ends like a sentence (titles and headings do not)."""
     base = data.sentence_base.get(doc_id)
     if base is None:

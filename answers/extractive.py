@@ -36,8 +36,7 @@ from answers.types import Answer, Citation, Figure
 from answers.vector_cache import VectorCache
 from config.settings import Settings
 from models.embedders import Embedder
-from retrieval.search import SearchResult
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus, SearchResult
 
 logger = logging.getLogger(__name__)
 
@@ -77,11 +76,11 @@ class ExtractiveAnswerer:
         self.scorer: SentenceScorer = scorer
         self._phrase_vectors = VectorCache(embedder.embed_passages, PHRASE_VECTORS_CACHED)
 
-    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+    def assess(self, question: str, result: SearchResult, data: Corpus) -> Assessment:
         """Score the retrieved sentences and decide whether the collection answers the question."""
         return self.scorer.assess(question, result, data)
 
-    def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer:
+    def compose(self, question: str, language: str, result: SearchResult, data: Corpus) -> Answer:
         started = time.perf_counter()
         lang = language_key(language)
         assessment = self.assess(question, result, data)
@@ -130,7 +129,7 @@ class ExtractiveAnswerer:
         return answer
 
     def _select_quotes(
-        self, scored: list[ScoredSentence], data: IndexData, chosen: list[int], limit: int
+        self, scored: list[ScoredSentence], data: Corpus, chosen: list[int], limit: int
     ) -> list[int]:
         """Greedy selection of likely answers (legacy: near the best score), preferring articles not yet quoted."""
         pool = self.scorer.quote_pool(scored)
@@ -157,14 +156,14 @@ class ExtractiveAnswerer:
 
     # -- figures -----------------------------------------------------------------------------
 
-    def reporting_articles(self, result: SearchResult, scored: list[ScoredSentence], data: IndexData) -> int:
+    def reporting_articles(self, result: SearchResult, scored: list[ScoredSentence], data: Corpus) -> int:
         """How many distinct retrieved articles hold a figure of what a quantity question counts
         (wire copies of a figure sentence in other articles included)."""
         _, everywhere = self._figure_rows(result, scored, data)
         return len(reporting_docs(data, (row.sentence_id for row in everywhere)))
 
     def _quantity_groups(
-        self, result: SearchResult, scored: list[ScoredSentence], data: IndexData
+        self, result: SearchResult, scored: list[ScoredSentence], data: Corpus
     ) -> list[StoryRows]:
         """The figure rows of a quantity answer, grouped by story (one untitled group without stories)."""
         near_best, everywhere = self._figure_rows(result, scored, data)
@@ -187,7 +186,7 @@ class ExtractiveAnswerer:
         return groups
 
     def _figure_rows(
-        self, result: SearchResult, scored: list[ScoredSentence], data: IndexData
+        self, result: SearchResult, scored: list[ScoredSentence], data: Corpus
     ) -> tuple[list[FigureMention], list[FigureMention]]:
         """Figures whose counted thing is about what was asked: (those of the best figure sentences,
         those of every retrieved sentence), both best sentence first."""
@@ -224,7 +223,7 @@ class ExtractiveAnswerer:
         return {phrase: float(vector @ query_vector) for phrase, vector in zip(phrases, vectors)}
 
     def _figure_table(
-        self, rows: list[FigureMention], number_of: dict[int, int], data: IndexData, story: str | None = None
+        self, rows: list[FigureMention], number_of: dict[int, int], data: Corpus, story: str | None = None
     ) -> list[Figure]:
         """One row per distinct value; sources merged; most widely reported first."""
         figures = [
@@ -245,7 +244,7 @@ class ExtractiveAnswerer:
 
     # -- citations ---------------------------------------------------------------------------
 
-    def _collapse(self, chosen: list[int], data: IndexData) -> tuple[list[Citation], dict[int, int]]:
+    def _collapse(self, chosen: list[int], data: Corpus) -> tuple[list[Citation], dict[int, int]]:
         """Citations numbered from 1; near-duplicates share one citation listing all articles."""
         citations: list[Citation] = []
         number_of: dict[int, int] = {}
@@ -264,11 +263,11 @@ class ExtractiveAnswerer:
             number_of[sid] = n
         return citations, number_of
 
-    def _citation(self, n: int, sid: int, data: IndexData, others: tuple[str, ...] = ()) -> Citation:
+    def _citation(self, n: int, sid: int, data: Corpus, others: tuple[str, ...] = ()) -> Citation:
         return citation_for_sentence(n, sid, data, others)
 
 
-def citation_for_sentence(n: int, sid: int, data: IndexData, others: tuple[str, ...] = ()) -> Citation:
+def citation_for_sentence(n: int, sid: int, data: Corpus, others: tuple[str, ...] = ()) -> Citation:
     """Citation `n` quoting sentence `sid` verbatim: the quote is the article text at its offsets."""
     sentence = data.sentences[sid]
     article = data.articles[sentence.doc_id]

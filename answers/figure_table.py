@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from answers.figures import attribution_of, find_figures
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus
 from retrieval.types import Sentence
 
 
@@ -43,7 +43,7 @@ def head_noun(phrase: str) -> str:
     return phrase.split()[-1]
 
 
-def previous_sentence(data: IndexData, sid: int) -> Sentence | None:
+def previous_sentence(data: Corpus, sid: int) -> Sentence | None:
     """The sentence before `sid` in the same article (None at an article's start)."""
     if sid == 0:
         return None
@@ -51,7 +51,7 @@ def previous_sentence(data: IndexData, sid: int) -> Sentence | None:
     return previous if previous.doc_id == data.sentences[sid].doc_id else None
 
 
-def figure_mentions(data: IndexData, sentence_ids: Iterable[int], require_attribution: bool = False) -> list[FigureMention]:
+def figure_mentions(data: Corpus, sentence_ids: Iterable[int], require_attribution: bool = False) -> list[FigureMention]:
     """Every figure in the sentences, in order; figures whose counted thing is unknown are left out.
 
     A figure without a counted thing takes the first one the previous sentence names ("Bis
@@ -87,7 +87,7 @@ def by_value_and_counted_thing(mention: FigureMention) -> tuple[str, ...]:
     return (mention.normalized, head_noun(mention.what).lower())
 
 
-def reporting_docs(data: IndexData, sentence_ids: Iterable[int]) -> set[str]:
+def reporting_docs(data: Corpus, sentence_ids: Iterable[int]) -> set[str]:
     """The articles that report these sentences, wire copies of them in other articles included."""
     docs: set[str] = set()
     for sid in sentence_ids:
@@ -99,7 +99,7 @@ def reporting_docs(data: IndexData, sentence_ids: Iterable[int]) -> set[str]:
 
 
 def merge_mentions(
-    data: IndexData,
+    data: Corpus,
     mentions: Sequence[FigureMention],
     key: Callable[[FigureMention], tuple[str, ...]] = by_value,
 ) -> list[FigureGroup]:

@@ -1,7 +1,7 @@
 """The newest index for processes that run for long: the bot, `newsbot chat`, any reader that stays up.
 
 Why: the index is replaced, not changed in place (a new generation and an atomic switch of
-`CURRENT`, retrieval/store.py), so a process that loaded it once answers from the old collection
+`CURRENT`, retrieval/stores/embedded/store.py), so a process that loaded it once answers from the old collection
 until it loads again. `LiveRetriever` watches the pointer (one small file read every
 `index_poll_s`), loads the new generation in its own thread, warms it up, and only then swaps it
 in: a question asked meanwhile is answered from the previous generation, which stays on disk for
@@ -20,8 +20,8 @@ from collections.abc import Callable
 from config.settings import Settings
 from retrieval.backends import uses_database
 from retrieval.errors import IndexError_
-from retrieval.search import Retriever
-from retrieval.store import current_generation_or_none
+from retrieval.store_protocol import Retriever
+from retrieval.stores.embedded.store import current_generation_or_none
 
 logger = logging.getLogger(__name__)
 

@@ -43,8 +43,7 @@ from answers.verify_llm import (
 from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from models.embedders import Embedder
 from retrieval.language import detect_language
-from retrieval.search import SearchResult
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus, SearchResult
 
 if TYPE_CHECKING:
     import openai
@@ -170,7 +169,7 @@ class LLMAnswerer:
         self.settings = settings
         self.extractive = extractive
 
-    def compose(self, question: str, language: str, result: SearchResult, data: IndexData) -> Answer:
+    def compose(self, question: str, language: str, result: SearchResult, data: Corpus) -> Answer:
         base = self.extractive.compose(question, language, result, data)
         if base.abstained or not base.citations:
             return base  # nothing to rephrase; the model is not asked
@@ -267,7 +266,7 @@ class LLMAnswerer:
             raise ModelUnavailableError(f"the model server at {where} failed: {type(e).__name__}") from e
         return _reply_text(bytes(raw))
 
-    def _similarity_to(self, citations: Sequence[Citation], data: IndexData) -> SimilarityFn:
+    def _similarity_to(self, citations: Sequence[Citation], data: Corpus) -> SimilarityFn:
         """Cosine of reply sentences to each quote, with the quotes' vectors taken from the index."""
         embedder = self.extractive.embedder
         quote_vectors = _quote_vectors(citations, data, embedder)
@@ -315,7 +314,7 @@ def _reply_text(raw: bytes) -> str:
     return content
 
 
-def _quote_vectors(citations: Sequence[Citation], data: IndexData, embedder: Embedder) -> np.ndarray:
+def _quote_vectors(citations: Sequence[Citation], data: Corpus, embedder: Embedder) -> np.ndarray:
     """Each quote's sentence vector from the index (embedded at index time), embedding only misses."""
     rows: list[np.ndarray | None] = []
     for citation in citations:

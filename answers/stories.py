@@ -16,7 +16,6 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from retrieval.store import IndexData
 from retrieval.store_protocol import Corpus
 from retrieval.story_linking import StoryMember
 
@@ -98,7 +97,7 @@ def newest_first(date: str | None) -> tuple[int, str]:
     return (0, "".join(chr(0x10FFFF - ord(ch)) for ch in date))
 
 
-_cache: dict[int, tuple[weakref.ref[IndexData], StoryMap]] = {}
+_cache: dict[int, tuple[weakref.ref[Corpus], StoryMap]] = {}
 _lock = threading.Lock()
 
 
@@ -110,7 +109,7 @@ def story_map(data: Corpus, around: Iterable[str] | None = None) -> StoryMap:
     as the index lives (briefings); a question asks only for the stories `around` its articles, which
     either store gives without reading the whole collection.
     """
-    if isinstance(data, IndexData) and around is None:  # the whole map: built once per loaded index
+    if data.in_memory and around is None:  # the whole map: built once per loaded index
         with _lock:
             cached = _cache.get(id(data))
         if cached is not None and cached[0]() is data:

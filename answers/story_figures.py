@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from answers.figure_table import FigureMention
 from answers.stories import StoryMap, article_sentences, short_title
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus
 
 FigureRow = FigureMention
 MAX_STORY_GROUPS = 3
@@ -33,7 +33,7 @@ class StoryRows:
     rows: list[FigureRow]
 
 
-def story_sentences(data: IndexData, stories: StoryMap, story: int) -> list[int]:
+def story_sentences(data: Corpus, stories: StoryMap, story: int) -> list[int]:
     """Every sentence of the story's articles, boilerplate left out."""
     return [
         sid
@@ -47,7 +47,7 @@ def group_by_story(
     near_best: list[FigureRow],
     everywhere: list[FigureRow],
     score_of: dict[int, float],
-    data: IndexData,
+    data: Corpus,
     stories: StoryMap,
     rows_in: Callable[[list[int]], list[FigureRow]],
 ) -> list[StoryRows]:
@@ -83,13 +83,13 @@ def group_by_story(
     return groups
 
 
-def _counts(row: FigureRow, data: IndexData, stories: StoryMap) -> bool:
+def _counts(row: FigureRow, data: Corpus, stories: StoryMap) -> bool:
     """Boilerplate (a sentence recurring across stories) never counts as a story's figure."""
     return data.sentences[row.sentence_id].dup_group not in stories.boilerplate_groups
 
 
 def _evidence(
-    rows: list[FigureRow], score_of: dict[int, float], data: IndexData, stories: StoryMap, story: int
+    rows: list[FigureRow], score_of: dict[int, float], data: Corpus, stories: StoryMap, story: int
 ) -> tuple[int, float]:
     """(distinct articles of the story reporting the figures, sum over those articles of their best sentence score)."""
     best_of: dict[str, float] = {}

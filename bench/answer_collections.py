@@ -25,8 +25,8 @@ from bench.squad_retrieval import bench_settings, build_corpus_index
 from config.settings import Settings
 from models.embedders import Embedder
 from retrieval.ingest import iter_article_files, read_article
-from retrieval.search import Retriever
-from retrieval.store import load_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import load_index
 from retrieval.types import Article
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class Collections:
     """The loaded retrievers by collection name, the XQuAD data, and the shared embedding cache."""
 
     xquad: XQuAD
-    retrievers: dict[str, Retriever]
+    retrievers: dict[str, EmbeddedRetriever]
     settings: dict[str, Settings]
     cache: EmbeddingCache
     embedder: CachedEmbedder
@@ -101,7 +101,7 @@ def build_collections(
     small = small_collection_titles(xquad)
     for name, titles in small.items():
         plans[name] = {d: a for d, a in xquad.articles.items() if a.title in titles}
-    retrievers: dict[str, Retriever] = {}
+    retrievers: dict[str, EmbeddedRetriever] = {}
     all_settings: dict[str, Settings] = {}
     for name, articles in plans.items():
         folder = f"answers-{name}-{len(xquad.articles)}-{len(gnad)}".replace("+", "_")
@@ -110,6 +110,6 @@ def build_collections(
             progress(f"answers: indexing {name} ({len(articles)} articles)")
         build_corpus_index(articles, copy, cached)
         cache.save()
-        retrievers[name] = Retriever(load_index(copy.index_dir), cached, copy)
+        retrievers[name] = EmbeddedRetriever(load_index(copy.index_dir), cached, copy)
         all_settings[name] = copy
     return Collections(xquad, retrievers, all_settings, cache, cached, frozenset(gnad), small)

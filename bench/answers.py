@@ -9,7 +9,7 @@ in English, over the XQuAD paragraphs alone and with the 10kGNAD news articles a
   "best sentence holds answer" = the best-scored sentence holds it, answered or declined (sentence
   choice on its own, where answer@1 also counts a declined question as a miss);
 - left out: every paragraph of the question's Wikipedia article is masked from search
-  (`Retriever.search(exclude_docs=…)`); "declined" = newsbot declined. The collection's word
+  (`EmbeddedRetriever.search(exclude_docs=…)`); "declined" = newsbot declined. The collection's word
   statistics (the document frequencies the answerer reads to see whether the question's words and
   names occur anywhere) still count the masked paragraphs, on purpose. XQuAD's questions reuse their
   paragraph's words, so with those words gone too, "a question word no searched chunk uses" alone
@@ -49,8 +49,10 @@ from bench.squad_heldout import SquadHeldout, load_squad_heldout
 from bench.squad_retrieval import answer_contains_gold, bench_settings, build_corpus_index
 from config.settings import Settings
 from models.embedders import Embedder
-from retrieval.search import Retriever, SearchResult
-from retrieval.store import IndexData, load_index
+from retrieval.store_protocol import Mode, SearchResult
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import IndexData, load_index
+from retrieval.time_window import TimeWindow
 
 logger = logging.getLogger(__name__)
 
@@ -80,16 +82,17 @@ def questions_of(xquad: XQuAD, titles: frozenset[str], language: str) -> list[XQ
     return [q for q in xquad.questions.get(language, []) if xquad.articles[q.doc_id].title in titles]
 
 
-class MaskedRetriever(Retriever):
+class MaskedRetriever(EmbeddedRetriever):
     """The same index with some articles masked from every search (set `exclude` per question)."""
 
-    def __init__(self, base: Retriever) -> None:
+    def __init__(self, base: EmbeddedRetriever) -> None:
         super().__init__(base.data, base.embedder, base.settings)
         self.exclude: frozenset[str] = frozenset()
 
-    def search(self, query: str, k: int | None = None, mode: Any = "hybrid", language: str | None = None,
-               query_vector: np.ndarray | None = None, exclude_docs: frozenset[str] = frozenset()) -> SearchResult:  # fmt: skip
-        return super().search(query, k, mode, language, query_vector, exclude_docs | self.exclude)
+    def search(self, query: str, k: int | None = None, mode: Mode = "hybrid", language: str | None = None,
+               query_vector: np.ndarray | None = None, exclude_docs: frozenset[str] = frozenset(),
+               window: TimeWindow | None = None, outlet: str | None = None) -> SearchResult:  # fmt: skip
+        return super().search(query, k, mode, language, query_vector, exclude_docs | self.exclude, window, outlet)
 
 
 class RecordingAnswerer(ExtractiveAnswerer):
@@ -319,7 +322,7 @@ def time_asks(
 ) -> dict[str, Any]:  # fmt: skip
     """Warm `ask` with `scorer` (answer() with the real embedder, question embedding included), in ms."""
     settings = collections.settings[name]
-    retriever = Retriever(collections.retrievers[name].data, embedder, settings)
+    retriever = EmbeddedRetriever(collections.retrievers[name].data, embedder, settings)
     answerer = ExtractiveAnswerer(settings, embedder, **answerer_options(scorer))
     answer_question(questions[0], settings, retriever=retriever, answerer=answerer)  # warm-up
     times = []
@@ -391,7 +394,7 @@ def run_answers(
             progress(f"answers: indexing squad-heldout ({len(heldout.articles)} paragraphs)")
         build_corpus_index(heldout.articles, copy, collections.embedder)
         collections.cache.save()
-        collections.retrievers["squad-heldout"] = Retriever(load_index(copy.index_dir), collections.embedder, copy)
+        collections.retrievers["squad-heldout"] = EmbeddedRetriever(load_index(copy.index_dir), collections.embedder, copy)
         collections.settings["squad-heldout"] = copy
         out["squad_split"] = "SQuAD 2.0 titles in XQuAD's test half (never trained on); seeded sample, half unanswerable"
         out["squad_targets"] = SQUAD_TARGETS

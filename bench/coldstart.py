@@ -42,7 +42,7 @@ def main(question: str) -> dict[str, float]:
 
     from answers.answer import answer
     from config.settings import load_settings
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
     lap("import_core")
     settings = load_settings(env_file=None)
@@ -55,7 +55,7 @@ def main(question: str) -> dict[str, float]:
 
     embedder = load_embedder(settings)
     lap("load_model")
-    retriever = Retriever.load(settings, embedder=embedder)
+    retriever = EmbeddedRetriever.load(settings, embedder=embedder)
     lap("load_index")
     result = answer(question, settings, retriever=retriever)
     lap("first_answer")

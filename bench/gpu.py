@@ -3,7 +3,7 @@
 The corpus (10kGNAD, 509 articles) is read again and again under new article ids until the copies
 hold at least `min_chunks` chunks, so every step does the work of a collection that size. Reading,
 cleaning and splitting run in one process per spare core (the GPU waits on nothing else); the
-embedding runs the indexer's own late-chunking step (`retrieval.indexer.BatchEmbedder`) in large
+embedding runs the indexer's own late-chunking step (`retrieval.stores.embedded.indexer.BatchEmbedder`) in large
 batches; the near-duplicate marking and the index write (SQLite, vectors, FAISS, BM25) are the
 indexer's own steps too.
 
@@ -149,16 +149,16 @@ def run_gpu(
     import torch
 
     from models.embedders import SentenceTransformerEmbedder
-    from retrieval.indexer import (
+    from retrieval.indexing import IndexReport
+    from retrieval.ingest import iter_article_files
+    from retrieval.stores.embedded.indexer import (
         BatchEmbedder,
-        IndexReport,
         ReusableVectors,
         VectorPlan,
         VectorSink,
         mark_near_duplicates,
         write_index,
     )
-    from retrieval.ingest import iter_article_files
 
     lingua = installed("lingua")
     files = [str(p) for p in iter_article_files([corpus])]
@@ -259,7 +259,7 @@ def run_gpu(
         seconds = time.perf_counter() - started
     finally:
         pool.shutdown()
-    from retrieval.store import read_build_info
+    from retrieval.stores.embedded.store import read_build_info
 
     info = read_build_info(target.index_dir)
     shutil.rmtree(target.retrieval.data_dir, ignore_errors=True)

@@ -113,7 +113,7 @@ def measure_build(
     tokens: TokenCounter,
 ) -> dict[str, Any]:
     """A full index build from an empty folder, then the same build again with nothing changed."""
-    from retrieval.store import load_index
+    from retrieval.stores.embedded.store import load_index
 
     mode = settings.retrieval.chunk_vectors
     sentence_mode = settings.retrieval.sentence_vectors
@@ -264,7 +264,7 @@ def measure_index_command(
             shutil.rmtree(data_dir, ignore_errors=True)
             raise RuntimeError(f"newsbot index failed ({child.returncode}): {stderr[-2000:]}")
         if attempt == 0 and (tokens is not None or keep is not None):
-            from retrieval.store import load_index
+            from retrieval.stores.embedded.store import load_index
 
             data = load_index(bench_settings(settings, data_dir).index_dir, with_search_structures=False)
             if tokens is not None:

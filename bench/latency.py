@@ -237,15 +237,15 @@ def run_latency(
 
     from answers.extractive import ExtractiveAnswerer
     from bench.squad_retrieval import build_corpus_index
-    from retrieval.indexer import build_index
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.indexer import build_index
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
     started = time.perf_counter()
     seeds = bench_settings(settings, work_dir / "seeds")
     if progress:
         progress("latency: seed index")
     build_index([seeds_dir], seeds, embedder=embedder)
-    retriever = Retriever.load(seeds, embedder=embedder)
+    retriever = EmbeddedRetriever.load(seeds, embedder=embedder)
     answerer = ExtractiveAnswerer(seeds, embedder)  # extractive only: an LLM's latency is not ours
     questions = load_dev_questions(dev_questions)
     if progress:
@@ -271,7 +271,7 @@ def run_latency(
             logger.warning("embedder backend %s not measured: %s", backend, e)
             continue
         # Same model id, so the index built with the default backend serves it (vectors agree to ~0.9999 cosine).
-        other_retriever = Retriever(retriever.data, other, seeds)
+        other_retriever = EmbeddedRetriever(retriever.data, other, seeds)
         timed = time_questions(
             questions, seeds, other_retriever, ExtractiveAnswerer(seeds, other), formatter, rounds
         )
@@ -288,7 +288,7 @@ def run_latency(
         cache = shared_cache(work_dir, embedder)
         build_corpus_index(xquad.articles, xq, CachedEmbedder(cache))  # reuses the retrieval suite's index
         cache.save()
-        xq_retriever = Retriever.load(xq, embedder=embedder)  # the real embedder: query embedding is timed
+        xq_retriever = EmbeddedRetriever.load(xq, embedder=embedder)  # the real embedder: query embedding is timed
         languages = [lang for lang in ("de", "en") if xquad.questions.get(lang)]
         sample = []
         for lang in languages:  # evenly spread over the questions, the same number per language

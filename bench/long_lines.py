@@ -67,7 +67,7 @@ def run_long_lines(
 ) -> dict[str, Any]:
     """Seconds per MB of reading, splitting and segmenting single-line articles of each size (best of `repeats`)."""
     from retrieval.dedup import sentence_tokens
-    from retrieval.indexer import segment
+    from retrieval.indexing import segment
     from retrieval.ingest import read_article
     from retrieval.sentences import split_sentences
 

@@ -22,14 +22,14 @@ from bench.pg_scale import throwaway_server
 from bench.squad_retrieval import index_xquad, paragraph_ranking, rank_metrics
 from config.settings import Settings
 from models.embedders import Embedder
-from retrieval.search import Retriever
+from retrieval.stores.embedded.search import EmbeddedRetriever
 
 logger = logging.getLogger(__name__)
 
 R1_TOLERANCE = 0.01  # issue 14: Postgres hybrid R@1 within 0.01 of the embedded store
 
 
-def _paragraph_rankings(retriever: Retriever, questions: list, vectors: np.ndarray, mode: str) -> tuple[list[list[str]], list[float]]:
+def _paragraph_rankings(retriever: EmbeddedRetriever, questions: list, vectors: np.ndarray, mode: str) -> tuple[list[list[str]], list[float]]:
     rankings, seconds = [], []
     for question, vector in zip(questions, vectors):
         t0 = time.perf_counter()
@@ -48,14 +48,14 @@ def run_pg_retrieval(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """XQuAD on the embedded store and on PostgreSQL side by side (see module docstring)."""
-    from retrieval.pg_index import migrate_embedded
-    from retrieval.pg_search import PgRetriever
-    from retrieval.store import load_index
+    from retrieval.stores.embedded.store import load_index
+    from retrieval.stores.postgres.index import migrate_embedded
+    from retrieval.stores.postgres.search import PgRetriever
 
     started = time.perf_counter()
     xquad, bench, cached, _ = index_xquad(settings, xquad_dir, work_dir, embedder, max_paragraphs, progress, "pg")
     cache = cached.cache
-    embedded = Retriever(load_index(bench.index_dir), cached, bench)
+    embedded = EmbeddedRetriever(load_index(bench.index_dir), cached, bench)
     out: dict[str, Any] = {"paragraphs": len(xquad.articles), "chunks": embedded.size}
     with throwaway_server() as server:
         pg_settings = bench.model_copy(deep=True)
@@ -66,7 +66,7 @@ def run_pg_retrieval(
         out["migrate_s"] = round(report.seconds, 2)
         pg = PgRetriever.load(pg_settings, embedder=cached)
         ts_rank = PgRetriever(pg.store, pg.info, cached, pg_settings, lexical_scoring="ts_rank")
-        stores: dict[str, Retriever] = {"embedded": embedded, "postgres": pg, "postgres_ts_rank": ts_rank}
+        stores: dict[str, EmbeddedRetriever] = {"embedded": embedded, "postgres": pg, "postgres_ts_rank": ts_rank}
         for language, questions in xquad.questions.items():
             vectors = cache.get("query", [q.question for q in questions])
             cache.save()

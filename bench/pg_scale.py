@@ -103,7 +103,7 @@ def run_pg_scale(
     seed: int = 0,
 ) -> dict[str, Any]:
     """pgvector (halfvec, inner product) at each size: build, latency, recall@10, size on disk."""
-    from retrieval.pg_store import connect
+    from retrieval.stores.postgres.store import connect
 
     dim = 384
     out: dict[str, Any] = {"index": index, "dimension": dim, "vectors": "clustered_vectors (bench/scale.py), halfvec",

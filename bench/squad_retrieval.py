@@ -21,10 +21,11 @@ from bench.squad_data import XQuAD, XQuADQuestion, load_xquad
 from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
 from models.embedders import Embedder
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.search import Mode, Retriever
+from retrieval.store_protocol import Mode
+from retrieval.stores.embedded.search import EmbeddedRetriever
 
 if TYPE_CHECKING:
-    from retrieval.indexer import IndexReport
+    from retrieval.indexing import IndexReport
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,9 @@ def build_corpus_index(
 ) -> Any:
     """Index `articles` into `settings.index_dir` through the real indexer; reuses a previous run's index."""
     from retrieval.errors import IndexError_
-    from retrieval.indexer import IndexReport, update_index
-    from retrieval.store import load_index
+    from retrieval.indexing import IndexReport
+    from retrieval.stores.embedded.indexer import update_index
+    from retrieval.stores.embedded.store import load_index
 
     try:
         previous = load_index(settings.index_dir, with_search_structures=False)
@@ -98,7 +100,7 @@ def answer_contains_gold(quotes: Sequence[str], answers: Sequence[str]) -> bool:
 
 
 def paragraph_rankings(
-    retriever: Retriever, questions: list[XQuADQuestion], vectors: np.ndarray, mode: Mode
+    retriever: EmbeddedRetriever, questions: list[XQuADQuestion], vectors: np.ndarray, mode: Mode
 ) -> tuple[list[list[str]], list[list[int]], list[str]]:
     """Paragraph rankings, chunk-id rankings and detected languages for every question in one mode."""
     chunk_index = {(c.doc_id, c.position): i for i, c in enumerate(retriever.data.chunks)}
@@ -111,7 +113,7 @@ def paragraph_rankings(
     return paragraphs, chunks, languages
 
 
-def _rrf_rankings(retriever: Retriever, lexical: list[list[int]], dense: list[list[int]]) -> list[list[str]]:
+def _rrf_rankings(retriever: EmbeddedRetriever, lexical: list[list[int]], dense: list[list[int]]) -> list[list[str]]:
     out = []
     for lex, den in zip(lexical, dense):
         fused = reciprocal_rank_fusion([lex, den])
@@ -121,7 +123,7 @@ def _rrf_rankings(retriever: Retriever, lexical: list[list[int]], dense: list[li
 
 
 def _answer_accuracy(
-    retriever: Retriever, settings: Settings, embedder: Embedder, questions: list[XQuADQuestion]
+    retriever: EmbeddedRetriever, settings: Settings, embedder: Embedder, questions: list[XQuADQuestion]
 ) -> dict[str, float]:
     """Share of questions whose gold answer is inside the top quote / any of the top 3 quotes."""
     from answers.answer import answer
@@ -147,7 +149,7 @@ def _answer_accuracy(
 
 
 def evaluate_language(
-    retriever: Retriever, settings: Settings, questions: list[XQuADQuestion], vectors: np.ndarray
+    retriever: EmbeddedRetriever, settings: Settings, questions: list[XQuADQuestion], vectors: np.ndarray
 ) -> dict[str, Any]:
     """All retrieval figures for one question language (answers are measured separately)."""
     gold = [q.doc_id for q in questions]
@@ -163,7 +165,7 @@ def evaluate_language(
     # Ablation: the hybrid with chunk vectors alone (no best-sentence blend).
     plain = bench_settings(settings, settings.retrieval.data_dir)
     plain.retrieval.sentence_weight = 0.0
-    plain_retriever = Retriever(retriever.data, retriever.embedder, plain)
+    plain_retriever = EmbeddedRetriever(retriever.data, retriever.embedder, plain)
     hybrid_plain, _, _ = paragraph_rankings(plain_retriever, questions, vectors, "hybrid")
     out["hybrid_chunk_only"] = rank_metrics(hybrid_plain, gold)
     # Halves by question order: weights were chosen on the even half; the odd half is held out.
@@ -209,12 +211,12 @@ def evaluate_variants(
     the same cache, so a mode costs only what it embeds beyond them). A variant whose sentence
     vectors differ from the settings' also gets the answer figures: the answerer scores sentence vectors.
     """
-    from retrieval.store import load_index
+    from retrieval.stores.embedded.store import load_index
 
     r = settings.retrieval
     current = (r.chunk_vectors, r.sentence_weight_for(r.chunk_vectors), r.sentence_vectors)
     out: list[dict[str, Any]] = []
-    retrievers: dict[tuple[str, str], Retriever] = {}
+    retrievers: dict[tuple[str, str], EmbeddedRetriever] = {}
     for mode, weight, sentence_mode in VARIANTS:
         if (mode, weight, sentence_mode) == current:
             continue
@@ -225,8 +227,8 @@ def evaluate_variants(
         variant.retrieval.sentence_vectors = sentence_mode  # type: ignore[assignment]
         if build not in retrievers:
             build_corpus_index(xquad.articles, variant, embedder)
-            retrievers[build] = Retriever(load_index(variant.index_dir), embedder, variant)
-        retriever = Retriever(retrievers[build].data, embedder, variant)
+            retrievers[build] = EmbeddedRetriever(load_index(variant.index_dir), embedder, variant)
+        retriever = EmbeddedRetriever(retrievers[build].data, embedder, variant)
         row: dict[str, Any] = {"chunk_vectors": mode, "sentence_weight": weight, "sentence_vectors": sentence_mode}
         for language, questions in xquad.questions.items():
             gold = [q.doc_id for q in questions]
@@ -252,7 +254,7 @@ def int8_variant(
     index folder and no embedding cache (the cache holds fp32 vectors). None without ONNX Runtime."""
     from models.embedders import load_embedder
     from models.onnx_engine import onnxruntime_available
-    from retrieval.store import load_index
+    from retrieval.stores.embedded.store import load_index
 
     if settings.models.embedding_model != DEFAULT_EMBEDDING_MODEL or not onnxruntime_available():
         return None
@@ -263,7 +265,7 @@ def int8_variant(
     build_corpus_index(xquad.articles, variant, embedder)
     data = load_index(variant.index_dir)
     r = variant.retrieval
-    retriever = Retriever(data, embedder, variant)
+    retriever = EmbeddedRetriever(data, embedder, variant)
     row: dict[str, Any] = {
         "chunk_vectors": data.info.chunk_vectors,
         "sentence_weight": r.sentence_weight_for(data.info.chunk_vectors),
@@ -320,9 +322,9 @@ def run_retrieval(
     )
     cache = cached.cache
 
-    from retrieval.store import load_index
+    from retrieval.stores.embedded.store import load_index
 
-    retriever = Retriever(load_index(bench.index_dir), cached, bench)
+    retriever = EmbeddedRetriever(load_index(bench.index_dir), cached, bench)
     out: dict[str, Any] = {
         "corpus": {
             "paragraphs": len(xquad.articles),

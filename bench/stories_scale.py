@@ -29,7 +29,8 @@ import numpy as np
 
 from bench.coldstart import peak_rss_bytes
 from bench.scale import clustered_vectors
-from retrieval.store import STORIES_SCHEMA, BuildInfo, IndexData, load_stories
+from retrieval.store_protocol import BuildInfo
+from retrieval.stores.embedded.store import STORIES_SCHEMA, IndexData, load_stories
 from retrieval.story_linking import ArticleFeatures, StoryTable, link_stories
 from retrieval.types import Article, Sentence
 
@@ -144,8 +145,15 @@ def postgres(n: int, rng: np.random.Generator) -> dict[str, Any]:
 
 
 def _postgres_in(url: str, n: int, rng: np.random.Generator, jsonb: Any) -> dict[str, Any]:
-    from retrieval.pg_search import PgCorpus
-    from retrieval.pg_store import ArticleRows, PgStore, _halfvec, _schema, _story_columns, connect
+    from retrieval.stores.postgres.search import PgCorpus
+    from retrieval.stores.postgres.store import (
+        ArticleRows,
+        PgStore,
+        _halfvec,
+        _schema,
+        _story_columns,
+        connect,
+    )
 
     info = BuildInfo("synthetic", "none", DIM, "pgvector-hnsw", 4, 1, 900)
     common = np.zeros(DIM, np.float32)

@@ -142,8 +142,8 @@ def measure(corpus: Path, articles: int, batch: int, workdir: Path, idle_s: floa
     from answers.answer import warm_up
     from answers.live_index import LiveRetriever
     from models.embedders import load_embedder
-    from retrieval.indexer import build_index
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.indexer import build_index
+    from retrieval.stores.embedded.search import EmbeddedRetriever
     from retrieval.watch import Watcher
     from retrieval.watch_config import UrlSource, WatchConfig
 
@@ -195,7 +195,7 @@ def measure(corpus: Path, articles: int, batch: int, workdir: Path, idle_s: floa
         }
 
         # 2. Reader latency: idle, then beside a watcher process, then beside a watcher thread.
-        live = LiveRetriever(settings, load=lambda current: Retriever.load(settings, embedder=embedder), warm=warm_up).start()
+        live = LiveRetriever(settings, load=lambda current: EmbeddedRetriever.load(settings, embedder=embedder), warm=warm_up).start()
         warm_up(live.retriever)
         idle = threading.Event()
         timer = threading.Timer(idle_s, idle.set)

@@ -15,6 +15,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+from answers.dated import date_text
 from bot.addressing import question_addressed_to
 from bot.delivery import send_html, typing_action
 from bot.handlers import on_group_text
@@ -106,7 +107,8 @@ async def add_link(update: Update, context: ContextTypes.DEFAULT_TYPE, url: str)
             await _reply(update, context, say(language, "add_failed", url=escape(url), reason=escape(cause_in(language, cause))))
             return
         await asyncio.to_thread(state.live.check_now)  # answer from the new generation at once
-    outlet = state.retriever.data.articles.get(page.path.stem)
+    indexed = state.retriever.data.articles.get(page.path.stem)  # a page without a date shows its fetched day, as such
+    day = date_text(indexed, language) if indexed is not None else page.published
     await _reply(
         update,
         context,
@@ -114,8 +116,8 @@ async def add_link(update: Update, context: ContextTypes.DEFAULT_TYPE, url: str)
             language,
             "upload_done",
             title=escape(page.title),
-            date=escape(page.published or say(language, "no_date")),
-            outlet=escape(f", {outlet.outlet}" if outlet is not None and outlet.outlet else ""),
+            date=escape(day or say(language, "no_date")),
+            outlet=escape(f", {indexed.outlet}" if indexed is not None and indexed.outlet else ""),
             articles=len(state.retriever.data.articles),
         ),
     )

@@ -319,7 +319,7 @@ def migrate() -> None:
     """Copy the embedded index (in NEWSBOT_DATA_DIR) into the PostgreSQL database in NEWSBOT_DATABASE_URL,
     vectors included: nothing is embedded again. Articles already there unchanged are skipped."""
     from retrieval.errors import IndexError_
-    from retrieval.pg_index import migrate_embedded
+    from retrieval.stores.postgres.index import migrate_embedded
 
     settings = settings_or_exit()
     if settings.retrieval.database_url is None:

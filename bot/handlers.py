@@ -18,6 +18,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes, JobQueue
 
 from answers.answer import answer, reload_retriever, validate_question
 from answers.briefing import build_briefing
+from answers.dated import date_text
 from answers.errors import QuestionError
 from answers.followup import Conversation
 from bot.access import whole_seconds
@@ -402,6 +403,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
                 return
             state.retriever = await asyncio.to_thread(reload_retriever, state.settings)
     outlet = f", {article.outlet}" if article.outlet else ""
+    stored = state.retriever.data.articles.get(article.doc_id) or article  # as indexed: undated, it has its indexed day
     await _say(
         update,
         context,
@@ -409,7 +411,7 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             language,
             "upload_done",
             title=escape(article.title),
-            date=escape(article.published or say(language, "no_date")),
+            date=escape(date_text(stored, language) or say(language, "no_date")),
             outlet=escape(outlet),
             articles=len(state.retriever.data.articles),
         ),

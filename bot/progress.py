@@ -11,7 +11,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from retrieval.indexer import IndexProgress, ProgressCallback
+from retrieval.indexing import IndexProgress, ProgressCallback
 
 LINE_INTERVAL_S = 5.0
 

@@ -13,7 +13,7 @@ from answers.types import Citation
 from bot.access import AccessPolicy, NoticeThrottle, SlidingWindowLimiter
 from bot.subscriptions import Subscriptions
 from config.settings import Settings
-from retrieval.search import Retriever
+from retrieval.store_protocol import Retriever
 
 STATE_KEY = "newsbot"
 LAST_SOURCES_KEY = "last_sources"

@@ -172,7 +172,7 @@ class PgSubscriptionStore:
     """The same tables in the collection's PostgreSQL database, shared by every bot replica."""
 
     def __init__(self, url: str) -> None:
-        from retrieval.pg_store import connect
+        from retrieval.stores.postgres.store import connect
 
         self._connect_to = lambda: connect(url, autocommit=True)
         with self._connect_to() as connection:

@@ -1,6 +1,6 @@
 """Which store a process talks to: the embedded index in `data_dir` (default, no server) or the
 PostgreSQL collection named by NEWSBOT_DATABASE_URL. The one place that chooses; everything above
-gets a `Retriever` and an `IndexReport` either way.
+gets a `store_protocol.Retriever` and an `IndexReport` either way.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from pathlib import Path
 
 from config.settings import Settings
 from models.embedders import Embedder
-from retrieval import indexer
-from retrieval.indexer import IndexReport, ProgressCallback, build_index
-from retrieval.search import Retriever
-from retrieval.store import current_generation
+from retrieval.indexing import IndexReport, ProgressCallback
+from retrieval.store_protocol import Retriever
+from retrieval.stores.embedded import indexer
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import current_generation
 from retrieval.types import Article
 
 
@@ -24,10 +26,10 @@ def uses_database(settings: Settings) -> bool:
 def open_retriever(settings: Settings, embedder: Embedder | None = None) -> Retriever:
     """The retriever of the configured store (model and index loaded once; share it)."""
     if uses_database(settings):
-        from retrieval.pg_search import PgRetriever
+        from retrieval.stores.postgres.search import PgRetriever
 
         return PgRetriever.load(settings, embedder)
-    return Retriever.load(settings, embedder)
+    return EmbeddedRetriever.load(settings, embedder)
 
 
 def index_paths(
@@ -42,7 +44,7 @@ def index_paths(
     """`newsbot index` into the configured store. `rebuild` and `wait` concern the embedded store's
     generations and writer lock; the database serialises writers in its own transactions."""
     if uses_database(settings):
-        from retrieval.pg_index import build_pg_index
+        from retrieval.stores.postgres.index import build_pg_index
 
         return build_pg_index(paths, settings, embedder=embedder, prune=prune, progress=progress)
     return build_index(paths, settings, embedder=embedder, prune=prune, progress=progress, rebuild=rebuild, wait=wait)
@@ -51,7 +53,7 @@ def index_paths(
 def has_collection(settings: Settings) -> bool:
     """Whether the configured store already holds an index."""
     if uses_database(settings):
-        from retrieval.pg_index import store_for
+        from retrieval.stores.postgres.index import store_for
 
         return store_for(settings).read_build_info() is not None
     return current_generation(settings.index_dir) is not None
@@ -60,7 +62,7 @@ def has_collection(settings: Settings) -> bool:
 def index_uploaded_article(raw: bytes, filename: str, settings: Settings, embedder: Embedder | None = None) -> Article:
     """A chat upload into the configured store (see `indexer.index_uploaded_article`)."""
     if uses_database(settings):
-        from retrieval.pg_index import index_uploaded_article_pg
+        from retrieval.stores.postgres.index import index_uploaded_article_pg
 
         return index_uploaded_article_pg(raw, filename, settings, embedder)
     return indexer.index_uploaded_article(raw, filename, settings, embedder)

@@ -11,7 +11,7 @@ article joins the story of its best-scoring near neighbour when that score clear
 threshold, or opens a story of its own. Nothing already assigned is revisited, so adding an article
 costs one nearest-neighbour look-up whatever the collection's size.
 
-Both stores (retrieval/store.py with retrieval/indexer.py, retrieval/pg_store.py) use this one
+Both stores (retrieval/stores/embedded/, retrieval/stores/postgres/) use this one
 linker; they differ only in where candidates and document frequencies come from.
 """
 

@@ -31,7 +31,7 @@ from models.embedders import Embedder
 from retrieval.errors import IndexError_, IngestError
 from retrieval.feeds import FeedError, FeedItem, parse_feed, parse_sitemap
 from retrieval.fetch import FetchError, fetch, make_client, normalise_url
-from retrieval.indexer import IndexReport
+from retrieval.indexing import IndexReport
 from retrieval.ingest import SUPPORTED_SUFFIXES, iter_article_files
 from retrieval.watch_config import WatchConfig
 from retrieval.web import PageArticle, page_to_article, save_page_article

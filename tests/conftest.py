@@ -103,7 +103,7 @@ DISTRACTORS = ("gnad_0111", "gnad_0291", "gnad_0257", "gnad_0081", "gnad_0161", 
 @pytest.fixture(scope="session")
 def distractor_settings(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Settings:
     """A real index of the seeds plus `DISTRACTORS` (read-only for tests; built once for every module)."""
-    from retrieval.indexer import build_index
+    from retrieval.stores.embedded.indexer import build_index
 
     gnad = SHARED / "corpora" / "10kgnad"
     if not gnad.is_dir():
@@ -121,7 +121,7 @@ def distractor_settings(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -
 @pytest.fixture(scope="session")
 def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Path:
     """A data folder holding a real index of the five seed articles (read-only for tests)."""
-    from retrieval.indexer import build_index
+    from retrieval.stores.embedded.indexer import build_index
 
     data_dir = tmp_path_factory.mktemp("seed-data")
     settings = make_settings(data_dir)
@@ -140,9 +140,9 @@ def seed_settings(seed_index_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def seed_retriever(seed_settings: Settings, e5_embedder):
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
-    return Retriever.load(seed_settings, embedder=e5_embedder)
+    return EmbeddedRetriever.load(seed_settings, embedder=e5_embedder)
 
 
 @pytest.fixture
@@ -202,7 +202,7 @@ GNAD_SAMPLE = (
 @pytest.fixture(scope="session")
 def mixed_index_dir(tmp_path_factory: pytest.TempPathFactory, e5_embedder) -> Path:
     """A data folder indexing the seeds together with `GNAD_SAMPLE` (read-only for tests)."""
-    from retrieval.indexer import build_index
+    from retrieval.stores.embedded.indexer import build_index
 
     if not GNAD.is_dir():
         pytest.skip(f"10kGNAD articles not found in {GNAD}")
@@ -223,6 +223,6 @@ def mixed_settings(mixed_index_dir: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def mixed_retriever(mixed_settings: Settings, e5_embedder):
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
-    return Retriever.load(mixed_settings, embedder=e5_embedder)
+    return EmbeddedRetriever.load(mixed_settings, embedder=e5_embedder)

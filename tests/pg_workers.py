@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from retrieval.pg_store import ArticleRows, PgCorpus, PgStore, connect
-from retrieval.store import BuildInfo
+from retrieval.store_protocol import BuildInfo
+from retrieval.stores.postgres.store import ArticleRows, PgCorpus, PgStore, connect
 from retrieval.types import Article, Chunk, Sentence
 
 DIM = 16

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from config.settings import load_settings
 from models.embedders import load_embedder
-from retrieval.indexer import build_index
+from retrieval.stores.embedded.indexer import build_index
 
 SEED_SENTENCES = (
     "Nach Angaben des südkoreanischen Geheimdienstes wurden rund 1.500 Soldaten nach Russland verlegt.",

@@ -178,9 +178,9 @@ def test_salient_terms_match_across_languages_through_the_model(
 
 @pytest.fixture(scope="module")
 def ask_distracted(distractor_settings, e5_embedder):
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
-    retriever = Retriever.load(distractor_settings, embedder=e5_embedder)
+    retriever = EmbeddedRetriever.load(distractor_settings, embedder=e5_embedder)
 
     answerer = ExtractiveAnswerer(distractor_settings, e5_embedder, scorer="fitted")
 
@@ -428,11 +428,11 @@ from pathlib import Path
 from answers.answer_scorer import FeatureExtractor
 from config.settings import load_settings
 from models.embedders import load_embedder
-from retrieval.search import Retriever
+from retrieval.stores.embedded.search import EmbeddedRetriever
 
 settings = load_settings(env_file=None)
 embedder = load_embedder(settings)
-retriever = Retriever.load(settings, embedder=embedder)
+retriever = EmbeddedRetriever.load(settings, embedder=embedder)
 extractor = FeatureExtractor(embedder.embed_queries)
 digest = hashlib.sha256()
 for question in sys.argv[1:]:

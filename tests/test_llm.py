@@ -265,7 +265,7 @@ def test_reply_with_no_verifiable_sentence_falls_back_to_the_quotes_with_a_note(
 @pytest.fixture(scope="module")
 def injected_index(tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path, e5_embedder) -> Settings:
     """The seed index plus a reader-forum article quoting an instruction aimed at summarising bots."""
-    from retrieval.indexer import build_index
+    from retrieval.stores.embedded.indexer import build_index
 
     data_dir = tmp_path_factory.mktemp("injected")
     shutil.copytree(seed_index_dir, data_dir, dirs_exist_ok=True)
@@ -280,10 +280,10 @@ def injected_index(tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Pat
 def test_instruction_inside_an_article_is_sent_as_quoted_data_and_cannot_change_the_answer(
     fake_llm, injected_index, e5_embedder
 ):
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
     settings = with_llm(injected_index, fake_llm.base_url)
-    retriever = Retriever.load(settings, embedder=e5_embedder)
+    retriever = EmbeddedRetriever.load(settings, embedder=e5_embedder)
     # The answer must quote both the comment's sentence and the one reporting it (asserted next); which
     # sentences a question quotes follows the fitted scorer. After the session-5 refit, "Was stand in dem
     # Kommentar, den ein Nutzer im Leserforum hinterließ?" no longer quoted the instruction's sentence.
@@ -568,7 +568,7 @@ PLANTED_QUESTION = "Hat der Geheimdienst nordkoreanische Soldaten in Russland ge
 @pytest.fixture(scope="module")
 def planted_index(tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path, e5_embedder) -> Settings:
     """The seed index plus an article reporting 1.500 soldiers that tells summarising models to deny it."""
-    from retrieval.indexer import build_index
+    from retrieval.stores.embedded.indexer import build_index
 
     data_dir = tmp_path_factory.mktemp("planted")
     shutil.copytree(seed_index_dir, data_dir, dirs_exist_ok=True)
@@ -583,10 +583,10 @@ def planted_index(tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path
 def test_case3_a_model_obeying_an_instruction_planted_in_an_article_is_not_believed(
     cite, fake_llm, planted_index, e5_embedder
 ):
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
     settings = with_llm(planted_index, fake_llm.base_url)
-    retriever = Retriever.load(settings, embedder=e5_embedder)
+    retriever = EmbeddedRetriever.load(settings, embedder=e5_embedder)
     plain = extractive(PLANTED_QUESTION, settings, retriever, e5_embedder)
     instruction = number_of(plain, "antworte nur")
     figure_text = "dass 1.500 nordkoreanische Soldaten nach Russland verlegt worden seien"

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from bench.long_lines import one_line_article, prose
-from retrieval.indexer import IndexProgress, build_index
-from retrieval.store import current_generation_or_none
+from retrieval.indexing import IndexProgress
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.store import current_generation_or_none
 from tests.conftest import SEEDS, SHARED, make_settings
 
 pytestmark = pytest.mark.slow

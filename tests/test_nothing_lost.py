@@ -25,10 +25,10 @@ from answers.answer import answer
 from bot.cli import app
 from bot.telegram_format import render_answer
 from retrieval.errors import IndexBusyError
-from retrieval.indexer import build_index
 from retrieval.ingest import read_article
-from retrieval.search import Retriever
-from retrieval.store import (
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import (
     POINTER,
     current_generation,
     index_writer,
@@ -102,7 +102,7 @@ def test_defect_01_a_second_writer_says_it_waits_or_fails_clearly_with_no_wait(
 def test_defect_01_the_store_lock_is_exclusive_and_no_wait_raises(writable_seed_index: Path) -> None:
     settings = make_settings(writable_seed_index)
     code = (
-        "import sys; from pathlib import Path; from retrieval.store import index_writer\n"
+        "import sys; from pathlib import Path; from retrieval.stores.embedded.store import index_writer\n"
         "with index_writer(Path(sys.argv[1]), wait=False): pass\n"
     )
     with index_writer(settings.index_dir):
@@ -133,7 +133,7 @@ def test_defect_02_a_reader_can_still_open_a_generation_replaced_twice(
 def test_defect_02_a_reader_whose_generation_vanished_loads_the_new_current(
     writable_seed_index: Path, tmp_path: Path, e5_embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrieval import store
+    from retrieval.stores.embedded import store
 
     settings = make_settings(writable_seed_index)
     older = current_generation(settings.index_dir)
@@ -168,7 +168,7 @@ def test_defect_02_stress_two_writer_processes_and_a_searching_reader_lose_nothi
     searches, failures = 0, []
     while any(w.poll() is None for w in writers):
         try:
-            hits = Retriever.load(settings, embedder=e5_embedder).search("Kennung der Meldung", k=3).hits
+            hits = EmbeddedRetriever.load(settings, embedder=e5_embedder).search("Kennung der Meldung", k=3).hits
             assert hits
         except Exception as e:  # noqa: BLE001 - any failure at all counts
             failures.append(repr(e))
@@ -396,7 +396,7 @@ def test_defect_09_control_characters_are_cleaned_so_quotes_and_telegram_never_c
     build_index([path], settings, embedder=e5_embedder)
     article = load_index(settings.index_dir).articles["nul"]
     result = answer("Was sagte der Hafenmeister Jens Ohlsen über die Schleuse?", settings,
-                    retriever=Retriever.load(settings, embedder=e5_embedder))  # fmt: skip
+                    retriever=EmbeddedRetriever.load(settings, embedder=e5_embedder))  # fmt: skip
 
     assert not any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in article.text)
     assert "die Schleuse werde am Montag für 4.200 Schiffe geöffnet." in article.text

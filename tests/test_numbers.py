@@ -72,8 +72,9 @@ def test_an_index_whose_bm25_tokens_predate_the_normaliser_is_refused_then_rebui
     import sqlite3
 
     from retrieval.errors import IndexCorruptError
-    from retrieval.indexer import build_index
-    from retrieval.store import SCHEMA_VERSION, current_generation, load_index
+    from retrieval.store_protocol import SCHEMA_VERSION
+    from retrieval.stores.embedded.indexer import build_index
+    from retrieval.stores.embedded.store import current_generation, load_index
     from tests.conftest import SEEDS, make_settings
 
     settings = make_settings(writable_seed_index)
@@ -88,6 +89,6 @@ def test_an_index_whose_bm25_tokens_predate_the_normaliser_is_refused_then_rebui
 
 
 def test_the_postgres_full_text_input_joins_digit_groups_like_bm25() -> None:
-    from retrieval.pg_store import full_text_input
+    from retrieval.stores.postgres.store import full_text_input
 
     assert full_text_input("Bis Dezember 12 000 Soldaten, davon 1.500 in Kursk") == "Bis Dezember 12000 Soldaten, davon 1500 in Kursk"

@@ -24,7 +24,7 @@ RECONNECT_S = 8
 @pytest.fixture(scope="module")
 def seed_database(own_pg_server: Any, seed_index_dir: Path) -> str:
     """The seed index copied into a fresh database (no embedding); returns its URL."""
-    from retrieval.pg_index import migrate_embedded
+    from retrieval.stores.postgres.index import migrate_embedded
     from tests.pg_server import fresh_database
 
     url = fresh_database(own_pg_server)

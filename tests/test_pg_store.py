@@ -4,6 +4,7 @@ fewer hits than asked, and concurrent writers and readers that lose nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing
 from pathlib import Path
@@ -17,8 +18,9 @@ pytest.importorskip("psycopg", reason="psycopg is not installed (dev dependency 
 pytest.importorskip("pgvector", reason="pgvector is not installed (dev dependency group)")
 
 from retrieval.errors import ModelMismatchError
-from retrieval.pg_search import PgRetriever, SearchFilter
-from retrieval.pg_store import PgStore, connect
+from retrieval.stores.postgres.search import PgRetriever
+from retrieval.stores.postgres.store import PgStore, connect
+from retrieval.time_window import TimeWindow
 from tests import pg_workers
 
 DEV_QUESTIONS = SHARED / "eval" / "seed_questions.jsonl"
@@ -85,7 +87,7 @@ def test_indexing_again_embeds_nothing_and_a_changed_article_reuses_its_vectors(
 
 
 def test_migrate_copies_the_embedded_index_without_embedding(pg_url, seed_index_dir, seed_retriever, e5_embedder):
-    from retrieval.pg_index import migrate_embedded
+    from retrieval.stores.postgres.index import migrate_embedded
 
     settings = make_settings(seed_index_dir, NEWSBOT_DATABASE_URL=pg_url)
     report = migrate_embedded(settings)
@@ -127,15 +129,16 @@ def test_a_filtered_search_returns_as_many_hits_as_asked(pg_url, tmp_path):
         rare = i % 50 == 0
         batch.append(pg_workers.synthetic_article(f"d{i}", 2, rng, outlet="Landbote" if rare else "Kurier",
                                                   published="2023-05-01" if rare else "2024-02-01"))  # fmt: skip
-    from retrieval.pg_index import write_items
+    from retrieval.stores.postgres.index import write_items
 
     write_items(store, pg_workers.INFO, batch, [])
     settings = make_settings(tmp_path, NEWSBOT_DATABASE_URL=pg_url)
     retriever = PgRetriever(store, pg_workers.INFO, _VectorsOnly(), settings)  # type: ignore[arg-type]
     query = rng.standard_normal(pg_workers.DIM).astype(np.float32)
     query /= np.linalg.norm(query)
-    for filters in (SearchFilter(outlet="Landbote"), SearchFilter(published_from="2023-01-01", published_to="2023-12-31")):
-        result = retriever.search("Haushalt", k=25, mode="dense", query_vector=query, filters=filters)
+    year_2023 = TimeWindow(since=dt.date(2023, 1, 1), until=dt.date(2023, 12, 31))
+    for window, outlet in ((None, "Landbote"), (year_2023, None)):
+        result = retriever.search("Haushalt", k=25, mode="dense", query_vector=query, window=window, outlet=outlet)
         assert len(result.hits) == 25  # 30 articles (30 chunks) match; HNSW alone sees ef_search rows first
         assert all(h.article.outlet == "Landbote" and h.article.published == "2023-05-01" for h in result.hits)
         with connect(pg_url, autocommit=True) as conn:  # exact filtered top 25 for comparison
@@ -145,6 +148,9 @@ def test_a_filtered_search_returns_as_many_hits_as_asked(pg_url, tmp_path):
                 (query.tolist(),),
             ).fetchall()
         assert len({h.article.doc_id for h in result.hits} & {r[0] for r in exact}) >= 23
+    left_out = frozenset(h.article.doc_id for h in result.hits[:5])  # as the answers benchmark leaves articles out
+    rest = retriever.search("Haushalt", k=25, mode="dense", query_vector=query, window=year_2023, exclude_docs=left_out)
+    assert len(rest.hits) == 25 and not left_out & {h.article.doc_id for h in rest.hits}
 
 
 def test_two_writers_and_two_readers_lose_nothing_and_see_no_half_article(pg_url):

@@ -87,9 +87,9 @@ def test_the_reader_reads_a_quote_with_the_sentence_before_it_that_names_the_spe
 @pytest.fixture(scope="module")
 def ask_with_reader(distractor_settings, e5_embedder):
     """The reader scorer over the seeds plus six unrelated 10kGNAD articles (conftest's shared index)."""
-    from retrieval.search import Retriever
+    from retrieval.stores.embedded.search import EmbeddedRetriever
 
-    retriever = Retriever.load(distractor_settings, embedder=e5_embedder)
+    retriever = EmbeddedRetriever.load(distractor_settings, embedder=e5_embedder)
     answerer = ExtractiveAnswerer(distractor_settings, e5_embedder, scorer="reader")
     assert answerer.scorer.name == "reader"
     return lambda question: answer(question, distractor_settings, retriever=retriever, answerer=answerer)

@@ -12,7 +12,8 @@ import numpy as np
 from answers.figure_table import FigureMention
 from answers.stories import Story, StoryMap
 from answers.story_figures import MIN_CORROBORATION, group_by_story
-from retrieval.store import BuildInfo, IndexData
+from retrieval.store_protocol import BuildInfo
+from retrieval.stores.embedded.store import IndexData
 from retrieval.types import Article, Sentence
 
 TEXTS = {

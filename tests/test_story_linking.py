@@ -54,8 +54,8 @@ def test_an_index_written_before_stories_is_linked_by_the_next_index_run(
     mixed_index_dir: Path, tmp_path: Path, e5_embedder
 ) -> None:
     from answers.stories import story_map
-    from retrieval.indexer import build_index
-    from retrieval.store import load_index, write_generation
+    from retrieval.stores.embedded.indexer import build_index
+    from retrieval.stores.embedded.store import load_index, write_generation
 
     data_dir = tmp_path / "data"
     shutil.copytree(mixed_index_dir, data_dir)

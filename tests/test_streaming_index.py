@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.indexer import build_index
-from retrieval.search import Retriever
-from retrieval.store import list_generations, load_index
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import list_generations, load_index
 from tests.conftest import SEEDS, make_settings
 from tests.numeric_paths import BF16_BATCHING_ATOL
 
@@ -42,8 +42,8 @@ def test_a_build_writes_one_batch_at_a_time_and_equals_a_one_batch_build(tmp_pat
     assert a.faiss_index.ntotal == b.faiss_index.ntotal == len(a.chunks)
     for query in ("Kursk", "Wie viele Soldaten schickte Nordkorea?"):
         np.testing.assert_allclose(a.lexical.scores(query), b.lexical.scores(query), rtol=1e-6)
-        hits_a = Retriever(a, e5_embedder, streamed).search(query, k=5).hits
-        hits_b = Retriever(b, e5_embedder, whole).search(query, k=5).hits
+        hits_a = EmbeddedRetriever(a, e5_embedder, streamed).search(query, k=5).hits
+        hits_b = EmbeddedRetriever(b, e5_embedder, whole).search(query, k=5).hits
         assert [(h.chunk.doc_id, h.chunk.position) for h in hits_a] == [(h.chunk.doc_id, h.chunk.position) for h in hits_b]
     assert not any(p.name.startswith(".tmp-gen-") for p in streamed.index_dir.iterdir())  # staging became the generation
     assert len(list_generations(streamed.index_dir)) == 1
@@ -67,8 +67,8 @@ def test_under_bf16_a_streamed_build_gives_the_one_batch_builds_search_results_a
     np.testing.assert_allclose(a.sentence_vectors, b.sentence_vectors, atol=BF16_BATCHING_ATOL)
     np.testing.assert_allclose(a.chunk_vectors, b.chunk_vectors, atol=BF16_BATCHING_ATOL)
     for query in ("Kursk", "Wie viele Soldaten schickte Nordkorea?", "Who is Leonid Slutsky?"):
-        hits_a = Retriever(a, bf16_embedder, streamed).search(query, k=5).hits
-        hits_b = Retriever(b, bf16_embedder, whole).search(query, k=5).hits
+        hits_a = EmbeddedRetriever(a, bf16_embedder, streamed).search(query, k=5).hits
+        hits_b = EmbeddedRetriever(b, bf16_embedder, whole).search(query, k=5).hits
         assert [(h.chunk.doc_id, h.chunk.position) for h in hits_a] == [(h.chunk.doc_id, h.chunk.position) for h in hits_b]
 
 

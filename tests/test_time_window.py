@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from answers.answer import answer
 from bot.cli import app
 from config.settings import Settings
-from retrieval.indexer import build_index
-from retrieval.search import Retriever
+from retrieval.stores.embedded.indexer import build_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
 from retrieval.time_window import TimeWindow, TimeWindowError, window_from_options, window_named_in
 from tests.conftest import make_settings
 from tests.news_site import FERRY, FLOOD, LIGHTHOUSE, Story
@@ -95,12 +95,12 @@ def dated_settings(writable_seed_index: Path, tmp_path: Path, e5_embedder) -> Se
 
 
 @pytest.fixture
-def dated_retriever(dated_settings: Settings, e5_embedder) -> Retriever:
-    return Retriever.load(dated_settings, embedder=e5_embedder)
+def dated_retriever(dated_settings: Settings, e5_embedder) -> EmbeddedRetriever:
+    return EmbeddedRetriever.load(dated_settings, embedder=e5_embedder)
 
 
 @pytest.mark.slow
-def test_search_in_a_window_finds_only_articles_published_in_it(dated_retriever: Retriever) -> None:
+def test_search_in_a_window_finds_only_articles_published_in_it(dated_retriever: EmbeddedRetriever) -> None:
     window = TimeWindow(dt.date(2024, 11, 1), dt.date(2024, 11, 3))
     hits = dated_retriever.search("Unwetter Tote Valencia Fähre Leuchtturm", k=10, window=window).hits
     assert hits and {h.article.published for h in hits} == {"2024-11-02"}
@@ -108,7 +108,7 @@ def test_search_in_a_window_finds_only_articles_published_in_it(dated_retriever:
 
 
 @pytest.mark.slow
-def test_a_question_naming_a_day_is_answered_from_that_days_articles(dated_settings: Settings, dated_retriever: Retriever) -> None:
+def test_a_question_naming_a_day_is_answered_from_that_days_articles(dated_settings: Settings, dated_retriever: EmbeddedRetriever) -> None:
     result = answer("Wie viele Passagiere waren am 2. November an Bord der Fähre?", dated_settings, dated_retriever, now=NOW)
     assert not result.declined
     assert {c.published for c in result.citations} == {"2024-11-02"} and "312" in result.citations[0].quote
@@ -116,7 +116,7 @@ def test_a_question_naming_a_day_is_answered_from_that_days_articles(dated_setti
 
 
 @pytest.mark.slow
-def test_a_question_naming_a_day_without_articles_is_declined_saying_why(dated_settings: Settings, dated_retriever: Retriever) -> None:
+def test_a_question_naming_a_day_without_articles_is_declined_saying_why(dated_settings: Settings, dated_retriever: EmbeddedRetriever) -> None:
     result = answer("What was reported on 24 December?", dated_settings, dated_retriever, now=NOW)
     assert result.declined and result.citations == []
     assert result.note == "No article in the collection was published on 24 December."
@@ -141,8 +141,8 @@ def test_ask_and_search_take_since_and_until(dated_settings: Settings, monkeypat
 
 @pytest.mark.slow
 def test_the_postgresql_store_searches_the_same_window(pg_url: str, tmp_path: Path, e5_embedder) -> None:
-    from retrieval.pg_index import build_pg_index
-    from retrieval.pg_search import PgRetriever
+    from retrieval.stores.postgres.index import build_pg_index
+    from retrieval.stores.postgres.search import PgRetriever
 
     folder = tmp_path / "dated"
     folder.mkdir()

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from config.settings import Settings
-from retrieval.search import Retriever
-from retrieval.store import load_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import load_index
 from retrieval.watch import Watcher, WatchState
 from retrieval.watch_config import FolderSource, UrlSource, WatchConfig
 from tests.conftest import make_settings
@@ -170,7 +170,7 @@ def test_watch_indexes_new_and_changed_files_of_a_folder_once(tmp_path: Path, se
     assert watcher.poll_once(force=True).indexed == []  # unchanged: not even read again
     article.write_text(article.read_text(encoding="utf-8") + "Die Sanierung soll 2026 abgeschlossen sein.\n", encoding="utf-8")
     assert watcher.poll_once(force=True).articles_new == 1
-    retriever = Retriever.load(settings, embedder=e5_embedder)
+    retriever = EmbeddedRetriever.load(settings, embedder=e5_embedder)
     assert any("2026 abgeschlossen" in a.text for a in retriever.data.articles.values())
     watcher.close()
 

@@ -16,8 +16,8 @@ from bench.squad_data import load_xquad
 from bench.squad_retrieval import bench_settings, paragraph_rankings, rank_metrics
 from config.settings import load_settings
 from models.embedders import load_embedder
-from retrieval.search import Retriever
-from retrieval.store import load_index
+from retrieval.stores.embedded.search import EmbeddedRetriever
+from retrieval.stores.embedded.store import load_index
 
 WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 10.0)
 
@@ -42,7 +42,7 @@ def main(out: Path, xquad_dir: Path) -> None:
         variant, data = builds[mode]
         for weight in WEIGHTS if mode == "pooled" else (0.25,):
             variant.retrieval.sentence_weight = weight
-            retriever = Retriever(data, embedder, variant)
+            retriever = EmbeddedRetriever(data, embedder, variant)
             row = {}
             for lang, questions in xquad.questions.items():
                 ranking = paragraph_rankings(retriever, questions, vectors[lang], "hybrid")[0]

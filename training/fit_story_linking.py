@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config.settings import load_settings
 from models.embedders import load_embedder
-from retrieval.store import load_index
+from retrieval.stores.embedded.store import load_index
 from retrieval.story_linking import (
     BOILERPLATE_MIN_ARTICLES,
     CANDIDATES,

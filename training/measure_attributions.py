@@ -24,7 +24,7 @@ import simplemma
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from retrieval.store import load_index
+from retrieval.stores.embedded.store import load_index
 
 LEADING = {"von", "vonseiten", "seitens", "gegenüber", "bei", "in", "im", "am", "an", "aus", "mit", "der", "die", "das"}
 LEADING |= {"des", "dem", "den", "ein", "eine", "einer", "eines", "einem"}

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from answers.scoring.types import Assessment, ScoredSentence
-from retrieval.search import SearchResult
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus, SearchResult
 
 __all__ = ["Assessment", "ScoredSentence", "SentenceScorer"]
 
@@ -25,7 +24,7 @@ class SentenceScorer(Protocol):
     same_article_penalty: float
     """Subtracted from a sentence's score while its article is already quoted (spreads the quotes)."""
 
-    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+    def assess(self, question: str, result: SearchResult, data: Corpus) -> Assessment:
         """The retrieved sentences scored (best first) and whether the collection answers the question."""
         ...
 

@@ -16,8 +16,7 @@ from answers.answer_scorer import (
     sigmoid,
 )
 from answers.scoring.types import Assessment, ScoredSentence
-from retrieval.search import SearchResult
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus, SearchResult
 
 # The first MIN_QUOTES sentences are shown (the window answer@3 is measured on); a further quote, up
 # to max_quotes, must be more likely than not to hold the answer by the sentence model (its own
@@ -39,11 +38,11 @@ class FittedScorer:
         self.parameters = parameters or default_parameters()
         self.features = FeatureExtractor(embed_queries, self.parameters)
 
-    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+    def assess(self, question: str, result: SearchResult, data: Corpus) -> Assessment:
         candidates, logits = self.candidates(question, result, data)
         return self.decide(candidates, logits)
 
-    def candidates(self, question: str, result: SearchResult, data: IndexData) -> tuple[Candidates, np.ndarray]:
+    def candidates(self, question: str, result: SearchResult, data: Corpus) -> tuple[Candidates, np.ndarray]:
         """The retrieved sentences' features and sentence-model logits."""
         candidates = self.features.candidates(question, result, data)
         logits = self.parameters.sentence.logits(candidates.features) if len(candidates.sentence_ids) else np.zeros(0)

@@ -14,9 +14,7 @@ from answers.figure_table import previous_sentence
 from answers.scoring.types import Assessment, ScoredSentence
 from config.settings import Settings
 from retrieval.lexical import tokenize
-from retrieval.search import SearchResult
-from retrieval.store import IndexData
-from retrieval.store_protocol import chunk_sentence_ids
+from retrieval.store_protocol import Corpus, SearchResult, chunk_sentence_ids
 
 _TERMINAL = re.compile(r"[.!?…\"“”»«)]$")
 LEXICAL_WEIGHT = 0.06
@@ -37,7 +35,7 @@ class LegacyScorer:
     def __init__(self, settings: Settings) -> None:
         self.threshold = settings.models.abstain_threshold
 
-    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+    def assess(self, question: str, result: SearchResult, data: Corpus) -> Assessment:
         scored = self.score_sentences(question, result, data)
         best = scored[0].score if scored else float("-inf")
         return Assessment(scored, best, bool(scored) and best >= self.threshold)
@@ -49,7 +47,7 @@ class LegacyScorer:
     def figure_floor(self, best: float) -> float:
         return best - FIGURE_MARGIN
 
-    def score_sentences(self, question: str, result: SearchResult, data: IndexData) -> list[ScoredSentence]:
+    def score_sentences(self, question: str, result: SearchResult, data: Corpus) -> list[ScoredSentence]:
         """Every sentence of the retrieved chunks, best first."""
         passage_score: dict[int, float] = {}
         for hit in result.hits:

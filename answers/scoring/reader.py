@@ -16,8 +16,7 @@ from answers.answer_scorer import sigmoid
 from answers.scoring.fitted import FittedScorer
 from answers.scoring.types import Assessment, ScoredSentence
 from models.reader import Reader, ReaderInput
-from retrieval.search import SearchResult
-from retrieval.store import IndexData
+from retrieval.store_protocol import Corpus, SearchResult
 
 READER_WINDOW = 12
 """Candidates the reader re-reads, best by the fitted sentence model first. A cost bound, not a fitted
@@ -26,14 +25,14 @@ XQuAD's held-out questions (BENCHMARKS.md, session 7), so twelve leave the reade
 lower-ranked answer while one question costs twelve short cross-encoder passes."""
 
 
-def _neighbour(data: IndexData, sid: int, step: int) -> str:
+def _neighbour(data: Corpus, sid: int, step: int) -> str:
     other = sid + step
     if 0 <= other < len(data.sentences) and data.sentences[other].doc_id == data.sentences[sid].doc_id:
         return data.sentences[other].text
     return ""
 
 
-def reader_inputs(question: str, data: IndexData, sentence_ids: list[int]) -> list[ReaderInput]:
+def reader_inputs(question: str, data: Corpus, sentence_ids: list[int]) -> list[ReaderInput]:
     """Each sentence with what the reader reads beside it: its neighbours in the article and the title."""
     out = []
     for sid in sentence_ids:
@@ -62,7 +61,7 @@ class ReaderScorer:
         self.reader = reader
         self.window = window
 
-    def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+    def assess(self, question: str, result: SearchResult, data: Corpus) -> Assessment:
         candidates, logits = self.fitted.candidates(question, result, data)
         base = self.fitted.decide(candidates, logits)
         if not base.scored:

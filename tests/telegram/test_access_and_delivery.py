@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from bot.telegram_format import QUOTES_SHOWN
-from retrieval.indexer import build_index
+from retrieval.stores.embedded.indexer import build_index
 from tests.telegram.conftest import ADMIN_ID, GROUP_ID, USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.telegram_html import blockquotes, check_message, utf16_length

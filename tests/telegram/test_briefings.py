@@ -9,7 +9,7 @@ import pytest
 
 from bot.app import SUBSCRIPTIONS_FILE
 from bot.subscriptions import SubscriptionStore
-from retrieval.store import load_index
+from retrieval.stores.embedded.store import load_index
 from tests.telegram.conftest import GROUP_ID, USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.telegram_html import blockquotes, parse

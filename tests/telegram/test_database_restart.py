@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 async def test_postgres_restarted_while_the_bot_runs_the_next_question_waits_and_is_answered(
     api: FakeBotApi, bot_settings, own_pg_server: Any, seed_index_dir: Path
 ) -> None:
-    from retrieval.pg_index import migrate_embedded
+    from retrieval.stores.postgres.index import migrate_embedded
     from tests.pg_server import fresh_database, start_again, stop
 
     url = fresh_database(own_pg_server)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.store import current_generation
+from retrieval.stores.embedded.store import current_generation
 from tests.conftest import REPO
 from tests.news_site import FLOOD, NewsSite, news_site
 from tests.telegram.conftest import ADMIN_ID, USER_ID, answer_parts, newsbot

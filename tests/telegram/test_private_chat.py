@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from retrieval.store import load_index
+from retrieval.stores.embedded.store import load_index
 from tests.telegram.conftest import USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.telegram_html import blockquotes, parse
@@ -81,7 +81,7 @@ async def test_start_and_help_explain_usage_in_the_users_language_and_commands_a
 
 
 async def test_article_text_with_markup_characters_arrives_escaped(api: FakeBotApi, bot_settings, e5_embedder) -> None:
-    from retrieval.indexer import build_index
+    from retrieval.stores.embedded.indexer import build_index
 
     settings = bot_settings()
     article = settings.retrieval.data_dir / "inflation.txt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.store import current_generation
+from retrieval.stores.embedded.store import current_generation
 from tests.telegram.conftest import ADMIN_ID, USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.telegram_html import blockquotes

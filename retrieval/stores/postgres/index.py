@@ -1,5 +1,5 @@
 """Indexing into PostgreSQL: the same reading, segmenting and embedding as the embedded index
-(retrieval/indexer.py), written article by article in transactions instead of a new generation.
+(retrieval/stores/embedded/indexer.py), written article by article in transactions instead of a new generation.
 
 Only new and changed articles are segmented and embedded; a changed article reuses the vectors of
 its unchanged sentences and chunks. `migrate_embedded` copies an embedded collection with its
@@ -18,11 +18,12 @@ import numpy as np
 from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from retrieval.errors import IngestError
-from retrieval.indexer import IndexReport, ProgressCallback, embed_passages_with_progress, segment
+from retrieval.indexing import IndexReport, ProgressCallback, embed_passages_with_progress, segment
 from retrieval.ingest import SkippedFile, assign_doc_ids, display_path, iter_article_files, read_article
-from retrieval.pg_store import ArticleRows, PgStore
 from retrieval.pooling import pooled_chunk_vectors
-from retrieval.store import BuildInfo, IndexData, load_index
+from retrieval.store_protocol import BuildInfo
+from retrieval.stores.embedded.store import IndexData, load_index
+from retrieval.stores.postgres.store import ArticleRows, PgStore
 from retrieval.story_linking import NEUTRAL_PASSAGES, common_direction_of
 from retrieval.types import Article
 

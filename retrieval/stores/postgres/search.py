@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -27,9 +27,10 @@ import numpy as np
 from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from retrieval.errors import ModelMismatchError
-from retrieval.fusion import fuse_scores
-from retrieval.pg_reconnect import retry_on_lost_connection
-from retrieval.pg_store import (
+from retrieval.fusion import fuse_scores, with_best_sentence
+from retrieval.store_protocol import BuildInfo, Mode, SearchResult, prepare_query
+from retrieval.stores.postgres.reconnect import retry_on_lost_connection
+from retrieval.stores.postgres.store import (
     BM25_B,
     BM25_K1,
     SENTENCE_BITS,
@@ -39,8 +40,6 @@ from retrieval.pg_store import (
     connect,
     full_text_input,
 )
-from retrieval.search import Mode, Retriever, SearchResult, prepare_query, with_best_sentence
-from retrieval.store import BuildInfo
 from retrieval.time_window import TimeWindow
 from retrieval.types import Chunk, Hit, SearchTimings
 
@@ -52,7 +51,9 @@ IterativeScan = Literal["relaxed_order", "strict_order", "off"]
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Restrict a search to articles published in [published_from, published_to] and/or one outlet.
+    """Restrict a search to articles published in [published_from, published_to], to one outlet and/or
+    to articles not in `excluded` (doc ids): the SQL form of `search`'s `window`, `outlet` and
+    `exclude_docs`.
 
     Dates are ISO strings (YYYY-MM-DD) and compare as text, as they are stored."""
 
@@ -60,6 +61,7 @@ class SearchFilter:
     published_to: str | None = None
     outlet: str | None = None
     month_day: str | None = None  # "10-24": that day of any year (a question naming "24 October")
+    excluded: frozenset[str] = frozenset()
 
     @classmethod
     def of_window(cls, window: TimeWindow) -> SearchFilter:
@@ -71,7 +73,8 @@ class SearchFilter:
         )
 
     def sql(self) -> tuple[str, dict[str, Any]]:
-        parts, params = ["TRUE"], {}
+        parts: list[str] = ["TRUE"]
+        params: dict[str, Any] = {}
         if self.published_from:
             parts.append("c.published >= %(published_from)s")
             params["published_from"] = self.published_from
@@ -84,6 +87,9 @@ class SearchFilter:
         if self.month_day:
             parts.append("substr(c.published, 6, 5) = %(month_day)s")
             params["month_day"] = self.month_day
+        if self.excluded:
+            parts.append("c.article_no NOT IN (SELECT no FROM articles WHERE doc_id = ANY(%(excluded)s))")
+            params["excluded"] = sorted(self.excluded)
         return " AND ".join(parts), params
 
 
@@ -122,8 +128,8 @@ ORDER BY c.id
 """
 
 
-class PgRetriever(Retriever):
-    """The `Retriever` of a PostgreSQL collection; the answerer reads `data` as it reads `IndexData`.
+class PgRetriever:
+    """The `store_protocol.Retriever` of a PostgreSQL collection; `data` is its `Corpus`.
 
     `data` is a fresh `PgCorpus` per search on each thread, so one question reads one consistent set
     of articles while other processes keep writing.
@@ -174,7 +180,7 @@ class PgRetriever(Retriever):
         return conn
 
     @property
-    def data(self) -> PgCorpus:  # type: ignore[override]  # IndexData in the base; both are a store_protocol.Corpus
+    def data(self) -> PgCorpus:
         corpus = getattr(self._local, "corpus", None)
         if corpus is None:
             corpus = self._local.corpus = PgCorpus(self._connection(), self.info)
@@ -197,14 +203,20 @@ class PgRetriever(Retriever):
         mode: Mode = "hybrid",
         language: str | None = None,
         query_vector: np.ndarray | None = None,
-        filters: SearchFilter | None = None,
+        exclude_docs: frozenset[str] = frozenset(),
         window: TimeWindow | None = None,
+        outlet: str | None = None,
     ) -> SearchResult:
-        """The top `k` chunks for `query` (see `Retriever.search`), optionally filtered (`window`: by publication day).
+        """`store_protocol.Retriever.search`, its filters run inside the vector index scan.
 
-        A server that went away (restarted) is waited for as `retrieval/pg_reconnect.py` says."""
+        A server that went away (restarted) is waited for as `retrieval/stores/postgres/reconnect.py` says."""
+        filters = SearchFilter(outlet=outlet, excluded=frozenset(exclude_docs))
+        if window is not None and not window.open:
+            dates = SearchFilter.of_window(window)
+            filters = replace(filters, published_from=dates.published_from, published_to=dates.published_to,
+                              month_day=dates.month_day)  # fmt: skip
         return retry_on_lost_connection(
-            lambda: self._search_once(query, k, mode, language, query_vector, filters, window),
+            lambda: self._search_once(query, k, mode, language, query_vector, filters),
             self._drop_connection,
             self.settings.retrieval.database_reconnect_s,
         )
@@ -227,15 +239,8 @@ class PgRetriever(Retriever):
         mode: Mode,
         language: str | None,
         query_vector: np.ndarray | None,
-        filters: SearchFilter | None,
-        window: TimeWindow | None,
+        filters: SearchFilter,
     ) -> SearchResult:
-        if window is not None and not window.open:
-            from dataclasses import replace
-
-            dates = SearchFilter.of_window(window)
-            filters = replace(filters, published_from=dates.published_from, published_to=dates.published_to,
-                              month_day=dates.month_day) if filters else dates  # fmt: skip
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()
         language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)
@@ -244,7 +249,7 @@ class PgRetriever(Retriever):
         corpus = self._local.corpus = PgCorpus(conn, self.info)
 
         pool = max(50, 5 * k)
-        where, params = (filters or SearchFilter()).sql()
+        where, params = filters.sql()
         score = _LEXICAL_SCORE[self.lexical_scoring]
         sql = _SEARCH_SQL.format(
             config=TEXT_CONFIG,

@@ -1,8 +1,9 @@
-"""Hybrid search over the index: the query is embedded once, BM25 and FAISS propose candidates,
+"""Hybrid search over the embedded index: the query is embedded once, BM25 and FAISS propose candidates,
 each candidate's dense score is sharpened by its best-matching sentence, and `fusion.fuse_scores`
 ranks them.
 
-A `Retriever` loads the index and model once and is then shared by every request.
+An `EmbeddedRetriever` (a `store_protocol.Retriever`) loads the index and model once and is then
+shared by every request.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -19,42 +18,16 @@ from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from retrieval.dense import search_faiss
 from retrieval.errors import ModelMismatchError
-from retrieval.fusion import fuse_scores
-from retrieval.language import detect_language
-from retrieval.store import IndexData, load_index
+from retrieval.fusion import fuse_scores, with_best_sentence
+from retrieval.store_protocol import Mode, SearchResult, prepare_query
+from retrieval.stores.embedded.store import IndexData, load_index
 from retrieval.time_window import TimeWindow
 from retrieval.types import Hit, SearchTimings
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["hybrid", "dense", "lexical"]
 
-
-@dataclass
-class SearchResult:
-    """Ranked hits plus what the answerer reuses (the query vector and language)."""
-
-    query: str
-    language: str
-    query_vector: np.ndarray
-    hits: list[Hit]
-    timings: SearchTimings
-
-
-
-def prepare_query(
-    embedder: Embedder, query: str, language: str | None, query_vector: np.ndarray | None, timings: SearchTimings
-) -> tuple[str, np.ndarray]:
-    """The query's language (detected unless given) and vector (embedded unless given: benchmarks embed
-    questions in batches), recording the embedding time; every store's search starts here."""
-    language = language or detect_language(query)
-    started = time.perf_counter()
-    if query_vector is None:
-        query_vector = embedder.embed_queries([query])[0]
-    timings.query_embedding = time.perf_counter() - started
-    return language, query_vector
-
-class Retriever:
+class EmbeddedRetriever:
     """Hybrid retrieval over one loaded index generation."""
 
     def __init__(self, data: IndexData, embedder: Embedder, settings: Settings) -> None:
@@ -78,7 +51,7 @@ class Retriever:
         self._lock = threading.Lock()  # FAISS and bm25s objects are shared by the bot's worker threads
 
     @classmethod
-    def load(cls, settings: Settings, embedder: Embedder | None = None) -> Retriever:
+    def load(cls, settings: Settings, embedder: Embedder | None = None) -> EmbeddedRetriever:
         data = load_index(settings.index_dir)
         if embedder is None:
             # Check the model before loading it: loading the wrong one costs seconds and then fails anyway.
@@ -104,21 +77,19 @@ class Retriever:
         query_vector: np.ndarray | None = None,
         exclude_docs: frozenset[str] = frozenset(),
         window: TimeWindow | None = None,
+        outlet: str | None = None,
     ) -> SearchResult:
-        """The top `k` chunks for `query`; scores of retrievers not used by `mode` are None.
-
-        `query_vector` skips embedding the query (benchmarks embed thousands of questions in batches).
-        `exclude_docs` searches as if those articles were not indexed (the answers benchmark asks
-        questions with their article left out); their chunks never become candidates. BM25's and
-        the answerer's word statistics still count them, on purpose (bench/answers.py says why).
-        `window` searches only articles published in it (retrieval/time_window.py), the same way.
-        """
+        """`store_protocol.Retriever.search`. Excluded articles' chunks (by `exclude_docs`, `window` or
+        `outlet`) never become candidates; BM25's and the answerer's word statistics still count
+        them, on purpose (bench/answers.py says why)."""
         k = k or self.settings.retrieval.top_k
         timings = SearchTimings()
         language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)
         t1 = time.perf_counter()
         if window is not None and not window.open:
             exclude_docs = exclude_docs | window.outside((d, a.published) for d, a in self.data.articles.items())
+        if outlet is not None:
+            exclude_docs = exclude_docs | {d for d, a in self.data.articles.items() if a.outlet != outlet}
         if self.size == 0 or len(exclude_docs) >= len(self.data.articles):
             return SearchResult(query, language, query_vector, [], timings)
 
@@ -201,21 +172,3 @@ class Retriever:
         scores = self.data.sentence_vectors[rows] @ query_vector
         return np.maximum.reduceat(scores, starts).astype(np.float32)
 
-
-def with_best_sentence(
-    chunk_scores: np.ndarray, sentence_scores: np.ndarray, sentence_weight: float
-) -> np.ndarray:
-    """A chunk's dense score blended with its best sentence's: (chunk + w * sentence) / (1 + w).
-
-    A question usually matches one sentence; the chunk vector averages that signal with its
-    neighbours. On XQuAD the blend lifts hybrid R@1 for English questions over German paragraphs from
-    0.871 to 0.888 at w=0.25 and 0.898 at w=1 (BENCHMARKS.md), for one small matrix product per query.
-    With chunk vectors embedded on their own the weight stays at 0.25: larger weights surface more
-    on-topic sentences for questions the articles cannot answer, and the hand-set answerer's abstention
-    threshold had no margin left for them. Chunk vectors pooled from the sentence vectors (the default
-    since issue 11) carry less of their best sentence, and 4.0 was chosen for them on XQuAD's even
-    questions (training/choose_pooled_sentence_weight.py; `RetrievalSettings.sentence_weight_for`).
-    """
-    if sentence_weight <= 0:
-        return chunk_scores
-    return (chunk_scores + sentence_weight * sentence_scores) / (1.0 + sentence_weight)

@@ -30,7 +30,7 @@ import numpy as np
 from retrieval.dedup import near_duplicate_groups
 from retrieval.errors import IndexCorruptError, IndexMissingError, ModelMismatchError, StoreUnavailableError
 from retrieval.numbers import join_digit_groups
-from retrieval.store import BuildInfo
+from retrieval.store_protocol import BuildInfo
 from retrieval.story_linking import (
     BOILERPLATE_MIN_ARTICLES,
     CANDIDATES,
@@ -495,6 +495,10 @@ class PgCorpus:
         # and each stem's chunk frequency, from the BM25 statistics the writers keep.
         self.chunks = _ChunkCount(self)
         self.lexical = _LexemeFrequencies(self)
+
+    @property
+    def in_memory(self) -> bool:
+        return False  # a per-search view: whole-collection work on it would be thrown away with it
 
     def load(self, *, nos: Iterable[int] = (), doc_ids: Iterable[str] = ()) -> None:
         """Fetch the articles not cached yet (one statement for all of them)."""

@@ -43,12 +43,12 @@ from filelock import FileLock, Timeout
 from retrieval.dense import build_faiss_index, load_faiss_index, save_faiss_index
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from retrieval.lexical import LexicalIndex, tokenize
+from retrieval.store_protocol import SCHEMA_VERSION, BuildInfo
 from retrieval.story_linking import NameColumn, StoryMember, StoryTable
 from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: BM25 tokens join digit groups written with spaces ("12 000"; retrieval/numbers.py)
 POINTER = "CURRENT"
 WRITER_LOCK = "WRITER.lock"
 SOURCES = "sources.json"
@@ -59,24 +59,6 @@ REBUILD_HINT = "run `newsbot index` to repair it"
 KEEP_GENERATIONS = 3  # a reader holds a generation for well under a second; three switches is ample
 GRACE_SECONDS = 120.0  # ...and a generation replaced this recently is kept whatever the count
 READ_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class BuildInfo:
-    """How an index was built; a query must use the same model."""
-
-    model_id: str
-    backend: str
-    dimension: int
-    index_type: str
-    chunk_sentences: int
-    chunk_overlap: int
-    chunk_max_chars: int
-    chunk_vectors: str = "embedded"  # indexes written before the setting existed embedded their chunks
-    sentence_vectors: str = "embedded"  # "late": from the chunks' pass (retrieval.indexer)
-    precision: str = "fp32"  # number format the vectors were computed in (models.precision)
-    schema_version: int = SCHEMA_VERSION
-    created: float = 0.0
 
 
 @dataclass
@@ -110,6 +92,10 @@ class IndexData:
     def article_sentence_ids(self, doc_id: str) -> range:
         """The ids of all the article's sentences (they are contiguous); KeyError if it is not indexed."""
         return self._article_rows[doc_id]
+
+    @property
+    def in_memory(self) -> bool:
+        return True
 
     def _story_labels(self) -> tuple[dict[str, int], dict[str, float]]:
         """doc_id -> story and doc_id -> time added, from the stored table (built once per load)."""

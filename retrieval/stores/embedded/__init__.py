@@ -1,0 +1,1 @@
+"""The embedded store: index generations in the data dir, loaded whole into memory."""
