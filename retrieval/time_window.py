@@ -1,10 +1,13 @@
 """Time windows over publication dates: `--since 24h`, `--since 2024-10-20`, `--until …`, and the day
 a question names ("on 24 October", "am 24. Oktober", "gestern").
 
-Articles carry their publication date as a day (YYYY-MM-DD, `Article.published`), so windows are
-whole days: `--since 24h` admits articles published yesterday or today. An article without a date
-is outside every window, since nothing says it belongs there. A day named without a year ("on 24
-October") admits that day of any year: news collections rarely span years, and a collection of
+Articles carry their date as a day (YYYY-MM-DD), so windows are whole days: `--since 24h` admits
+articles of yesterday or today. A window judges each article by the best day known (`Article.date`):
+its publication day, else the day it was fetched or first indexed. A journalist asking for the last
+24 hours expects the undated page that arrived this morning, and the answer shows such a day as
+"fetched …"/"indexed …" (answers/dated.py), never as a publication day. An article with no day at
+all is outside every window, since nothing says it belongs there. A day named without a year ("on
+24 October") admits that day of any year: news collections rarely span years, and a collection of
 2024 asked in 2026 about "24 October" means 2024's.
 """
 
@@ -35,10 +38,11 @@ class TimeWindow:
     def open(self) -> bool:
         return self.since is None and self.until is None and self.month_day is None
 
-    def admits(self, published: str | None) -> bool:
+    def admits(self, day_text: str | None) -> bool:
+        """Whether an article of this day (`Article.date`; None: no day known) is inside the window."""
         if self.open:
             return True
-        day = _day(published)
+        day = _day(day_text)
         if day is None:
             return False
         if self.month_day is not None and (day.month, day.day) != self.month_day:
@@ -46,10 +50,10 @@ class TimeWindow:
         return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
 
     def outside(self, articles: Iterable[tuple[str, str | None]]) -> frozenset[str]:
-        """The ids of the (doc_id, published) pairs this window leaves out."""
+        """The ids of the (doc_id, day) pairs this window leaves out (the day: `Article.date`)."""
         if self.open:
             return frozenset()
-        return frozenset(doc_id for doc_id, published in articles if not self.admits(published))
+        return frozenset(doc_id for doc_id, day in articles if not self.admits(day))
 
 
 def _day(published: str | None) -> dt.date | None:
