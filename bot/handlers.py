@@ -266,13 +266,26 @@ async def post_briefing(
     in a thread and send it; it becomes the chat's last answer for /sources. A scheduled `slot`
     another replica already claimed sends nothing."""
     state = bot_state(context)
-    window = _window(context)
     now = time.time()
     claim = await asyncio.to_thread(state.subscriptions.claim_briefing, chat_id, slot, now)
     if claim is None:
         logger.info("chat %s: briefing %s was already sent (another replica)", chat_id, slot)
         return
     since = claim.since if claim.since is not None else now - state.settings.telegram.briefing_window_hours * 3600
+    try:
+        await _build_and_send_briefing(context, chat_id, topic, language, since, reply_to)
+    except BaseException:
+        # Not sent: give the claim back, so the next briefing covers this window instead of skipping it.
+        await asyncio.to_thread(state.subscriptions.release_briefing, claim)
+        raise
+
+
+async def _build_and_send_briefing(
+    context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str | None, language: str, since: float, reply_to: int | None
+) -> None:
+    """The briefing of what is new since `since`, built in a thread and sent in the chat's turn."""
+    state = bot_state(context)
+    window = _window(context)
     async with chat_turn(chat_id):
         async with typing_action(context.bot, chat_id):
             briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic, since)

@@ -4,8 +4,10 @@ or the collection's PostgreSQL database (`PgSubscriptionStore`), which several b
 
 Every change is one transaction, so a crash leaves either the old or the new subscription, never
 half of one. A scheduled briefing is claimed before it is built (`claim_briefing`): of two replicas
-firing for the same chat and slot, one gets the claim and the other sends nothing. The store knows
-nothing about Telegram's job queue; the bot schedules what it reads.
+firing for the same chat and slot, one gets the claim and the other sends nothing. A briefing that
+then fails (building or sending it) gives its claim back (`release_briefing`), so the chat's next
+briefing covers that window instead of skipping it. The store knows nothing about Telegram's job
+queue; the bot schedules what it reads.
 """
 
 from __future__ import annotations
@@ -70,9 +72,15 @@ def format_time(at: dt.time) -> str:
 
 @dataclass(frozen=True)
 class BriefingClaim:
-    """The right to send one briefing; `since` is when the chat was last sent one (None: never)."""
+    """The right to send one briefing; `since` is when the chat was last sent one (None: never).
 
+    `sent_at` is the time the claim recorded, `previous_slot` the slot recorded before it: what
+    `release_briefing` puts back."""
+
+    chat_id: int
+    sent_at: float
     since: float | None
+    previous_slot: str | None = None
 
 
 class Subscriptions(Protocol):
@@ -86,6 +94,11 @@ class Subscriptions(Protocol):
     def claim_briefing(self, chat_id: int, slot: str | None, now: float) -> BriefingClaim | None:
         """Record that the chat is sent a briefing now and return when it was last sent one; None
         when `slot` (a scheduled run) was already claimed, by this process or another."""
+        ...
+
+    def release_briefing(self, claim: BriefingClaim) -> None:
+        """Undo `claim` (its briefing failed): the chat's last briefing is again the one before, unless
+        a later claim has replaced it meanwhile."""
         ...
 
 
@@ -155,7 +168,20 @@ class SubscriptionStore:
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return BriefingClaim(since=row[0] if row else None)
+        return BriefingClaim(chat_id, now, row[0] if row else None, row[1] if row else None)
+
+    def release_briefing(self, claim: BriefingClaim) -> None:
+        with closing(self._connect()) as connection, connection:
+            if claim.since is None:
+                connection.execute(
+                    "DELETE FROM briefings_sent WHERE chat_id = ? AND sent_at = ?", (claim.chat_id, claim.sent_at)
+                )
+            else:
+                connection.execute(
+                    "UPDATE briefings_sent SET sent_at = ?, slot = ? WHERE chat_id = ? AND sent_at = ?",
+                    (claim.since, claim.previous_slot, claim.chat_id, claim.sent_at),
+                )
+        logger.info("chat %s: released the briefing claim of %.0f", claim.chat_id, claim.sent_at)
 
 
 _PG_SCHEMA = """
@@ -218,7 +244,20 @@ class PgSubscriptionStore:
                 "DO UPDATE SET sent_at = excluded.sent_at, slot = coalesce(excluded.slot, bot_briefings_sent.slot)",
                 (chat_id, now, slot),
             )
-        return BriefingClaim(since=row[0] if row else None)
+        return BriefingClaim(chat_id, now, row[0] if row else None, row[1] if row else None)
+
+    def release_briefing(self, claim: BriefingClaim) -> None:
+        with self._connect_to() as connection:
+            if claim.since is None:
+                connection.execute(
+                    "DELETE FROM bot_briefings_sent WHERE chat_id = %s AND sent_at = %s", (claim.chat_id, claim.sent_at)
+                )
+            else:
+                connection.execute(
+                    "UPDATE bot_briefings_sent SET sent_at = %s, slot = %s WHERE chat_id = %s AND sent_at = %s",
+                    (claim.since, claim.previous_slot, claim.chat_id, claim.sent_at),
+                )
+        logger.info("chat %s: released the briefing claim of %.0f", claim.chat_id, claim.sent_at)
 
 
 _CLAIM_LOCK = 0x62726966  # pg_advisory_xact_lock class ("brif") of briefing claims, one per chat

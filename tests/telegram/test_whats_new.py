@@ -106,6 +106,35 @@ async def test_the_second_briefing_holds_only_what_was_added_since_the_first(
     assert "Nothing new since" in parse(third.text)
 
 
+async def test_a_briefing_that_fails_to_send_is_not_recorded_and_the_next_covers_its_window(
+    api: FakeBotApi, bot_settings, e5_embedder
+) -> None:
+    """The defect: the briefing was recorded as sent before it was built and sent, so one that failed
+    (here Telegram refuses the message) made the next briefing skip its window ("Nothing new")."""
+    if not GNAD.is_dir():
+        pytest.skip(f"10kGNAD articles not found in {GNAD}")
+    settings = bot_settings(NEWSBOT_INDEX_POLL_S="0.2")
+    user = api.private_chat(USER_ID)
+    async with newsbot(settings) as application:
+        api.send_text(USER_ID, user, "/briefing")
+        await answer_parts(api, USER_ID)
+        added = await add_articles(settings, e5_embedder)
+        state = application.bot_data[STATE_KEY]
+        await until(lambda: all(d in state.retriever.data.articles for d in added))
+        count = len(api.sent(USER_ID))
+        api.fail_next("sendMessage", 400, "Bad Request: message is too long")  # the briefing's first part
+        api.send_text(USER_ID, user, "/briefing")
+        apology = (await api.wait_for_messages(USER_ID, count + 1))[-1]
+        api.send_text(USER_ID, user, "/briefing")
+        retried = await answer_parts(api, USER_ID, answers=2)
+
+    assert "Sorry, something went wrong" in parse(apology.text)
+    text = text_of(retried)
+    assert "Nothing new" not in text
+    assert "New since" in text and ": 2 articles" in text
+    assert len(new_lines(text)) == 2 and any("Pentagon" in line for line in new_lines(text))
+
+
 async def test_two_replicas_on_one_database_send_each_scheduled_briefing_once(
     api: FakeBotApi, bot_settings, pg_url, e5_embedder, caplog
 ) -> None:
