@@ -184,7 +184,7 @@ _SPEECH_WORDS = frozenset(
     meldete meldeten meldet gemeldet teilte teilten mitgeteilt schrieb schrieben schreibt warnte warnten
     warnt gewarnt betonte betont schätzt schätzte schätzen geschätzt bestätigte bestätigten bestätigt
     dementierte dementiert bestritt bestreitet bestritten hieß heißt laut zufolge angaben berufung
-    äußerte verkündete kündigte
+    äußerte verkündete kündigte forderte forderten fordert gefordert lautete lautet demanded demands urged urges
     """.split()  # noqa: SIM905
 )
 # Words that negate or deny; a sentence and the quote carrying it must agree on them.
@@ -668,7 +668,7 @@ def _check_support(
     numbers = [c.n for c in citations]
     scores = similarity([without_markers(verdicts[i].text) for i in candidates])
     column = {n: j for j, n in enumerate(numbers)}
-    same_language = {n: detect_language(evidence[n].text, default="de") == language for n in numbers} if support else {}
+    same_language: dict[str, bool] = {}
     checked = list(verdicts)
     for row, i in zip(scores, candidates):
         verdict = verdicts[i]
@@ -684,12 +684,15 @@ def _check_support(
                 continue
         if support is not None:
             plain = without_markers(verdict.text)
+            # A sentence that says who said what may report an instruction its quote holds (that is
+            # what was said); one that does not attribute is held to the evidence alone, so obeying
+            # the instruction is never supported.
+            texts = [evidence[n].citation.quote if attributes(plain) else evidence[n].text for n in verdict.markers]
+            for text in texts:
+                if text not in same_language:
+                    same_language[text] = detect_language(text, default="de") == language
             margin, _ = best_support(
-                plain,
-                [evidence[n].text for n in verdict.markers],
-                [float(row[column[n]]) for n in verdict.markers],
-                [same_language[n] for n in verdict.markers],
-                support,
+                plain, texts, [float(row[column[n]]) for n in verdict.markers], [same_language[t] for t in texts], support
             )
             if margin < 0:
                 cited_text = ", ".join(f"[{n}]" for n in verdict.markers)
