@@ -15,7 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import Protocol
 
-from answers.dated import window_for, window_note
+from answers.dated import dated_by_fallback, window_for, window_note
 from answers.errors import QuestionError
 from answers.extractive import ExtractiveAnswerer, is_quantity_question
 from answers.followup import read_in_context
@@ -198,7 +198,8 @@ def answer(
     composed = answerer.compose(read.text, language, result, retriever.data)
     composed.question = question
     if searched is not None:
-        said = window_note(searched, language, found_any=bool(result.hits))
+        fallback = any(dated_by_fallback(c) for c in composed.citations)  # a fetched/indexed day counted: say so
+        said = window_note(searched, language, found_any=bool(result.hits), fallback_dates=fallback)
         composed.note = f"{composed.note} {said}" if composed.note else said
     composed.read_as = read.text if read.follow_up else None
     composed = enforce_grounding(composed, retriever.data.articles)

@@ -13,6 +13,12 @@ stories that received articles after it lead, each new article with what it adds
 story's earlier articles did not report, an outlet that had not carried it yet), and a briefing with
 no new article says so (`nothing_new`). "New" is when an article entered the collection, as both
 stores record it with the article's story.
+
+A briefing over a publication `window` (`--published-since`/`--published-until` in the CLI,
+`/briefing --since … --until …` in a chat) draws only on articles published in it, judged as time
+windows judge them (retrieval/time_window.py: the publication day, else the day an article was
+fetched or indexed, shown as such). Both can apply: what was added since the last briefing among
+the articles published this week.
 """
 
 from __future__ import annotations
@@ -22,12 +28,21 @@ import re
 from dataclasses import dataclass, field
 
 from answers.answer import validate_question
+from answers.dated import dated_by_fallback, window_note
 from answers.extractive import citation_for_sentence
-from answers.figure_table import FigureMention, by_value_and_counted_thing, figure_mentions, merge_mentions
-from answers.stories import Story, StoryMap, newest_first, short_title, story_map
+from answers.figure_table import (
+    FigureMention,
+    by_value_and_counted_thing,
+    figure_mentions,
+    figure_sources,
+    merge_mentions,
+)
+from answers.stories import Story, StoryMap, newest_first, short_title, stories_from, story_map
 from answers.types import Citation, Figure
 from config.settings import Settings
 from retrieval.store_protocol import Corpus, Retriever, chunk_sentence_ids
+from retrieval.time_window import TimeWindow
+from retrieval.types import DateSource
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +80,8 @@ class RecentArticle:
     published: str | None
     url: str | None
     citation: int
+    date_source: DateSource | None = None  # as `Article`: an undated article shows its fetched/indexed day as such
+    fallback_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,8 @@ class NewArticle:
     citation: int  # its lead sentence
     new_figures: tuple[Figure, ...]  # figures none of the story's earlier articles reported
     new_outlet: bool  # the story had no article from this outlet before
+    date_source: DateSource | None = None
+    fallback_date: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,7 @@ class Briefing:
     stories: list[StoryDigest] = field(default_factory=list)  # whole-collection briefings of several stories
     since: float | None = None  # what is new since this moment (seconds since the epoch); None: everything
     new_articles: int = 0  # articles added since `since`
+    window: TimeWindow | None = None  # only articles published in it (None: of any day)
 
     @property
     def empty(self) -> bool:
@@ -116,6 +136,17 @@ class Briefing:
     def nothing_new(self) -> bool:
         """A briefing of what is new, when nothing is (and there is something on its topic)."""
         return self.since is not None and self.articles > 0 and self.new_articles == 0
+
+
+def briefing_window_note(briefing: Briefing, language: str) -> str:
+    """What a briefing over a publication window says about it: which articles it drew on, or that
+    none was published then; and when an article it cites is dated only by when it was fetched or
+    indexed, that such days counted."""
+    assert briefing.window is not None
+    fallback = any(dated_by_fallback(c) for c in briefing.citations)
+    # "Nothing was published then" only where it is true: a topic may find nothing in a busy window.
+    found_any = briefing.articles > 0 or briefing.topic is not None
+    return window_note(briefing.window, language, found_any=found_any, fallback_dates=fallback)
 
 
 class _Citations:
@@ -137,18 +168,25 @@ class _Citations:
 
 
 def build_briefing(
-    settings: Settings, retriever: Retriever, topic: str | None = None, since: float | None = None
+    settings: Settings,
+    retriever: Retriever,
+    topic: str | None = None,
+    since: float | None = None,
+    window: TimeWindow | None = None,
 ) -> Briefing:
     """The briefing for the whole index, or for `topic` (validated like a question); with `since`
-    (seconds since the epoch), of what was added after it (see the module docstring).
+    (seconds since the epoch), of what was added after it; with `window`, of the articles published
+    in it (see the module docstring).
 
-    An empty briefing (no citations) means the index holds nothing on the topic, or nothing new.
+    An empty briefing (no citations) means the index holds nothing on the topic, or nothing new, or
+    nothing published in the window.
     """
     data = retriever.data
+    window = window if window is not None and not window.open else None
     relevance: dict[int, float] = {}
     if topic is not None and topic.strip():
         topic = validate_question(topic, settings.models.max_question_chars)
-        sentence_ids, relevance = _topic_sentences(retriever, topic, settings.retrieval.top_k * 3)
+        sentence_ids, relevance = _topic_sentences(retriever, topic, settings.retrieval.top_k * 3, window)
         doc_ids = sorted({data.sentences[sid].doc_id for sid in sentence_ids})
         stories = story_map(data, around=doc_ids)
     else:
@@ -156,7 +194,10 @@ def build_briefing(
         stories = story_map(data)
         doc_ids = sorted(stories.story_of)
         sentence_ids = []
-    briefing = Briefing(topic=topic, articles=len(doc_ids), since=since)
+    if window is not None:
+        stories = _published_in(stories, window)
+        doc_ids = [d for d in doc_ids if d in stories.story_of]
+    briefing = Briefing(topic=topic, articles=len(doc_ids), since=since, window=window)
     if not doc_ids:
         return briefing
     citations = _Citations(data)
@@ -188,6 +229,13 @@ def build_briefing(
         len(briefing.newest),
     )  # fmt: skip
     return briefing
+
+
+def _published_in(stories: StoryMap, window: TimeWindow) -> StoryMap:
+    """The stories with only their articles of `window` (by each article's best day known); a story
+    with none there is left out."""
+    kept = [m for m in stories.members.values() if window.admits(m.date or m.published)]
+    return stories_from(kept, stories.boilerplate_groups, several=len({m.story for m in kept}) > 1)
 
 
 def _top_stories(data: Corpus, stories: StoryMap, citations: _Citations) -> list[StoryDigest]:
@@ -258,6 +306,8 @@ def _stories_with_news(data: Corpus, stories: StoryMap, fresh: set[str], citatio
                     citation=citations.number(article_lead),
                     new_figures=tuple(_figures_of(data, mentions, {}, citations, FIGURES_PER_STORY)),
                     new_outlet=bool(article.outlet) and article.outlet not in known_outlets,
+                    date_source=article.date_source,
+                    fallback_date=article.fallback_date,
                 )
             )
         digests.append(
@@ -284,11 +334,13 @@ def _story_sentences(data: Corpus, stories: StoryMap, doc_ids: tuple[str, ...] |
     ]
 
 
-def _topic_sentences(retriever: Retriever, topic: str, k: int) -> tuple[list[int], dict[int, float]]:
-    """Sentences of the chunks that are about `topic`, with each sentence's cosine to it."""
+def _topic_sentences(
+    retriever: Retriever, topic: str, k: int, window: TimeWindow | None = None
+) -> tuple[list[int], dict[int, float]]:
+    """Sentences of the chunks that are about `topic` (of articles published in `window`), with each sentence's cosine to it."""
     data = retriever.data
     min_dense = TOPIC_MIN_DENSE.get(data.info.chunk_vectors, TOPIC_MIN_DENSE["embedded"])
-    result = retriever.search(topic, k=k)
+    result = retriever.search(topic, k=k, window=window) if window is not None else retriever.search(topic, k=k)
     ids: set[int] = set()
     for hit in result.hits:
         if not ((hit.lexical or 0.0) > 0.0 or (hit.dense or 0.0) >= min_dense):
@@ -319,15 +371,20 @@ def _figures_of(
             -max(relevance.get(s, 0.0) for s in g.sentence_ids), g.sentence_ids[0],
         ),
     )  # fmt: skip
-    return [
-        Figure(
-            value=group.value,
-            what=group.what,
-            attributed_to="; ".join(group.attributed_to),
-            citations=tuple(citations.number(sid) for sid in _spread_over_articles(data, list(group.sentence_ids), CITATIONS_PER_FIGURE)),
+    figures = []
+    for group in ranked[:limit]:
+        cited = _spread_over_articles(data, list(group.sentence_ids), CITATIONS_PER_FIGURE)
+        number_of = {sid: citations.number(sid) for sid in cited}
+        figures.append(
+            Figure(
+                value=group.value,
+                what=group.what,
+                attributed_to="; ".join(group.attributed_to),
+                citations=tuple(number_of[sid] for sid in cited),
+                sources=figure_sources(group, number_of),
+            )
         )
-        for group in ranked[:limit]
-    ]
+    return figures
 
 
 def _spread_over_articles(data: Corpus, sids: list[int], limit: int) -> list[int]:
@@ -381,6 +438,8 @@ def _newest_articles(data: Corpus, stories: StoryMap, doc_ids: list[str], citati
                 published=article.published,
                 url=article.url,
                 citation=citations.number(lead),
+                date_source=article.date_source,
+                fallback_date=article.fallback_date,
             )
         )
     return newest

@@ -21,6 +21,7 @@ from answers.figure_table import (
     FigureMention,
     by_value,
     figure_mentions,
+    figure_sources,
     head_noun,
     merge_mentions,
     reporting_docs,
@@ -235,6 +236,7 @@ class ExtractiveAnswerer:
                     attributed_to="; ".join(group.attributed_to) or None,
                     citations=tuple(sorted({number_of[sid] for sid in group.sentence_ids})),
                     story=story,
+                    sources=figure_sources(group, number_of),
                 ),
             )
             for group in merge_mentions(data, rows, key=by_value)
@@ -282,4 +284,6 @@ def citation_for_sentence(n: int, sid: int, data: Corpus, others: tuple[str, ...
         start=sentence.start,
         end=sentence.end,
         also_reported_by=others,
+        date_source=article.date_source,
+        fallback_date=article.fallback_date,
     )

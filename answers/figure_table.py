@@ -8,10 +8,11 @@ sentence, a `FigureGroup` all mentions of one value (and, for the briefing, one 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from answers.figures import attribution_of, find_figures
+from answers.types import FigureSource
 from retrieval.store_protocol import Corpus
 from retrieval.types import Sentence
 
@@ -29,13 +30,19 @@ class FigureMention:
 
 @dataclass(frozen=True)
 class FigureGroup:
-    """All mentions that report one figure, with every source and article that carries it."""
+    """All mentions that report one figure, with every source and article that carries it.
+
+    Merging never loses who said what: `attributions` keeps each sentence's own source, so a row
+    that stands for Yonhap's 12.000 of October and the US's 12.000 of November names both (with
+    their outlets and days, answers/types.py), even when one sentence names nobody.
+    """
 
     value: str  # as most mentions write it (with a digit-group dot on ties, then the first seen)
     what: str  # the counted thing written most often (the longer on ties, the first seen after that)
     attributed_to: tuple[str, ...]  # distinct sources in order of mention
     sentence_ids: tuple[int, ...]  # distinct sentences in order of mention
     docs: frozenset[str]  # articles carrying it, near-identical copies in other articles included
+    attributions: tuple[tuple[int, str | None], ...] = ()  # (sentence id, its source or None), as `sentence_ids`
 
 
 def head_noun(phrase: str) -> str:
@@ -120,6 +127,26 @@ def merge_mentions(
                 attributed_to=tuple(dict.fromkeys(m.attributed_to for m in members if m.attributed_to)),
                 sentence_ids=tuple(dict.fromkeys(m.sentence_id for m in members)),
                 docs=frozenset(docs),
+                attributions=_attribution_per_sentence(members),
             )
         )
     return groups
+
+
+def _attribution_per_sentence(members: Sequence[FigureMention]) -> tuple[tuple[int, str | None], ...]:
+    """Each sentence's source for the figure (the first named, when it mentions the value twice)."""
+    named: dict[int, str | None] = {}
+    for m in members:
+        if named.get(m.sentence_id) is None:
+            named[m.sentence_id] = m.attributed_to
+    return tuple(named.items())
+
+
+def figure_sources(group: FigureGroup, number_of: Mapping[int, int]) -> tuple[FigureSource, ...]:
+    """Who each citation of a group's row names, by citation number (sentences merged into one
+    citation as near-duplicates keep the first source named)."""
+    sources: dict[int, str | None] = {}
+    for sid, who in group.attributions:
+        if sid in number_of and sources.get(number_of[sid]) is None:
+            sources[number_of[sid]] = who
+    return tuple(FigureSource(n, who) for n, who in sorted(sources.items()))

@@ -14,6 +14,7 @@ article was fetched or indexed is shown as such (answers/dated.py), never as a p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -311,7 +312,7 @@ def figure_rows(answer: Answer) -> list[StoryRows]:
     by_number = {c.n: c for c in answer.citations}
     stories: dict[str | None, list[FigureRow]] = {}
     for figure in answer.figures:
-        stories.setdefault(figure.story, []).append(FigureRow(figure, _source_days(figure, by_number, answer.language)))
+        stories.setdefault(figure.story, []).append(FigureRow(figure, source_days(figure, by_number, answer.language)))
     grouped = []
     for story, rows in stories.items():
         newest = [max(row.days) if row.days else "" for row in rows]
@@ -323,7 +324,7 @@ def figure_rows(answer: Answer) -> list[StoryRows]:
     return grouped
 
 
-def _source_days(figure: Figure, citations: dict[int, Citation], language: str) -> tuple[SourceDay, ...]:
+def source_days(figure: Figure, citations: Mapping[int, Citation], language: str) -> tuple[SourceDay, ...]:
     """The figure's citations grouped by (who they name, outlet, day), the newest day first (undated last)."""
     named = {s.citation: s.attributed_to for s in figure.sources}
     groups: dict[tuple[str | None, str | None, str | None], list[int]] = {}

@@ -1,4 +1,5 @@
-"""`newsbot briefing` in the terminal: the window it covers (`--since`) and the briefing as plain text.
+"""`newsbot briefing` in the terminal: what is new since when (`--since`), the publication window it
+covers (`--published-since`/`--published-until`), and the briefing as plain text.
 
 The text follows the same fields as the Telegram rendering (bot/telegram_format.py) with the same
 labels (answers/labels.py): what is new since when, the stories with their new articles and what
@@ -10,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from answers.briefing import Briefing
+from answers.briefing import Briefing, briefing_window_note
+from answers.dated import date_text
 from answers.labels import labels
 from answers.stories import short_title
-from answers.types import Figure, markers
+from answers.types import Figure, FigureRow, markers, source_days
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -43,13 +45,20 @@ def render_briefing_text(briefing: Briefing, language: str, timezone: dt.tzinfo)
     words = labels(language)
     title = words["briefing_topic"].format(topic=briefing.topic) if briefing.topic else words["briefing_all"]
     lines = [f"{title} ({words['drawn_from'].format(n=briefing.articles)})"]
+    if briefing.window is not None:
+        lines.append(briefing_window_note(briefing, language))
     if briefing.since is not None:
         when = dt.datetime.fromtimestamp(briefing.since, timezone).strftime("%Y-%m-%d %H:%M")
         if briefing.nothing_new:
             return "\n".join([*lines, "", words["nothing_new_since"].format(when=when)])
         lines.append(words["new_since"].format(when=when, n=briefing.new_articles))
 
+    by_number = {c.n: c for c in briefing.citations}
+
     def figure(f: Figure, indent: str) -> str:
+        row = FigureRow(f, source_days(f, by_number, language))
+        if row.several:  # merged from several sources: each with its outlet and day, newest first
+            return f"{indent}{f.value} {f.what} — {row.sources_text(words['unattributed'], words['newest_figure'])}"
         return f"{indent}{f.value} {f.what} — {f.attributed_to or words['unattributed']} {markers(f.citations)}"
 
     if briefing.stories:
@@ -64,7 +73,7 @@ def render_briefing_text(briefing: Briefing, language: str, timezone: dt.tzinfo)
             lines.append(f"• {story.title} — {', '.join(meta)} [{story.lead}]")
             lines += [figure(f, "   ") for f in story.figures]
             for added in story.new:
-                about = [p for p in (added.published, added.outlet) if p]
+                about = [p for p in (date_text(added, language), added.outlet) if p]
                 if added.new_outlet:
                     about.append(words["new_outlet"])
                 about_text = f" — {', '.join(about)}" if about else ""
@@ -78,11 +87,11 @@ def render_briefing_text(briefing: Briefing, language: str, timezone: dt.tzinfo)
     if briefing.newest:
         lines += ["", words["newest"]]
         for article in briefing.newest:
-            dated = ", ".join(p for p in (article.published or words["undated"], article.outlet) if p)
+            dated = ", ".join(p for p in (date_text(article, language) or words["undated"], article.outlet) if p)
             lines.append(f"• {short_title(article.title)} — {dated} [{article.citation}]")
     if briefing.citations:
         lines += ["", words["sources"]]
         for c in briefing.citations:
-            source = ", ".join(p for p in (c.outlet, c.published) if p)
+            source = ", ".join(p for p in (c.outlet, date_text(c, language)) if p)
             lines.append(f"[{c.n}] {short_title(c.title)}{f' ({source})' if source else ''}\n    “{c.quote}”")
     return "\n".join(lines)

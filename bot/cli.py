@@ -368,6 +368,8 @@ def search(
                 "doc_id": hit.article.doc_id,
                 "title": hit.article.title,
                 "published": hit.article.published,
+                "date_source": hit.article.date_source,  # "fetched"/"indexed": no publication date, `fallback_date` instead
+                "fallback_date": hit.article.fallback_date,
                 "url": hit.article.url,
                 "text": hit.chunk.text,
                 "start": hit.chunk.start,
@@ -432,12 +434,28 @@ def briefing(
     topic: Annotated[str | None, typer.Argument(help="Only what is about TOPIC; none: the whole collection.")] = None,
     since: Annotated[
         str | None,
-        typer.Option(help="What is new since: a duration (24h, 3d, 90m) or a date (2026-12-06, 2026-12-06T07:30)."),
+        typer.Option(
+            help="What is new: articles ADDED to the collection since then, whenever they were published; a "
+            "duration (24h, 3d, 90m) or a date (2026-12-06, 2026-12-06T07:30). For publication dates use "
+            "--published-since."
+        ),
+    ] = None,
+    published_since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only articles PUBLISHED since then, as `ask --since` takes it: a date (2024-10-20) or a duration "
+            "back from now (24h, 7d, 2w). An article without a publication date counts by the day it was fetched "
+            "or indexed. With a publication window and no --since, the briefing covers every article in it."
+        ),
+    ] = None,
+    published_until: Annotated[
+        str | None, typer.Option(help="Only articles PUBLISHED until then (a date or a duration, as --published-since).")
     ] = None,
     language: Annotated[str, typer.Option(help="Language of the labels: de or en.")] = "de",
     as_json: Annotated[bool, typer.Option("--json", help="Print the briefing as JSON.")] = False,
 ) -> None:
-    """What is new in the collection (or on TOPIC) since --since (default: the last 24 hours, TELEGRAM_BRIEFING_WINDOW_HOURS)."""
+    """What is new in the collection (or on TOPIC) since --since (default: the last 24 hours, TELEGRAM_BRIEFING_WINDOW_HOURS),
+    or every article published between --published-since and --published-until."""
     import dataclasses
     import time
     from zoneinfo import ZoneInfo
@@ -451,18 +469,22 @@ def briefing(
     settings = settings_or_exit()
     timezone = ZoneInfo(settings.telegram.timezone)
     now = time.time()
+    window = time_window_or_exit(published_since, published_until)
     try:
-        start = parse_since(since, now, timezone) if since else now - settings.telegram.briefing_window_hours * 3600
+        if since:
+            start: float | None = parse_since(since, now, timezone)
+        else:  # a publication window alone asks for all of it, not for what arrived in the last hours
+            start = None if window is not None else now - settings.telegram.briefing_window_hours * 3600
         topic = validate_question(topic, settings.models.max_question_chars) if topic else None
     except (SinceError, QuestionError) as e:
         raise fail(str(e), EXIT_USAGE) from e
     ensure_index_with_progress(settings)
     try:
-        result = build_briefing(settings, get_retriever(settings), topic, start)
+        result = build_briefing(settings, get_retriever(settings), topic, start, window)
     except IndexError_ as e:
         raise fail(str(e)) from e
     if as_json:
-        typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(dataclasses.asdict(result), ensure_ascii=False, indent=2, default=str))
         return
     typer.echo(render_briefing_text(result, language, timezone))
 

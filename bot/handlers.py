@@ -17,7 +17,7 @@ from telegram.error import Forbidden, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes, JobQueue
 
 from answers.answer import answer, reload_retriever, validate_question
-from answers.briefing import build_briefing
+from answers.briefing import briefing_window_note, build_briefing
 from answers.dated import date_text
 from answers.errors import QuestionError
 from answers.followup import Conversation
@@ -238,11 +238,17 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def on_briefing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Post a digest of the corpus, or of the topic after /briefing."""
+    """Post a digest of the corpus, or of the topic after /briefing; `--since`/`--until` as in /ask
+    limit it to articles published then (what is new is otherwise since the chat's last briefing)."""
     chat = update.effective_chat
     assert chat is not None
     language = language_of(update.effective_user)
-    topic = " ".join(context.args or []).strip() or None
+    try:
+        window, words = split_window(context.args or [], dt.datetime.now())
+    except TimeWindowError as e:
+        await _say(update, context, say(language, "bad_question", reason=escape(str(e))))
+        return
+    topic = " ".join(words).strip() or None
     if topic is not None:
         try:
             topic = validate_question(topic, bot_state(context).settings.models.max_question_chars)
@@ -251,7 +257,7 @@ async def on_briefing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             return
     if not await _within_rate_limit(update, context, language):
         return
-    await post_briefing(context, chat.id, topic, language, reply_to=_reply_target(update))
+    await post_briefing(context, chat.id, topic, language, reply_to=_reply_target(update), published=window)
 
 
 async def post_briefing(
@@ -261,10 +267,12 @@ async def post_briefing(
     language: str,
     reply_to: int | None = None,
     slot: str | None = None,
+    published: TimeWindow | None = None,
 ) -> None:
     """Build the briefing of what is new since the chat's previous one (else the configured window)
     in a thread and send it; it becomes the chat's last answer for /sources. A scheduled `slot`
-    another replica already claimed sends nothing."""
+    another replica already claimed sends nothing. With a publication window (`published`) it
+    covers every article published then instead of what is new."""
     state = bot_state(context)
     now = time.time()
     claim = await asyncio.to_thread(state.subscriptions.claim_briefing, chat_id, slot, now)
@@ -272,8 +280,10 @@ async def post_briefing(
         logger.info("chat %s: briefing %s was already sent (another replica)", chat_id, slot)
         return
     since = claim.since if claim.since is not None else now - state.settings.telegram.briefing_window_hours * 3600
+    if published is not None:
+        since = None  # asked for the articles published then: all of them, not only what arrived lately
     try:
-        await _build_and_send_briefing(context, chat_id, topic, language, since, reply_to)
+        await _build_and_send_briefing(context, chat_id, topic, language, since, reply_to, published)
     except BaseException:
         # Not sent: give the claim back, so the next briefing covers this window instead of skipping it.
         await asyncio.to_thread(state.subscriptions.release_briefing, claim)
@@ -281,21 +291,31 @@ async def post_briefing(
 
 
 async def _build_and_send_briefing(
-    context: ContextTypes.DEFAULT_TYPE, chat_id: int, topic: str | None, language: str, since: float, reply_to: int | None
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    topic: str | None,
+    language: str,
+    since: float | None,
+    reply_to: int | None,
+    published: TimeWindow | None = None,
 ) -> None:
-    """The briefing of what is new since `since`, built in a thread and sent in the chat's turn."""
+    """The briefing of what is new since `since` (of articles `published` in a window), built in a
+    thread and sent in the chat's turn."""
     state = bot_state(context)
     window = _window(context)
     async with chat_turn(chat_id):
         async with typing_action(context.bot, chat_id):
-            briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic, since)
+            briefing = await asyncio.to_thread(build_briefing, state.settings, state.retriever, topic, since, published)
         if briefing.nothing_new:
             markup = render_briefing(briefing, language, state.timezone)
             await send_html(context.bot, chat_id, markup, reply_to=reply_to, window_s=window)
             logger.info("chat %s: nothing new for its briefing", chat_id)
             return
         if briefing.empty:
-            nothing = say(language, "nothing_on_topic", topic=escape(topic or ""))
+            said = [say(language, "nothing_on_topic", topic=escape(topic or ""))] if topic or not briefing.window else []
+            if briefing.window is not None:  # which days it covered, or that nothing was published then
+                said.append(escape(briefing_window_note(briefing, language)))
+            nothing = "\n\n".join(said)
             await send_html(context.bot, chat_id, nothing, reply_to=reply_to, window_s=window)
             return
         if context.chat_data is not None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from answers.briefing import Briefing
+from answers.briefing import Briefing, briefing_window_note
 from answers.dated import date_text
 from answers.labels import labels
 from answers.stories import short_title
-from answers.types import Answer, Citation, FigureRow, StoryRows, markers, walk_answer
+from answers.types import Answer, Citation, Figure, FigureRow, StoryRows, markers, source_days, walk_answer
 
 MESSAGE_LIMIT = 4096
 # A chat answer shows at most this many quotes (one per figure first); the rest, with every
@@ -188,6 +189,17 @@ def moment(seconds: float, timezone: dt.tzinfo | None = None) -> str:
     return dt.datetime.fromtimestamp(seconds, timezone or dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def briefing_figure(figure: Figure, citations: Mapping[int, Citation], language: str) -> str:
+    """"<b>12.000</b> Soldaten — Yonhap [1]"; a figure the briefing merged from several sources
+    names each with its outlet and day, newest first, as an answer's figure rows do."""
+    words = labels(language)
+    row = FigureRow(figure, source_days(figure, citations, language))
+    who = row.sources_text(words["unattributed"], words["newest_figure"]) if row.several else None
+    if who is None:
+        who = f"{figure.attributed_to or words['unattributed']} {markers(figure.citations)}"
+    return f"<b>{escape(figure.value)}</b> {escape(figure.what)} — {escape(who)}"
+
+
 def render_briefing(briefing: Briefing, language: str, timezone: dt.tzinfo | None = None) -> str:
     """The briefing as one HTML text; quotes appear once, under the first part that cites them.
     Times (what is new since when) are shown in `timezone` (UTC when None)."""
@@ -202,6 +214,8 @@ def render_briefing(briefing: Briefing, language: str, timezone: dt.tzinfo | Non
 
     title = words["briefing_topic"].format(topic=escape(briefing.topic)) if briefing.topic else words["briefing_all"]
     blocks = [f"<b>{title}</b> ({words['drawn_from'].format(n=briefing.articles)})"]
+    if briefing.window is not None:
+        blocks[0] += f"\n<i>{escape(briefing_window_note(briefing, language))}</i>"
     if briefing.since is not None:
         when = escape(moment(briefing.since, timezone))
         if briefing.nothing_new:
@@ -219,26 +233,21 @@ def render_briefing(briefing: Briefing, language: str, timezone: dt.tzinfo | Non
             lines.append(f"• <b>{escape(story.title)}</b> — {', '.join(meta)} [{story.lead}]")
             lines += quotes((story.lead,))
             for figure in story.figures:
-                who = escape(figure.attributed_to or words["unattributed"])
-                lines.append(f"   <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
+                lines.append(f"   {briefing_figure(figure, by_number, language)}")
                 lines += quotes(figure.citations[:1])
             for added in story.new:
-                about = [escape(p) for p in (added.published, added.outlet) if p]
+                about = [escape(p) for p in (date_text(added, language), added.outlet) if p]
                 if added.new_outlet:
                     about.append(words["new_outlet"])
                 about_text = f" — {', '.join(about)}" if about else ""
                 lines.append(f"   {words['new_in_story']}: {_link(added.title, added.url)}{about_text} [{added.citation}]")
                 for figure in added.new_figures:
-                    who = escape(figure.attributed_to or words["unattributed"])
-                    lines.append(
-                        f"      {words['adds']}: <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}"
-                    )
+                    lines.append(f"      {words['adds']}: {briefing_figure(figure, by_number, language)}")
         blocks.append("\n".join(lines))
     if briefing.figures:
         lines = [f"<b>{words['key_figures']}</b>"]
         for figure in briefing.figures:
-            who = escape(figure.attributed_to or words["unattributed"])
-            lines.append(f"• <b>{escape(figure.value)}</b> {escape(figure.what)} — {who} {markers(figure.citations)}")
+            lines.append(f"• {briefing_figure(figure, by_number, language)}")
             lines += quotes(figure.citations)
         blocks.append("\n".join(lines))
     if briefing.claims:
@@ -250,7 +259,7 @@ def render_briefing(briefing: Briefing, language: str, timezone: dt.tzinfo | Non
     if briefing.newest:
         lines = [f"<b>{words['newest']}</b>"]
         for article in briefing.newest:
-            meta = ", ".join(escape(p) for p in (article.published or words["undated"], article.outlet) if p)
+            meta = ", ".join(escape(p) for p in (date_text(article, language) or words["undated"], article.outlet) if p)
             lines.append(f"• {_link(article.title, article.url)} — {meta} [{article.citation}]")
             lines += quotes((article.citation,))
         blocks.append("\n".join(lines))

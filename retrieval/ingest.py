@@ -230,16 +230,20 @@ def today_utc() -> str:
     return dt.datetime.now(dt.UTC).date().isoformat()
 
 
-def dated_when_indexed(article: Article, today: str, previous: Article | None = None) -> Article:
+def dated_when_indexed(article: Article, today: str, first_indexed: str | None = None) -> Article:
     """`article`, dated by the day it is first indexed when its source gave no date and it was not fetched.
 
-    `previous` is the same article as the index held it before: an edited file keeps the day it was
-    first indexed, so re-indexing never makes an old undated article look new.
+    `first_indexed` is the day the index already dated this article by (an earlier version of the
+    same file): an edited file keeps it, so re-indexing never makes an old undated article look new.
     """
     if article.date_source is not None:
         return article
-    day = previous.fallback_date if previous is not None and previous.date_source == "indexed" and previous.fallback_date else today
-    return dataclasses.replace(article, date_source="indexed", fallback_date=day)
+    return dataclasses.replace(article, date_source="indexed", fallback_date=first_indexed or today)
+
+
+def first_indexed_day(article: Article | None) -> str | None:
+    """The day `article` (as the index held it) was dated by being indexed, if it was."""
+    return article.fallback_date if article is not None and article.date_source == "indexed" else None
 
 
 def source_key(source_path: str) -> str:

@@ -36,6 +36,7 @@ OUTLETS_BY_DOMAIN = {
     "derstandard.at": "Der Standard",
     "nzz.ch": "NZZ",
     "reuters.com": "Reuters",
+    "yna.co.kr": "Yonhap",
     "bbc.co.uk": "BBC",
     "bbc.com": "BBC",
 }

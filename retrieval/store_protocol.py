@@ -24,7 +24,12 @@ from retrieval.story_linking import StoryMember
 from retrieval.time_window import TimeWindow
 from retrieval.types import Article, Chunk, Hit, SearchTimings, Sentence
 
-SCHEMA_VERSION = 2  # 2: BM25 tokens join digit groups written with spaces ("12 000"; retrieval/numbers.py)
+# 2: BM25 tokens join digit groups written with spaces ("12 000"; retrieval/numbers.py).
+# 3: articles say where their date comes from (`Article.date_source`, `fallback_date`). A schema-2
+# index is read as is (its undated articles dated by the day they entered the collection, marked
+# "indexed") and the next `newsbot index` writes schema 3; older ones are rebuilt.
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (2, 3)
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,7 @@ class StoryMember:
     published: str | None
     outlet: str | None
     added: float  # when the article entered the collection (seconds since the epoch)
+    date: str | None = None  # the best day known (`Article.date`: published, else fetched or indexed)
 
 
 class NameColumn(Sequence[frozenset[str]]):

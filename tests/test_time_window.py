@@ -134,7 +134,13 @@ def test_ask_and_search_take_since_and_until(dated_settings: Settings, monkeypat
     assert data["note"] == "Durchsucht wurden nur Artikel, die vom 2024-10-30 bis 2024-10-31 erschienen sind."
     searched = runner.invoke(app, ["search", "Leuchtturm Fähre Valencia", "--since", "2024-11-03", "--json"])
     assert searched.exit_code == 0
-    assert {h["published"] for h in json.loads(searched.stdout)} == {"2024-11-05"}
+    hits = json.loads(searched.stdout)
+    # Of the dated articles only 5 November's; the undated seeds count by the day they were indexed
+    # (today, after 3 November), and say so: never passed off as published.
+    assert {h["published"] for h in hits if h["date_source"] == "published"} == {"2024-11-05"}
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert all((h["published"], h["fallback_date"]) == (None, today) for h in hits if h["date_source"] == "indexed")
+    assert {h["date_source"] for h in hits} == {"published", "indexed"}
     bad = runner.invoke(app, ["search", "Valencia", "--since", "letzte Woche"])
     assert bad.exit_code == 2 and "'letzte Woche' is neither a date nor a duration" in bad.stderr
 
@@ -157,3 +163,59 @@ def test_the_postgresql_store_searches_the_same_window(pg_url: str, tmp_path: Pa
         assert named_day and {h.article.published for h in named_day} == {"2024-10-31"}
     finally:
         retriever.close()
+
+
+# -- briefings over a publication window ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_briefing_published_between_two_days_covers_only_those_articles_and_says_so(
+    dated_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSBOT_DATA_DIR", str(dated_settings.retrieval.data_dir))
+    window = ["--published-since", "2024-11-01", "--published-until", "2024-11-03"]
+    as_json = runner.invoke(app, ["briefing", *window, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    # Every article was added minutes ago; a publication window alone asks for all of its articles.
+    assert data["articles"] == 1 and data["since"] is None
+    assert {c["published"] for c in data["citations"]} == {"2024-11-02"}
+    assert data["window"] == {"since": "2024-11-01", "until": "2024-11-03", "month_day": None}
+
+    text = runner.invoke(app, ["briefing", *window]).stdout
+    assert "Durchsucht wurden nur Artikel, die vom 2024-11-01 bis 2024-11-03 erschienen sind." in text
+    assert FERRY.title in text and FLOOD.title not in text and LIGHTHOUSE.title not in text
+
+    # On a topic that the window holds nothing of: the window is named, nothing claimed about the collection.
+    topic = runner.invoke(app, ["briefing", "Hochwasser Valencia", "--published-since", "2024-11-04", "--json"])
+    assert topic.exit_code == 0 and FLOOD.title not in topic.stdout
+    # --since keeps its meaning (added since), beside a publication window
+    added = json.loads(runner.invoke(app, ["briefing", *window, "--since", "2h", "--json"]).stdout)
+    assert added["since"] is not None and added["articles"] == 1
+    bad = runner.invoke(app, ["briefing", "--published-since", "letzte Woche"])
+    assert bad.exit_code == 2 and "'letzte Woche' is neither a date nor a duration" in bad.stderr
+
+
+@pytest.mark.slow
+def test_a_briefing_over_a_window_draws_on_the_same_articles_in_both_stores(
+    dated_settings: Settings, pg_url: str, tmp_path: Path, e5_embedder
+) -> None:
+    from answers.briefing import build_briefing
+    from retrieval.stores.postgres.index import build_pg_index
+    from retrieval.stores.postgres.search import PgRetriever
+
+    folder = tmp_path / "pg-dated"
+    folder.mkdir()
+    settings = make_settings(tmp_path / "pg-data", NEWSBOT_DATABASE_URL=pg_url)
+    build_pg_index([_story_file(folder, s) for s in (FLOOD, FERRY, LIGHTHOUSE)], settings, embedder=e5_embedder)
+    window = TimeWindow(dt.date(2024, 10, 31), dt.date(2024, 11, 2))
+    pg = PgRetriever.load(settings, embedder=e5_embedder)
+    try:
+        for retriever in (EmbeddedRetriever.load(dated_settings, embedder=e5_embedder), pg):
+            briefing = build_briefing(settings, retriever, window=window)
+            assert briefing.articles == 2 and briefing.window == window
+            assert {c.published for c in briefing.citations} == {"2024-10-31", "2024-11-02"}
+            on_topic = build_briefing(settings, retriever, "Fähre Passagiere", window=TimeWindow(dt.date(2024, 11, 3)))
+            assert all(c.published != "2024-11-02" for c in on_topic.citations)
+    finally:
+        pg.close()

@@ -27,13 +27,16 @@ from retrieval.indexing import EMBED_SLICE, IndexProgress, IndexReport, Progress
 from retrieval.ingest import (
     SkippedFile,
     assign_doc_ids,
+    dated_when_indexed,
     display_path,
+    first_indexed_day,
     iter_article_files,
     read_article,
     source_key,
+    today_utc,
 )
 from retrieval.pooling import pooled_chunk_vectors
-from retrieval.store_protocol import BuildInfo
+from retrieval.store_protocol import SCHEMA_VERSION, BuildInfo
 from retrieval.stores.embedded.store import (
     GenerationWriter,
     IndexData,
@@ -102,8 +105,12 @@ def build_index(
 def merge_articles(
     read: Mapping[str, Article], previous: IndexData | None, prune: bool, report: IndexReport
 ) -> dict[str, Article]:
-    """Step 1: the previous index's articles with the freshly read ones laid over them (`report` says which changed)."""
+    """Step 1: the previous index's articles with the freshly read ones laid over them (`report` says which changed).
+
+    A new or changed article without a date of its own (and not fetched) is dated by the day it was
+    first indexed (`dated_when_indexed`)."""
     old_articles = dict(previous.articles) if previous else {}
+    today = today_utc()
     articles: dict[str, Article] = {}
     for doc_id, kept in old_articles.items():
         if prune and doc_id not in read and not Path(kept.source_path).exists():
@@ -119,7 +126,7 @@ def merge_articles(
         else:
             report.unchanged.append(doc_id)
             continue
-        articles[doc_id] = article
+        articles[doc_id] = dated_when_indexed(article, today, first_indexed_day(old))
     return articles
 
 
@@ -388,6 +395,7 @@ def update_index(
         or not same_model
         or (previous is not None and chunking_changed(previous, settings, plan))
         or (previous is not None and previous.stories is None)  # written before stories: link them now
+        or (previous is not None and previous.info.schema_version < SCHEMA_VERSION)  # store where dates come from
     )
     report.total_articles = len(articles)
     if not changed or not articles:

@@ -87,7 +87,7 @@ class EmbeddedRetriever:
         language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)
         t1 = time.perf_counter()
         if window is not None and not window.open:
-            exclude_docs = exclude_docs | window.outside((d, a.published) for d, a in self.data.articles.items())
+            exclude_docs = exclude_docs | window.outside((d, a.date) for d, a in self.data.articles.items())
         if outlet is not None:
             exclude_docs = exclude_docs | {d for d, a in self.data.articles.items() if a.outlet != outlet}
         if self.size == 0 or len(exclude_docs) >= len(self.data.articles):

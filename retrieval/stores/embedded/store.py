@@ -21,6 +21,7 @@ until the next `newsbot index` links them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -33,7 +34,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Self
 
@@ -43,7 +44,7 @@ from filelock import FileLock, Timeout
 from retrieval.dense import build_faiss_index, load_faiss_index, save_faiss_index
 from retrieval.errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from retrieval.lexical import LexicalIndex, tokenize
-from retrieval.store_protocol import SCHEMA_VERSION, BuildInfo
+from retrieval.store_protocol import READABLE_SCHEMAS, BuildInfo
 from retrieval.story_linking import NameColumn, StoryMember, StoryTable
 from retrieval.types import Article, Chunk, Sentence, first_sentence_rows
 
@@ -123,7 +124,10 @@ class IndexData:
                     by_story.setdefault(s, []).append(d)
                 self._by_story = by_story
             members = sorted({d for s in {story[d] for d in doc_ids if d in story} for d in by_story[s]})
-        return [StoryMember(d, story[d], self.articles[d].published, self.articles[d].outlet, added[d]) for d in members]
+        return [
+            StoryMember(d, story[d], self.articles[d].published, self.articles[d].outlet, added[d], self.articles[d].date)
+            for d in members
+        ]
 
     def cross_story_groups(self, doc_ids: Iterable[str] | None = None) -> frozenset[int]:
         """Near-duplicate groups (of `doc_ids`' sentences; all when None) carried by more than one story."""
@@ -156,7 +160,8 @@ _SCHEMA = STORIES_SCHEMA + """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE articles (
     doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
-    source_path TEXT NOT NULL, published TEXT, url TEXT, outlet TEXT, language TEXT NOT NULL
+    source_path TEXT NOT NULL, published TEXT, url TEXT, outlet TEXT, language TEXT NOT NULL,
+    date_source TEXT, fallback_date TEXT
 );
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES articles(doc_id), position INTEGER NOT NULL,
@@ -362,10 +367,13 @@ class GenerationWriter:
 
     def add_articles(self, articles: Iterable[Article]) -> None:
         rows = [
-            (a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, a.language)
+            (
+                a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, a.language,
+                a.date_source, a.fallback_date,
+            )
             for a in articles
-        ]
-        self._db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        ]  # fmt: skip
+        self._db.executemany("INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         self._sources += [{"doc_id": r[0], "source_path": r[4], "content_hash": r[3]} for r in rows]
 
     def add_rows(
@@ -636,14 +644,14 @@ def load_metadata(generation: Path) -> tuple[BuildInfo, dict[str, Article], list
     connection = _connect(generation / "meta.sqlite")
     try:
         info = _read_info(connection)
-        if info.schema_version != SCHEMA_VERSION:
+        if info.schema_version not in READABLE_SCHEMAS:
             raise IndexCorruptError(f"index in {generation} has schema {info.schema_version}; {REBUILD_HINT}")
-        articles = {
-            row[0]: Article(*row)
-            for row in connection.execute(
-                "SELECT doc_id, title, text, content_hash, source_path, published, url, outlet, language FROM articles"
-            )
-        }
+        columns = "doc_id, title, text, content_hash, source_path, published, url, outlet, language"
+        if info.schema_version >= 3:
+            columns += ", date_source, fallback_date"
+        articles = {row[0]: Article(*row) for row in connection.execute(f"SELECT {columns} FROM articles")}
+        if info.schema_version < 3:
+            articles = _dated_as_indexed(connection, articles, info)
         sentences = [
             Sentence(doc_id=d, position=p, start=s, end=e, text=articles[d].text[s:e], dup_group=g)
             for d, p, s, e, g in connection.execute(
@@ -661,6 +669,26 @@ def load_metadata(generation: Path) -> tuple[BuildInfo, dict[str, Article], list
     finally:
         connection.close()
     return info, articles, sentences, chunks
+
+
+def _dated_as_indexed(connection: sqlite3.Connection, articles: dict[str, Article], info: BuildInfo) -> dict[str, Article]:
+    """The articles of a schema-2 generation, which did not record where dates come from: dated ones
+    as published, undated ones by the day they entered the collection (the build's day when it
+    predates stories), marked "indexed". The next `newsbot index` stores this as schema 3."""
+    try:
+        added = dict(connection.execute("SELECT doc_id, added FROM article_stories").fetchall())
+    except sqlite3.DatabaseError:
+        added = {}
+    logger.info("index schema %d: undated articles are dated by the day they were indexed", info.schema_version)
+    dated = {}
+    for doc_id, article in articles.items():
+        if article.published:
+            dated[doc_id] = replace(article, date_source="published")
+        else:
+            when = float(added.get(doc_id, info.created))
+            day = dt.datetime.fromtimestamp(when, dt.UTC).date().isoformat()
+            dated[doc_id] = replace(article, date_source="indexed", fallback_date=day)
+    return dated
 
 
 def load_generation(generation: Path, with_search_structures: bool = True) -> IndexData:

@@ -19,7 +19,15 @@ from config.settings import Settings
 from models.embedders import Embedder, load_embedder
 from retrieval.errors import IngestError
 from retrieval.indexing import IndexReport, ProgressCallback, embed_passages_with_progress, segment
-from retrieval.ingest import SkippedFile, assign_doc_ids, display_path, iter_article_files, read_article
+from retrieval.ingest import (
+    SkippedFile,
+    assign_doc_ids,
+    dated_when_indexed,
+    display_path,
+    iter_article_files,
+    read_article,
+    today_utc,
+)
 from retrieval.pooling import pooled_chunk_vectors
 from retrieval.store_protocol import BuildInfo
 from retrieval.stores.embedded.store import IndexData, load_index
@@ -111,6 +119,9 @@ def update_pg_index(
             report.unchanged.append(doc_id)
             continue
         changed[doc_id] = article
+    first_indexed = store.first_indexed_days(report.updated)
+    today = today_utc()
+    changed = {d: dated_when_indexed(a, today, first_indexed.get(d)) for d, a in changed.items()}
     if prune:
         report.removed = sorted(d for d, (_, path) in known.items() if d not in read and not Path(path).exists())
 

@@ -164,6 +164,7 @@ class PgRetriever:
         assert url is not None, "PgRetriever needs NEWSBOT_DATABASE_URL"
         store = PgStore(url.get_secret_value())
         info = store.require_build_info()
+        store.add_date_columns()  # a database written before articles said where their date comes from
         if embedder is None:
             if info.model_id != settings.models.embedding_model:
                 raise ModelMismatchError(

@@ -89,7 +89,8 @@ CREATE TABLE IF NOT EXISTS articles (
     doc_id TEXT NOT NULL UNIQUE, title TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
     source_path TEXT NOT NULL, published TEXT, url TEXT, outlet TEXT, language TEXT NOT NULL,
     indexed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    story BIGINT, story_vector HALFVEC({dimension}), story_terms TEXT[]
+    story BIGINT, story_vector HALFVEC({dimension}), story_terms TEXT[],
+    date_source TEXT, fallback_date TEXT
 );
 CREATE TABLE IF NOT EXISTS sentences (
     article_no BIGINT NOT NULL REFERENCES articles(no) ON DELETE CASCADE,
@@ -103,7 +104,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     article_no BIGINT NOT NULL REFERENCES articles(no) ON DELETE CASCADE,
     position INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
     first_sentence INTEGER NOT NULL, last_sentence INTEGER NOT NULL,
-    published TEXT, outlet TEXT, language TEXT NOT NULL,
+    published TEXT, outlet TEXT, language TEXT NOT NULL, -- published: the article's best day (what windows filter on)
     embedding HALFVEC({dimension}) NOT NULL,
     tsv TSVECTOR NOT NULL, tokens INTEGER NOT NULL
 );
@@ -134,6 +135,33 @@ def _story_columns(conn: Any, dimension: int) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS articles_story ON articles (story)")
     # How many linked articles name each stem: the IDF of story linking (kept like `lexemes`).
     conn.execute("CREATE TABLE IF NOT EXISTS story_names (term TEXT PRIMARY KEY, articles INTEGER NOT NULL)")
+
+
+def _date_columns(conn: Any) -> None:
+    """Add where each article's date comes from to a database written before it was stored: dated
+    articles as published, undated ones dated by the day they were indexed (as the embedded store
+    reads its schema 2), and that day into the chunks' filter column so windows find them. Checked
+    first: an ALTER TABLE would lock out readers even when it changes nothing."""
+    if _has_date_columns(conn):
+        return
+    conn.execute("ALTER TABLE articles ADD COLUMN IF NOT EXISTS date_source TEXT, ADD COLUMN IF NOT EXISTS fallback_date TEXT")
+    conn.execute(
+        "UPDATE articles SET date_source = CASE WHEN published IS NULL THEN 'indexed' ELSE 'published' END, "
+        "fallback_date = CASE WHEN published IS NULL THEN to_char(indexed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END"
+    )
+    conn.execute(
+        "UPDATE chunks c SET published = a.fallback_date FROM articles a "
+        "WHERE c.article_no = a.no AND c.published IS NULL AND a.fallback_date IS NOT NULL"
+    )
+    logger.info("PostgreSQL store: articles now say where their date comes from (undated ones: the day they were indexed)")
+
+
+def _has_date_columns(conn: Any) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = 'articles' AND column_name = 'date_source'"
+        ).fetchone()
+    )
 
 
 @dataclass(frozen=True)
@@ -191,6 +219,30 @@ class PgStore:
                 return {}
             return {d: (h, p) for d, h, p in conn.execute("SELECT doc_id, content_hash, source_path FROM articles")}
 
+    def first_indexed_days(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """doc_id → the day it was dated by being indexed, for those of `doc_ids` that were (an
+        edited undated file keeps that day)."""
+        if not doc_ids:
+            return {}
+        with self.connection() as conn:
+            return dict(
+                conn.execute(
+                    "SELECT doc_id, fallback_date FROM articles WHERE doc_id = ANY(%s) AND date_source = 'indexed'",
+                    (list(doc_ids),),
+                ).fetchall()
+            )
+
+    def add_date_columns(self) -> None:
+        """Bring a database written before articles said where their date comes from up to date
+        (a reader calls this once at load; nothing is locked when the columns are there)."""
+        with self.connection(autocommit=False) as conn:
+            if not conn.execute("SELECT to_regclass('articles') IS NOT NULL").fetchone()[0] or _has_date_columns(conn):
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                _date_columns(conn)
+            conn.commit()
+
     def counts(self) -> tuple[int, int, int]:
         """(articles, chunks, sentences) stored."""
         with self.connection() as conn:
@@ -235,6 +287,7 @@ class PgStore:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                 conn.execute(_schema(info.dimension))
                 _story_columns(conn, info.dimension)
+                _date_columns(conn)
                 self._check_or_store_info(conn, info)
                 replaced = [i.article.doc_id for i in items] + list(removed)
                 self._delete(conn, replaced)
@@ -306,9 +359,10 @@ class PgStore:
     def _insert(self, conn: Any, item: ArticleRows) -> None:
         a = item.article
         article_no = conn.execute(
-            "INSERT INTO articles (doc_id, title, text, content_hash, source_path, published, url, outlet, language) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING no",
-            (a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, a.language),
+            "INSERT INTO articles (doc_id, title, text, content_hash, source_path, published, url, outlet, language, "
+            "date_source, fallback_date) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING no",
+            (a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, a.language)
+            + (a.date_source, a.fallback_date),
         ).fetchone()[0]
         with conn.cursor().copy(
             'COPY sentences (article_no, position, start, "end", embedding) FROM STDIN WITH (FORMAT BINARY)'
@@ -321,7 +375,7 @@ class PgStore:
             "outlet, language, embedding, tsv, tokens) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
             f"to_tsvector('{TEXT_CONFIG}', %s), 0)",
             [
-                (article_no, c.position, c.start, c.end, c.first_sentence, c.last_sentence, a.published, a.outlet,
+                (article_no, c.position, c.start, c.end, c.first_sentence, c.last_sentence, a.date, a.outlet,
                  a.language, _halfvec(v), full_text_input(c.text))
                 for c, v in zip(item.chunks, item.chunk_vectors)
             ],
@@ -466,7 +520,8 @@ _ABSENT = Sentence(doc_id="", position=-1, start=0, end=0, text="")
 
 _ARTICLE_QUERY = (
     "SELECT a.no, a.doc_id, a.title, a.text, a.content_hash, a.source_path, a.published, a.url, a.outlet, "
-    'a.language, array_agg(s.position ORDER BY s.position), array_agg(s.start ORDER BY s.position), '
+    "a.language, a.date_source, a.fallback_date, "
+    'array_agg(s.position ORDER BY s.position), array_agg(s.start ORDER BY s.position), '
     'array_agg(s."end" ORDER BY s.position), array_agg(s.dup_group ORDER BY s.position), '
     "array_agg(s.embedding ORDER BY s.position) "
     "FROM articles a LEFT JOIN sentences s ON s.article_no = a.no WHERE {where} GROUP BY a.no"
@@ -517,9 +572,9 @@ class PgCorpus:
             self._no_of.setdefault(d, None)
 
     def _remember(self, row: tuple) -> None:
-        no, *fields = row[:10]
+        no, *fields = row[:12]
         article = Article(*fields)
-        positions, starts, ends, groups, vectors = row[10:]
+        positions, starts, ends, groups, vectors = row[12:]
         sentences: list[Sentence] = []
         matrix = np.zeros((0, self.info.dimension), dtype=np.float32)
         if positions and positions[0] is not None:
@@ -552,7 +607,8 @@ class PgCorpus:
         """Every article of the stories of `doc_ids` (all when None); an article not linked yet
         (a collection written before stories) is a story of its own."""
         select = (
-            "SELECT doc_id, coalesce(story, -no), published, outlet, extract(epoch FROM indexed_at)::float8 FROM articles"
+            "SELECT doc_id, coalesce(story, -no), published, outlet, extract(epoch FROM indexed_at)::float8, "
+            "coalesce(published, fallback_date) FROM articles"
         )
         if doc_ids is None:
             rows = self._conn.execute(select + " ORDER BY doc_id").fetchall()
@@ -564,7 +620,7 @@ class PgCorpus:
                 f"UNION ALL ({select} WHERE story IS NULL AND doc_id = ANY(%s)) ORDER BY 1",
                 (ids, ids),
             ).fetchall()
-        return [StoryMember(d, int(s), p, o, float(t)) for d, s, p, o, t in rows]
+        return [StoryMember(d, int(s), p, o, float(t), day) for d, s, p, o, t, day in rows]
 
     def cross_story_groups(self, doc_ids: Iterable[str] | None = None) -> frozenset[int]:
         """Near-duplicate groups (of `doc_ids`' sentences; all when None) that more than one story carries."""
