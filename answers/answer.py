@@ -195,6 +195,7 @@ def answer(
     # Only a windowed search names the window: retrievers that wrap `search` (bench/answers.py) need not know it.
     windowed = {"window": searched} if searched is not None else {}
     result = retriever.search(read.text, k=k, language=language, **windowed)
+    result.window = searched  # the answerer reads nothing outside it either (a story's other articles)
     composed = answerer.compose(read.text, language, result, retriever.data)
     composed.question = question
     if searched is not None:

@@ -37,7 +37,7 @@ from answers.figure_table import (
     figure_sources,
     merge_mentions,
 )
-from answers.stories import Story, StoryMap, newest_first, short_title, stories_from, story_map
+from answers.stories import Story, StoryMap, newest_first, published_in, short_title, story_map
 from answers.types import Citation, Figure
 from config.settings import Settings
 from retrieval.store_protocol import Corpus, Retriever, chunk_sentence_ids
@@ -195,7 +195,7 @@ def build_briefing(
         doc_ids = sorted(stories.story_of)
         sentence_ids = []
     if window is not None:
-        stories = _published_in(stories, window)
+        stories = published_in(stories, window)
         doc_ids = [d for d in doc_ids if d in stories.story_of]
     briefing = Briefing(topic=topic, articles=len(doc_ids), since=since, window=window)
     if not doc_ids:
@@ -229,13 +229,6 @@ def build_briefing(
         len(briefing.newest),
     )  # fmt: skip
     return briefing
-
-
-def _published_in(stories: StoryMap, window: TimeWindow) -> StoryMap:
-    """The stories with only their articles of `window` (by each article's best day known); a story
-    with none there is left out."""
-    kept = [m for m in stories.members.values() if window.admits(m.date or m.published)]
-    return stories_from(kept, stories.boilerplate_groups, several=len({m.story for m in kept}) > 1)
 
 
 def _top_stories(data: Corpus, stories: StoryMap, citations: _Citations) -> list[StoryDigest]:

@@ -31,7 +31,7 @@ from answers.labels import label, language_key
 from answers.scoring import SentenceScorer
 from answers.scoring.choice import ScorerName, make_scorer
 from answers.scoring.types import Assessment, ScoredSentence
-from answers.stories import story_map
+from answers.stories import published_in, story_map
 from answers.story_figures import StoryRows, group_by_story
 from answers.types import Answer, Citation, Figure
 from answers.vector_cache import VectorCache
@@ -173,6 +173,8 @@ class ExtractiveAnswerer:
         # Stories were linked at index time; a database corpus fetches only those of the articles retrieved.
         retrieved = {hit.chunk.doc_id for hit in result.hits} | {data.sentences[r.sentence_id].doc_id for r in everywhere}
         stories = story_map(data, around=retrieved)
+        if result.window is not None and not result.window.open:
+            stories = published_in(stories, result.window)
         floor = self._relevance_floor(result, everywhere)
         groups = group_by_story(
             near_best,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from retrieval.store_protocol import Corpus
 from retrieval.story_linking import StoryMember
+from retrieval.time_window import TimeWindow
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,14 @@ def stories_from(members: list[StoryMember], boilerplate: frozenset[int], severa
         stories=tuple(stories), story_of=story_of, boilerplate_groups=boilerplate, several=several,
         members={m.doc_id: m for m in members},
     )  # fmt: skip
+
+
+def published_in(stories: StoryMap, window: TimeWindow) -> StoryMap:
+    """The stories with only their articles of `window` (by each article's best day known, as time
+    windows judge it); a story with none there is left out. A windowed answer or briefing reads no
+    article outside its window, not even for a story's corroboration."""
+    kept = [m for m in stories.members.values() if window.admits(m.date or m.published)]
+    return stories_from(kept, stories.boilerplate_groups, several=len({m.story for m in kept}) > 1)
 
 
 def _story(story: int, members: list[StoryMember]) -> Story:

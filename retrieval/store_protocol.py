@@ -128,6 +128,9 @@ class SearchResult:
     query_vector: np.ndarray
     hits: list[Hit]
     timings: SearchTimings
+    # The publication window the hits were limited to: what the answerer reads beyond the hits (a
+    # story's other articles, for its figures) must be limited to it too.
+    window: TimeWindow | None = None
 
 
 def prepare_query(

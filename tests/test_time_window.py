@@ -86,7 +86,7 @@ def _story_file(folder: Path, story: Story) -> Path:
 
 @pytest.fixture
 def dated_settings(writable_seed_index: Path, tmp_path: Path, e5_embedder) -> Settings:
-    """The seeds (one dated 2024-10-22, the others undated) and three dated stories."""
+    """The seeds (three dated 21-24 October 2024, two undated) and three dated stories."""
     folder = tmp_path / "dated"
     folder.mkdir()
     settings = make_settings(writable_seed_index)
@@ -219,3 +219,16 @@ def test_a_briefing_over_a_window_draws_on_the_same_articles_in_both_stores(
             assert all(c.published != "2024-11-02" for c in on_topic.citations)
     finally:
         pg.close()
+
+
+@pytest.mark.slow
+def test_a_windowed_figures_answer_quotes_no_article_of_its_story_from_outside_the_window(
+    dated_settings: Settings, dated_retriever: EmbeddedRetriever
+) -> None:
+    # The seeds are one story; before, its figures were read from every article of the story, the
+    # 21 and 22 October ones too, under a note saying only articles since 24 October were searched.
+    window = TimeWindow(dt.date(2024, 10, 24))
+    result = answer("Wie viele nordkoreanische Soldaten hat Nordkorea geschickt?", dated_settings, dated_retriever, window=window)
+    assert not result.declined and result.figures
+    assert all(window.admits(c.published or c.fallback_date) for c in result.citations)
+    assert {c.published for c in result.citations if c.published} == {"2024-10-24"}

@@ -16,7 +16,7 @@ import pytest
 
 from retrieval.stores.embedded.store import current_generation
 from tests.conftest import REPO
-from tests.news_site import FLOOD, NewsSite, news_site
+from tests.news_site import FERRY, FLOOD, LIGHTHOUSE, NewsSite, Story, news_site
 from tests.telegram.conftest import ADMIN_ID, USER_ID, answer_parts, newsbot
 from tests.telegram.fake_bot_api import FakeBotApi
 from tests.telegram.telegram_html import parse
@@ -66,6 +66,24 @@ async def test_an_admins_link_is_indexed_and_the_next_question_quotes_it(api: Fa
     assert confirmation.text.startswith(f"Indexiert: „{FLOOD.title}“ (2024-10-31")
     assert "6 Artikel im Index" in confirmation.text
     assert "158" in "\n".join(p.text for p in parts)
+
+
+async def test_a_page_without_a_date_is_shown_with_the_day_it_was_fetched_never_as_published(
+    api: FakeBotApi, bot_settings, site: NewsSite
+) -> None:
+    settings = bot_settings(TELEGRAM_QUESTIONS_PER_MINUTE="100")
+    url = site.publish(Story(FERRY.slug, FERRY.title, FERRY.published, FERRY.paragraphs, with_date_meta=False))
+    admin = api.private_chat(ADMIN_ID, language_code="de")
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    async with newsbot(settings):
+        api.send_text(ADMIN_ID, admin, url)
+        (confirmation,) = await api.wait_for_messages(ADMIN_ID, timeout=60)
+        api.send_text(ADMIN_ID, admin, "/ask --since 24h Wie viele Passagiere waren an Bord der Fähre?")
+        parts = await answer_parts(api, ADMIN_ID, after=1, timeout=60)
+    assert confirmation.text.startswith(f"Indexiert: „{FERRY.title}“ (abgerufen am {today}")
+    text = parse("\n".join(p.text for p in parts))
+    assert "312" in text and f"127.0.0.1, abgerufen am {today}" in text
+    assert "Ein Artikel ohne Erscheinungsdatum zählt nach dem Tag, an dem er abgerufen oder indexiert wurde" in text
 
 
 async def test_a_link_from_someone_who_is_not_an_admin_is_refused_and_never_answered(
@@ -171,8 +189,12 @@ async def test_ask_takes_a_time_window_and_a_dated_question_is_answered_from_tha
         dated = (await api.wait_for_messages(USER_ID, count=2, timeout=60))[-1]
         api.send_text(USER_ID, user, "/ask --since letzte Woche Wie viele Soldaten?")
         bad = (await api.wait_for_messages(USER_ID, count=3, timeout=60))[-1]
-    # No article of the seeds is dated after 22 October 2024: declined, saying why (no passages, no button).
-    assert parse(windowed.text) == "Dazu steht nichts in den Artikeln.\n\nKein Artikel der Sammlung ist seit 2024-11-01 erschienen."
+    # No seed is published after 24 October 2024; the two undated ones count by the day they were
+    # indexed (today), and the answer quotes them saying so, their day shown as such.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    windowed_text = parse(windowed.text)
+    assert "Durchsucht wurden nur Artikel, die seit 2024-11-01 erschienen sind. Ein Artikel ohne Erscheinungsdatum" in windowed_text
+    assert f"indexiert am {today}" in windowed_text and "2024-10-2" not in windowed_text
     assert parse(dated.text) == "Dazu steht nichts in den Artikeln.\n\nKein Artikel der Sammlung ist am 24. Dezember erschienen."
     assert bad.text.startswith("Das kann ich leider nicht beantworten: 'letzte' is neither a date nor a duration")
 
@@ -193,3 +215,27 @@ async def test_a_link_addressed_to_the_bot_in_a_group_is_refused_for_others_and_
     assert refusal.reply_to == mention["message_id"] and refusal.reply_to != chatter["message_id"]
     assert refusal.text.startswith("Sorry, only the bot's admins can add articles; a link is not a question.")
     assert len(api.sent(GROUP_ID)) == 1 and site.hits("/articles/hochwasser-valencia.html") == 0
+
+
+async def test_briefing_takes_a_publication_window_and_says_when_nothing_was_published_then(
+    api: FakeBotApi, bot_settings, tmp_path: Path, e5_embedder
+) -> None:
+    from retrieval.stores.embedded.indexer import build_index
+
+    settings = bot_settings(TELEGRAM_QUESTIONS_PER_MINUTE="100")
+    folder = tmp_path / "dated"
+    folder.mkdir()
+    for story in (FLOOD, FERRY, LIGHTHOUSE):
+        (folder / f"{story.slug}.txt").write_text(f"{story.title}\n{story.published}\n\n" + "\n".join(story.paragraphs) + "\n")
+    build_index([folder], settings, embedder=e5_embedder)
+    user = api.private_chat(USER_ID, language_code="de")
+    async with newsbot(settings):
+        api.send_text(USER_ID, user, "/briefing --since 2024-11-01 --until 2024-11-03")
+        parts = await answer_parts(api, USER_ID, timeout=60)
+        api.send_text(USER_ID, user, "/briefing --since 2024-12-20 --until 2024-12-24")
+        nothing = (await api.wait_for_messages(USER_ID, count=len(parts) + 1, timeout=60))[-1]
+    text = parse("".join(p.text for p in parts))
+    assert "(aus 1 Artikeln)" in text
+    assert "Durchsucht wurden nur Artikel, die vom 2024-11-01 bis 2024-11-03 erschienen sind." in text
+    assert FERRY.title in text and FLOOD.title not in text and LIGHTHOUSE.title not in text
+    assert parse(nothing.text) == "Kein Artikel der Sammlung ist vom 2024-12-20 bis 2024-12-24 erschienen."
