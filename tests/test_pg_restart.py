@@ -106,3 +106,54 @@ def test_postgres_restarted_during_chat_the_next_question_waits_for_it_and_the_s
     stderr = chat.process.stderr.read() if chat.process.stderr else ""
     assert "Traceback" not in stderr, stderr[-3000:]
     assert "NEWSBOT_DATABASE_RECONNECT_S" in chat.seen
+
+
+class _RestartAfterSearch:
+    """The real `PgRetriever`, with the database restarted as its search returns: the question's
+    answer then reads its articles, stories and duplicate groups (lazy `PgCorpus` loads) over a broken
+    connection, from a server that is back `down_s` later."""
+
+    def __init__(self, retriever: Any, server: Any, down_s: float) -> None:
+        self.retriever, self.server, self.down_s = retriever, server, down_s
+
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        from tests.pg_server import start_again, stop
+
+        result = self.retriever.search(*args, **kwargs)
+        stop(self.server)
+        threading.Timer(self.down_s, start_again, (self.server,)).start()
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.retriever, name)
+
+
+def test_postgres_restarted_between_a_search_and_its_answers_lazy_loads_the_answer_waits_for_it(
+    own_pg_server: Any, seed_database: str, tmp_path: Path, e5_embedder: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 28, item 3 (narrow window): only the search retried, so a restart between a question's
+    search and the loads its answer makes afterwards still failed that question."""
+    from answers.answer import answer
+    from answers.extractive import ExtractiveAnswerer
+    from retrieval.stores.postgres.search import PgRetriever
+    from tests.pg_server import start_again
+
+    settings = make_settings(
+        tmp_path, NEWSBOT_DATABASE_URL=seed_database, NEWSBOT_DATABASE_RECONNECT_S=str(RECONNECT_S)
+    )
+    answerer = ExtractiveAnswerer(settings, e5_embedder)
+    question = "Was schrieb Rutte im Onlinedienst X?"
+    undisturbed = answer(question, settings, retriever=PgRetriever.load(settings, e5_embedder), answerer=answerer)
+    assert "Eskalation" in undisturbed.answer
+
+    retriever = PgRetriever.load(settings, e5_embedder)
+    try:
+        with caplog.at_level("WARNING", logger="retrieval.stores.postgres.reconnect"):
+            restarted = answer(question, settings, retriever=_RestartAfterSearch(retriever, own_pg_server, 2.0), answerer=answerer)
+    finally:
+        time.sleep(2.5)
+        start_again(own_pg_server)
+
+    assert any("lost the database" in r.getMessage() for r in caplog.records)  # the restart was met, after the search
+    assert restarted.answer == undisturbed.answer
+    assert [c.quote for c in restarted.citations] == [c.quote for c in undisturbed.citations]

@@ -21,8 +21,8 @@ not supported
     asserted word not ("kapituliert").
 
 Features per pair (`answers.claim_support.features`): e5 cosine (both embedded as passages, as the
-LLM answerer compares reply sentences with quotes), content-word coverage, content words missing,
-the least-covered word's share of its letters found, and whether claim and quote share a language. A
+LLM answerer compares reply sentences with quotes), content-word coverage, content words missing
+and whether claim and quote share a language. A
 logistic regression is fitted on the fit half of the titles (`bench.squad_heldout.xquad_title_halves`);
 the cut of each language pair maximises F0.75 of "supported" on the fit half (precision weighs more:
 a dropped true sentence leaves its quote and the extractive answer; a kept false one is shown as

@@ -184,8 +184,18 @@ class PgRetriever:
     def data(self) -> PgCorpus:
         corpus = getattr(self._local, "corpus", None)
         if corpus is None:
-            corpus = self._local.corpus = PgCorpus(self._connection(), self.info)
+            corpus = self._local.corpus = self._corpus(self._connection())
         return corpus
+
+    def _corpus(self, conn: Any) -> PgCorpus:
+        """A view for one question; its lazy loads after the search wait for a restarted server too."""
+        return PgCorpus(conn, self.info, self._reconnected, self.settings.retrieval.database_reconnect_s)
+
+    def _reconnected(self) -> Any:
+        """A new connection for this thread (the view that asks for it closed the broken one and keeps
+        the articles it holds)."""
+        self._local.conn = None
+        return self._connection()
 
     @property
     def size(self) -> int:
@@ -247,7 +257,7 @@ class PgRetriever:
         language, query_vector = prepare_query(self.embedder, query, language, query_vector, timings)
         t1 = time.perf_counter()
         conn = self._connection()
-        corpus = self._local.corpus = PgCorpus(conn, self.info)
+        corpus = self._local.corpus = self._corpus(conn)
 
         pool = max(50, 5 * k)
         where, params = filters.sql()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ from retrieval.dedup import near_duplicate_groups
 from retrieval.errors import IndexCorruptError, IndexMissingError, ModelMismatchError, StoreUnavailableError
 from retrieval.numbers import join_digit_groups
 from retrieval.store_protocol import BuildInfo
+from retrieval.stores.postgres.reconnect import retry_on_lost_connection
 from retrieval.story_linking import (
     BOILERPLATE_MIN_ARTICLES,
     CANDIDATES,
@@ -533,10 +534,16 @@ class PgCorpus:
     from the database on first use and cached for the life of this view (one question).
 
     An article comes with all its sentences in one statement, so a view never holds half an article.
+    Given `reconnect` (a new connection), every statement waits for a server that went away (restarted
+    between the search and these lazy loads) as `reconnect.py` says, for at most `reconnect_s`.
     """
 
-    def __init__(self, conn: Any, info: BuildInfo) -> None:
-        self._conn = conn
+    def __init__(
+        self, conn: Any, info: BuildInfo, reconnect: Callable[[], Any] | None = None, reconnect_s: float = 0.0
+    ) -> None:
+        self._conn: Any = conn
+        self._reconnect = reconnect
+        self._reconnect_s = reconnect_s
         self.info = info
         self._by_no: dict[int, _LoadedArticle | None] = {}
         self._no_of: dict[str, int | None] = {}
@@ -555,15 +562,34 @@ class PgCorpus:
     def in_memory(self) -> bool:
         return False  # a per-search view: whole-collection work on it would be thrown away with it
 
+    def rows(self, sql: str, params: Any = None, binary: bool = False) -> list[Any]:
+        """All rows of one statement, run again on a new connection while the server is away."""
+        if self._reconnect is None:
+            return self._conn.execute(sql, params, binary=binary).fetchall()
+        return retry_on_lost_connection(lambda: self._rows_once(sql, params, binary), self._drop, self._reconnect_s)
+
+    def _rows_once(self, sql: str, params: Any, binary: bool) -> list[Any]:
+        if self._conn is None:
+            assert self._reconnect is not None
+            self._conn = self._reconnect()
+        return self._conn.execute(sql, params, binary=binary).fetchall()
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        try:
+            conn.close()
+        except Exception:
+            logger.debug("closing a broken database connection failed", exc_info=True)
+
     def load(self, *, nos: Iterable[int] = (), doc_ids: Iterable[str] = ()) -> None:
         """Fetch the articles not cached yet (one statement for all of them)."""
         nos = [n for n in set(nos) if n not in self._by_no]
         doc_ids = [d for d in set(doc_ids) if d not in self._no_of]
         if not nos and not doc_ids:
             return
-        rows = self._conn.execute(  # binary: vectors arrive as bytes, 10x faster than parsing their text
+        rows = self.rows(  # binary: vectors arrive as bytes, 10x faster than parsing their text
             _ARTICLE_QUERY.format(where="a.no = ANY(%s) OR a.doc_id = ANY(%s)"), (nos, doc_ids), binary=True
-        ).fetchall()
+        )
         for row in rows:
             self._remember(row)
         for n in nos:
@@ -611,15 +637,15 @@ class PgCorpus:
             "coalesce(published, fallback_date) FROM articles"
         )
         if doc_ids is None:
-            rows = self._conn.execute(select + " ORDER BY doc_id").fetchall()
+            rows = self.rows(select + " ORDER BY doc_id")
         else:
             ids = list(doc_ids)
             # Two index look-ups (an OR would scan the table); an article not linked yet is its own story.
-            rows = self._conn.execute(
+            rows = self.rows(
                 f"({select} WHERE story = ANY(SELECT story FROM articles WHERE doc_id = ANY(%s) AND story IS NOT NULL)) "
                 f"UNION ALL ({select} WHERE story IS NULL AND doc_id = ANY(%s)) ORDER BY 1",
                 (ids, ids),
-            ).fetchall()
+            )
         return [StoryMember(d, int(s), p, o, float(t), day) for d, s, p, o, t, day in rows]
 
     def cross_story_groups(self, doc_ids: Iterable[str] | None = None) -> frozenset[int]:
@@ -631,29 +657,29 @@ class PgCorpus:
                 "WHERE a2.doc_id = ANY(%s) AND s2.dup_group IS NOT NULL)"
             )
             params = (list(doc_ids),)  # type: ignore[assignment]
-        rows = self._conn.execute(
+        rows = self.rows(
             f"SELECT s.dup_group FROM sentences s JOIN articles a ON a.no = s.article_no WHERE {where} "
             "GROUP BY s.dup_group HAVING count(DISTINCT coalesce(a.story, -a.no)) > 1",
             params,
-        ).fetchall()
+        )
         return frozenset(int(r[0]) for r in rows)
 
     def several_stories(self) -> bool:
         """Stops at the first article of a second story instead of counting every story."""
         return bool(
-            self._conn.execute(
+            self.rows(
                 "SELECT EXISTS (SELECT 1 FROM articles a, (SELECT coalesce(story, -no) AS s FROM articles LIMIT 1) f "
                 "WHERE coalesce(a.story, -a.no) <> f.s)"
-            ).fetchone()[0]
+            )[0][0]
         )
 
     def group(self, group: int) -> tuple[str, ...]:
         if group not in self._groups:
-            rows = self._conn.execute(
+            rows = self.rows(
                 "SELECT DISTINCT a.doc_id FROM sentences s JOIN articles a ON a.no = s.article_no "
                 "WHERE s.dup_group = %s ORDER BY 1",
                 (group,),
-            ).fetchall()
+            )
             self._groups[group] = tuple(r[0] for r in rows)
         return self._groups[group]
 
@@ -667,7 +693,7 @@ class _ChunkCount(Sized):
 
     def __len__(self) -> int:
         if self._n is None:
-            self._n = int(self._c._conn.execute("SELECT chunks FROM corpus_stats").fetchone()[0])
+            self._n = int(self._c.rows("SELECT chunks FROM corpus_stats")[0][0])
         return self._n
 
 
@@ -681,8 +707,8 @@ class _LexemeFrequencies:
 
     def document_frequency(self, token: str) -> int:
         if token not in self._df:
-            row = self._c._conn.execute("SELECT chunks FROM lexemes WHERE lexeme = %s", (token,)).fetchone()
-            self._df[token] = int(row[0]) if row else 0
+            rows = self._c.rows("SELECT chunks FROM lexemes WHERE lexeme = %s", (token,))
+            self._df[token] = int(rows[0][0]) if rows else 0
         return self._df[token]
 
 
@@ -698,10 +724,10 @@ class _Articles(Mapping[str, Article]):
         return loaded.article
 
     def __iter__(self) -> Iterator[str]:
-        return iter([r[0] for r in self._c._conn.execute("SELECT doc_id FROM articles ORDER BY doc_id")])
+        return iter([r[0] for r in self._c.rows("SELECT doc_id FROM articles ORDER BY doc_id")])
 
     def __len__(self) -> int:
-        return int(self._c._conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+        return int(self._c.rows("SELECT count(*) FROM articles")[0][0])
 
 
 class _Sentences(Sequence[Sentence]):
@@ -720,7 +746,7 @@ class _Sentences(Sequence[Sentence]):
         return loaded.sentences[position]
 
     def __len__(self) -> int:
-        top = self._c._conn.execute("SELECT coalesce(max(no), 0) FROM articles").fetchone()[0]
+        top = self._c.rows("SELECT coalesce(max(no), 0) FROM articles")[0][0]
         return (int(top) + 1) << SENTENCE_BITS
 
 
@@ -776,7 +802,7 @@ class _GroupDocs(Mapping[int, tuple[str, ...]]):
         return docs if docs else default
 
     def __iter__(self) -> Iterator[int]:
-        rows = self._c._conn.execute("SELECT DISTINCT dup_group FROM sentences WHERE dup_group IS NOT NULL")
+        rows = self._c.rows("SELECT DISTINCT dup_group FROM sentences WHERE dup_group IS NOT NULL")
         return iter([r[0] for r in rows])
 
     def __len__(self) -> int:
