@@ -71,7 +71,10 @@ def test_search_json_has_the_documented_hit_shape(seed_env) -> None:
     hits = json.loads(result.stdout)
     assert len(hits) == 3 and hits[0]["doc_id"].startswith("002_")
     for hit in hits:
-        assert set(hit) == {"doc_id", "title", "published", "url", "text", "start", "end", "scores"}
+        assert set(hit) == {
+            "doc_id", "title", "published", "date_source", "fallback_date", "url", "text", "start", "end", "scores",
+        }  # fmt: skip
+        assert hit["date_source"] in ("published", "fetched", "indexed")
         assert set(hit["scores"]) == {"lexical", "dense", "fused"}
 
 

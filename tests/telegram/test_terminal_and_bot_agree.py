@@ -69,5 +69,9 @@ async def test_terminal_and_telegram_show_the_same_quotes_and_figures(
     for figure in terminal_answer.figures:
         assert re.search(rf"{re.escape(figure.value)} {re.escape(figure.what)}", chat), figure
         assert figure.value in shown and figure.what in shown
-        if figure.attributed_to:
+        # A row merged from several sources names each one's source (else its outlet) in both.
+        for source in figure.sources or ():
+            if source.attributed_to:
+                assert source.attributed_to in chat and source.attributed_to in shown
+        if figure.attributed_to and not figure.sources:
             assert figure.attributed_to in chat
