@@ -10,13 +10,14 @@ from rich.text import Text
 
 from answers.dated import date_text
 from answers.labels import labels
+from answers.stories import short_title
 from answers.types import Answer, Citation, StoryRows, walk_answer
 from retrieval.types import Hit
 
 
 def source_line(citation: Citation, language: str) -> str:
     """"Title (Outlet, date) URL"; an article without a date of its own shows the day it was fetched or indexed, as such."""
-    parts = [citation.title]
+    parts = [short_title(citation.title)]  # as Telegram shows it: a file without a title line is titled by its whole first paragraph
     meta = ", ".join(p for p in (citation.outlet, date_text(citation, language)) if p)
     if meta:
         parts.append(f"({meta})")
@@ -114,5 +115,5 @@ def render_hits(console: Console, hits: list[Hit]) -> None:
             for name, value in (("fused", hit.fused), ("dense", hit.dense), ("lexical", hit.lexical))
             if value is not None
         )
-        title = f"{rank}. {hit.article.title} — {hit.article.doc_id} [{hit.chunk.start}:{hit.chunk.end}]"
+        title = f"{rank}. {short_title(hit.article.title)} — {hit.article.doc_id} [{hit.chunk.start}:{hit.chunk.end}]"
         console.print(Panel(Text(hit.chunk.text), title=escape(title), subtitle=scores, title_align="left"))

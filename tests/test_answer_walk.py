@@ -139,3 +139,19 @@ def test_a_fetched_day_is_shown_as_fetched_never_as_a_publication_day() -> None:
     assert answer.to_json()["figures"][0]["sources"] == [
         {"citations": [1], "attributed_to": "Yonhap", "outlet": "127.0.0.1", "date": "2026-12-06", "date_source": "fetched"}
     ]
+
+
+def test_an_article_without_a_title_line_is_named_by_a_short_title_in_the_terminal_and_in_telegram() -> None:
+    """10kGNAD's articles are one line each, so their title is the whole article; the terminal showed it
+    all under every quote (Telegram already cut it). Both now show its first words and " …"."""
+    article = "Im Zentrum ist es um fünf Grad wärmer als am Stadtrand – Begrünte Fassaden sind billige Klimaanlagen. " * 20
+    quote = "Während des Morgens gibt es kühlende Effekte."
+    long_titled = Citation(1, "gnad_1", article.strip(), "derStandard", None, None, quote, 0, len(quote), ())
+    answer = Answer("?", "de", "answered", "x", [], [long_titled])
+    console = Console(record=True, width=220)
+    render_terminal(console, answer)
+    shown = console.export_text()
+    assert "Im Zentrum ist es um fünf Grad wärmer als am Stadtrand – Begrünte Fassaden sind billige …" in shown
+    assert shown.count("Begrünte Fassaden") == 1
+    chat = parse(render_telegram(answer))
+    assert chat.count("Begrünte Fassaden") == 1 and quote in chat
