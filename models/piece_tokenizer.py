@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from models.errors import EmbeddingModelError
+
 PIECES_FILE = "sentencepiece.model"
 """The vocabulary as a SentencePiece model, written by the converter beside tokenizer.json."""
 NORMALIZER_FILE = "normalizer.json"
@@ -50,9 +52,7 @@ _BOS, _PAD, _EOS, _UNK, _MASK = "<s>", "<pad>", "</s>", "<unk>", "<mask>"
 
 def write_piece_files(tokenizer: dict[str, Any], out_dir: Path) -> None:
     """Write `PIECES_FILE` and `NORMALIZER_FILE` for tokenizer.json's parsed content `tokenizer`."""
-    from sentencepiece import sentencepiece_model_pb2
-
-    model_pb2: Any = sentencepiece_model_pb2  # protobuf-generated: its classes are made at import
+    model_pb2: Any = _import("sentencepiece.sentencepiece_model_pb2")  # protobuf-generated classes
 
     vocab = tokenizer["model"]["vocab"]
     ids = {piece: i for i, (piece, _score) in enumerate(vocab)}
@@ -78,6 +78,19 @@ def write_piece_files(tokenizer: dict[str, Any], out_dir: Path) -> None:
     (out_dir / NORMALIZER_FILE).write_text(json.dumps(tokenizer["normalizer"]), encoding="utf-8")
 
 
+def _import(module: str) -> Any:
+    """`module`, or an error that says how to get it (a checkout updated without re-running the setup)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise EmbeddingModelError(
+            f"the default model's tokenizer needs the sentencepiece and protobuf packages ({e}); "
+            "run `bash scripts/setup.sh` to install what pyproject.toml lists"
+        ) from e
+
+
 def _precompiled_map(spec: dict[str, Any]) -> Any:
     """The `Precompiled` step of tokenizer.json's normalizer, the only one the pipeline keeps."""
     from tokenizers import normalizers
@@ -93,8 +106,7 @@ class PieceTokenizer:
     """Texts to padded `input_ids`/`attention_mask` tensors, as the model's tokenizer.json makes them."""
 
     def __init__(self, model_dir: Path, max_length: int) -> None:
-        import sentencepiece
-
+        sentencepiece = _import("sentencepiece")
         self._pieces = sentencepiece.SentencePieceProcessor(model_file=str(model_dir / PIECES_FILE))
         self._normalizer = _precompiled_map(json.loads((model_dir / NORMALIZER_FILE).read_text(encoding="utf-8")))
         self.max_length = max_length

@@ -140,3 +140,14 @@ def test_the_lean_engine_maps_no_float32_model_file_once_its_layers_are_bf16(mod
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "0"
+
+
+def test_without_sentencepiece_the_error_says_to_run_the_setup(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout updated without re-running the setup lacks the new dependency: one clear error, no traceback."""
+    import sys
+
+    from models.errors import EmbeddingModelError
+
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)  # import fails as if not installed
+    with pytest.raises(EmbeddingModelError, match=r"sentencepiece.*bash scripts/setup.sh"):
+        PieceTokenizer(model_dir, max_length=512)
