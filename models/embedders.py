@@ -153,7 +153,7 @@ class SentenceTransformerEmbedder:
         from models.cpu_workers import encode_with_workers
 
         with self._lock:
-            return encode_with_workers(
+            vectors = encode_with_workers(
                 self._model,
                 [self._passage_prefix + t for t in texts],
                 batch_size or self._batch_size,
@@ -161,6 +161,8 @@ class SentenceTransformerEmbedder:
                 self.precision,
                 self._tokenize,
             )
+        release_freed_memory()  # the workers' activations (bulk calls only: it costs milliseconds)
+        return vectors
 
     def embed_chunks_late(
         self, chunks: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]], batch_size: int | None = None
@@ -385,7 +387,7 @@ def store_linear_layers_in_bf16(transformer: Any) -> None:
     model file's memory map, so the float32 file is no longer mapped.
 
     Why: under bf16 autocast every linear layer casts its float32 weight and bias to bf16 on each
-    call, so casting them once gives bit-identical vectors (tests/test_packed_embedding.py) while the
+    call, so casting them once gives bit-identical vectors (tests/test_lean_encoder.py) while the
     mapped float32 weights (~85 MB) leave memory and each batch skips the casts (10kGNAD indexed in
     49 s instead of 56 s, issue 24). Everything else (embeddings, layer norms) stays float32, as
     autocast computes it. The model must then only run under autocast (`numeric_mode`), as the bf16

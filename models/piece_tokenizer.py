@@ -16,7 +16,7 @@ pipeline that sentence-transformers runs (transformers' `XLMRobertaTokenizer`) a
 * the result is wrapped as `<s> … </s>`, truncated like the fast tokenizer (the first
   max_length - 2 ids), and padded with `<pad>`.
 
-tests/test_piece_tokenizer.py checks that the ids equal the pipeline's on 10kGNAD articles and on
+tests/test_lean_encoder.py checks that the ids equal the pipeline's on 10kGNAD articles and on
 awkward inputs. Character offsets (late chunking) still come from the pipeline's tokenizer, loaded
 on demand.
 """
