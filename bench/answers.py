@@ -67,7 +67,10 @@ TARGETS = {
 # "fitted-features": the fitted scorer without the query adapter's columns
 # (answer_scorer.json's `baseline` block, fitted in the same run of training/fit_answer_scorer.py);
 # measured only when the committed scorer has such a baseline, so the gain is read off one run.
-Scorer = Literal["reader", "fitted", "fitted-features", "legacy"]
+Scorer = Literal["reader", "reader-alone", "fitted", "fitted-features", "legacy"]
+"""Benchmark variants: the product's scorers, plus `fitted-features` (the fitted scorer without the
+query adapter's features) and `reader-alone` (the reader's own probability and cut, without the
+fitted blend of `answers/scoring/reader_blend.json`): what each addition is worth, in one run."""
 SQUAD_TARGETS = {"declined_unanswerable": 0.80, "answered_answerable": 0.90, "answer_at_1": 0.80}
 
 
@@ -96,17 +99,27 @@ class MaskedRetriever(EmbeddedRetriever):
 
 
 class RecordingAnswerer(ExtractiveAnswerer):
-    """The extractive answerer, remembering its last assessment (the answer-or-decline score)."""
+    """The extractive answerer, remembering its last assessment (the answer-or-decline score) and the
+    search result it assessed (whose first hit is retrieval's own passage ranking)."""
 
     last: Assessment | None = None
+    last_result: SearchResult | None = None
 
     def assess(self, question: str, result: SearchResult, data: IndexData) -> Assessment:
+        self.last_result = result
         self.last = super().assess(question, result, data)
         return self.last
 
 
-def answerer_options(scorer: Scorer) -> dict[str, Any]:
+def answerer_options(scorer: Scorer, settings: Settings, embedder: Embedder) -> dict[str, Any]:
     """ExtractiveAnswerer's scorer arguments for a benchmark variant."""
+    if scorer == "reader-alone":
+        from answers.scoring.choice import make_scorer
+        from answers.scoring.reader import ReaderScorer
+
+        blended = make_scorer("reader", settings, embedder)
+        assert isinstance(blended, ReaderScorer)
+        return {"scorer": ReaderScorer(blended.fitted, blended.reader, blended.window, blend=None)}
     if scorer == "fitted-features":
         baseline = default_parameters().baseline
         if baseline is None:
@@ -132,7 +145,7 @@ def evaluate_squad(
     name = "squad-heldout"
     settings = collections.settings[name]
     retriever = MaskedRetriever(collections.retrievers[name])
-    answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer))
+    answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer, settings, collections.embedder))
     if progress:
         progress(f"answers: {name} {scorer} ({len(heldout.questions)} questions)")
     answerable: list[Outcome] = []
@@ -182,6 +195,10 @@ class Outcome:
     # The best-scored sentence holds the gold answer, answered or not: sentence choice measured apart
     # from declining (answer@1 counts a declined question as a miss).
     top_sentence_gold: bool
+    # Passage ranking: retrieval's first hit is the question's paragraph (R@1 without the scorer), and
+    # the scorer's best sentence lies in it (R@1 once the scorer has re-ranked the retrieved passages).
+    retrieval_first_right: bool = False
+    scorer_first_right: bool = False
 
 
 def ask_xquad(
@@ -194,12 +211,16 @@ def ask_xquad(
     assert answerer.last is not None
     quotes = [c.quote for c in result.citations] if not result.abstained else []
     best = [retriever.data.sentences[s.sentence_id].text for s in answerer.last.scored[:1]]
+    hits = answerer.last_result.hits if answerer.last_result is not None else []
+    best_doc = [retriever.data.sentences[s.sentence_id].doc_id for s in answerer.last.scored[:1]]
     return Outcome(
         answered=not result.abstained,
         score=answerer.last.answerable,
         gold_at_1=answer_contains_gold(quotes[:1], question.answers),
         gold_at_3=answer_contains_gold(quotes[:3], question.answers),
         top_sentence_gold=answer_contains_gold(best, question.answers),
+        retrieval_first_right=bool(hits) and hits[0].chunk.doc_id == question.doc_id,
+        scorer_first_right=best_doc == [question.doc_id],
     )
 
 
@@ -239,7 +260,7 @@ def ask_collection(
     """Every question asked of collection `name` with its article present, left out, and only its paragraph left out."""
     settings = collections.settings[name]
     retriever = MaskedRetriever(collections.retrievers[name])
-    answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer))
+    answerer = RecordingAnswerer(settings, collections.embedder, **answerer_options(scorer, settings, collections.embedder))
     by_title = docs_by_title(collections.xquad)
     here = frozenset(retriever.data.articles)
     out: dict[str, tuple[list[Outcome], list[Outcome], list[Outcome]]] = {}
@@ -274,6 +295,8 @@ def summarise(present: list[Outcome], left_out: list[Outcome], on_story: Sequenc
         "answer_at_1": round(sum(o.gold_at_1 for o in present) / n, 4),
         "answer_at_3": round(sum(o.gold_at_3 for o in present) / n, 4),
         "top_sentence_holds_answer": round(sum(o.top_sentence_gold for o in present) / n, 4),
+        "passage_r_at_1_retrieval": round(sum(o.retrieval_first_right for o in present) / n, 4),
+        "passage_r_at_1_scorer": round(sum(o.scorer_first_right for o in present) / n, 4),
         "answered_present": round(sum(o.answered for o in present) / n, 4),
         "declined_left_out": round(sum(not o.answered for o in left_out) / max(1, len(left_out)), 4),
         "roc_auc": round(auc, 4) if auc is not None else None,
@@ -290,7 +313,7 @@ def evaluate_dev(
 
     settings = collections.settings[name]
     retriever = collections.retrievers[name]
-    answerer = ExtractiveAnswerer(settings, collections.embedder, **answerer_options(scorer))
+    answerer = ExtractiveAnswerer(settings, collections.embedder, **answerer_options(scorer, settings, collections.embedder))
     report = evaluate(
         load_questions(dev_questions),
         lambda q: answer_question(q, settings, retriever=retriever, answerer=answerer),
@@ -323,7 +346,7 @@ def time_asks(
     """Warm `ask` with `scorer` (answer() with the real embedder, question embedding included), in ms."""
     settings = collections.settings[name]
     retriever = EmbeddedRetriever(collections.retrievers[name].data, embedder, settings)
-    answerer = ExtractiveAnswerer(settings, embedder, **answerer_options(scorer))
+    answerer = ExtractiveAnswerer(settings, embedder, **answerer_options(scorer, settings, embedder))
     answer_question(questions[0], settings, retriever=retriever, answerer=answerer)  # warm-up
     times = []
     for _ in range(rounds):

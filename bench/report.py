@@ -294,7 +294,7 @@ def answers_section(answers: dict[str, Any]) -> list[str]:
         "",
     ]
     rows = []
-    for scorer in ("reader", "fitted", "fitted-features", "legacy"):
+    for scorer in ("reader", "reader-alone", "fitted", "fitted-features", "legacy"):
         for collection in ("xquad", "xquad+gnad", "small"):
             for lang in ("de", "en"):
                 r = answers.get(scorer, {}).get(collection, {}).get(lang)
@@ -302,17 +302,18 @@ def answers_section(answers: dict[str, Any]) -> list[str]:
                     rows.append(
                         [scorer, collection, lang, r["answer_at_1"], r["answer_at_3"], r.get("top_sentence_holds_answer", "–"),
                          r["answered_present"],
-                         r["declined_left_out"], r["roc_auc"], r.get("declined_on_story", "–")]
+                         r["declined_left_out"], r["roc_auc"], r.get("declined_on_story", "–"),
+                         r.get("passage_r_at_1_retrieval", "–"), r.get("passage_r_at_1_scorer", "–")]
                     )  # fmt: skip
     lines += _table(
         ["Scorer", "Collection", "Questions", "answer@1", "answer@3", "best sentence holds answer", "present: answered", "left out: declined",
-         "ROC AUC", "on story: declined"],
+         "ROC AUC", "on story: declined", "passage R@1: retrieval", "passage R@1: scorer's best sentence"],
         rows,
     )  # fmt: skip
     squad_rows = [
         [scorer, r["answerable"], r["unanswerable"], r["answered_answerable"], r["answer_at_1"], r["answer_at_3"],
          r["top_sentence_holds_answer"], r["declined_unanswerable"]]
-        for scorer in ("reader", "fitted", "fitted-features", "legacy")
+        for scorer in ("reader", "reader-alone", "fitted", "fitted-features", "legacy")
         if (r := answers.get(scorer, {}).get("squad"))
     ]  # fmt: skip
     if squad_rows:

@@ -43,12 +43,18 @@ def xquad_title_halves(xquad_dir: Path) -> tuple[frozenset[str], frozenset[str]]
 
 def load_squad_heldout(squad_dir: Path, xquad_dir: Path, per_kind: int = 300, seed: int = 7) -> SquadHeldout:
     """The held-out titles' paragraphs and `per_kind` answerable plus `per_kind` unanswerable questions."""
+    _, titles = xquad_title_halves(xquad_dir)
+    return load_squad_titles(squad_dir, titles, per_kind, seed)
+
+
+def load_squad_titles(squad_dir: Path, titles: frozenset[str], per_kind: int | None = None, seed: int = 7) -> SquadHeldout:
+    """SQuAD 2.0's paragraphs of `titles`, one article each, and a seeded sample of `per_kind`
+    answerable plus `per_kind` unanswerable questions on them (all of them when `per_kind` is None)."""
     path = squad_dir / "dev-v2.0.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))["data"]
     except (OSError, ValueError, KeyError) as e:
         raise BenchDataError(f"{path} is not a readable SQuAD 2.0 file ({e}); pass --squad PATH") from e
-    _, titles = xquad_title_halves(xquad_dir)
     articles: dict[str, Article] = {}
     answerable: list[SquadQuestion] = []
     unanswerable: list[SquadQuestion] = []
@@ -66,6 +72,8 @@ def load_squad_heldout(squad_dir: Path, xquad_dir: Path, per_kind: int = 300, se
                 answers = tuple(" ".join(str(a["text"]).split()) for a in qa.get("answers", []))
                 question = SquadQuestion(str(qa["id"]), " ".join(str(qa["question"]).split()), answers, doc_id)
                 (unanswerable if qa.get("is_impossible") else answerable).append(question)
+    if per_kind is None:
+        return SquadHeldout(articles, answerable + unanswerable)
     rng = random.Random(seed)
     sample = rng.sample(answerable, min(per_kind, len(answerable))) + rng.sample(unanswerable, min(per_kind, len(unanswerable)))
     return SquadHeldout(articles, sample)

@@ -655,7 +655,7 @@ def bench(
         int | None, typer.Option(min=1, help="Answers suite: the first N test questions per language (and N+N SQuAD).")
     ] = None,
     answers_scorers: Annotated[
-        str | None, typer.Option(help="Answers suite: comma list of scorers (reader, fitted, fitted-features, legacy).")
+        str | None, typer.Option(help="Answers suite: comma list of scorers (reader, reader-alone, fitted, fitted-features, legacy).")
     ] = None,
     answers_small: Annotated[bool, typer.Option(help="Answers suite: also the small two-title collections.")] = True,
     gnad: Annotated[Path, typer.Option(help="Folder of distractor news articles (10kGNAD) for the answers suite.")] = Path(

@@ -141,3 +141,25 @@ class PieceTokenizer:
             input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
             attention_mask[i, : len(row)] = 1
         return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def pair_arrays(self, pairs: Sequence[tuple[str, str]], max_length: int) -> tuple[Any, Any]:
+        """`input_ids`/`attention_mask` (numpy int64) for (first, second) pairs as the pipeline encodes a
+        pair for a cross-encoder: `<s> first </s></s> second </s>`, the second cut first ("only_second")
+        so the whole fits `max_length`, padded with `<pad>` to the longest row. Where the first alone
+        leaves no room (a question near the length limit), the first is cut too, keeping one id of the second."""
+        import numpy as np
+
+        rows = []
+        for first, second in pairs:
+            a, b = self.ids(first), self.ids(second)
+            room = max_length - 4 - len(a)
+            if room < 1:
+                a, room = a[: max(1, max_length - 5)], 1
+            rows.append([self.bos_id, *a, self.eos_id, self.eos_id, *b[:room], self.eos_id])
+        width = max(len(r) for r in rows)
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        attention_mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = row
+            attention_mask[i, : len(row)] = 1
+        return input_ids, attention_mask

@@ -7,7 +7,10 @@ for. Reading both at once lets attention match the question's asked-for slot (ho
 against what the sentence says. Trained by `training.reader` on SQuAD 2.0 / 1.1 and XQuAD's fit half.
 
 The network is multilingual-e5-small's own embeddings and its first `layers` transformer layers,
-fine-tuned, plus a linear head on the mean of its token states (as e5 pools). The embeddings are never trained, so the shipped
+fine-tuned, plus a linear head on the mean of its token states (as e5 pools) and, where the config
+says `token_head`, a second linear head that scores each token "part of the answer"; the sentence's
+logit is then the pooled logit plus its highest token logit, so a sentence counts as answering only
+where the reader can point at the words that answer. The embeddings are never trained, so the shipped
 file holds only the fine-tuned layers and the head (float16) and the rest comes from the default
 model, which `models.e5_convert` builds offline: nothing is fetched from a hub.
 """
@@ -39,6 +42,8 @@ READER_DIR = Path(__file__).resolve().parent / "reader_weights"
 
 CONTEXT_MARK = " ¶ "
 """Separates the target sentence from its neighbours and title in the reader's second segment."""
+PASSAGE_PREFIX = "passage: "
+"""Opens the second segment (e5's passage marker); the sentence's characters follow it."""
 
 
 class ReaderError(EmbeddingModelError):
@@ -64,7 +69,7 @@ def reader_text_pair(item: ReaderInput) -> tuple[str, str]:
     Training and question time both build pairs here, so they can never drift apart.
     """
     context = CONTEXT_MARK.join(part for part in (item.previous, item.following, item.title) if part)
-    second = f"passage: {item.sentence}" + (f"{CONTEXT_MARK}{context}" if context else "")
+    second = f"{PASSAGE_PREFIX}{item.sentence}" + (f"{CONTEXT_MARK}{context}" if context else "")
     return f"query: {item.question}", second
 
 
@@ -76,12 +81,16 @@ class ReaderConfig:
     max_length: int
     threshold: float  # answerable when the best sentence's probability reaches this (fitted, see json)
     provenance: dict[str, Any]
+    token_head: bool = False
 
     @classmethod
     def read(cls, path: Path) -> ReaderConfig:
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            return cls(int(raw["layers"]), int(raw["max_length"]), float(raw["threshold"]), dict(raw["provenance"]))
+            return cls(
+                int(raw["layers"]), int(raw["max_length"]), float(raw["threshold"]), dict(raw["provenance"]),
+                bool(raw.get("token_head", False)),
+            )  # fmt: skip
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ReaderError(
                 f"the reader's settings {path} are missing or damaged ({e}); restore it from git "
@@ -89,8 +98,9 @@ class ReaderConfig:
             ) from e
 
 
-def build_network(base_model_dir: Path, layers: int) -> torch.nn.Module:
-    """e5-small truncated to its first `layers` layers, with a one-logit head on its mean-pooled states."""
+def build_network(base_model_dir: Path, layers: int, token_head: bool = False) -> torch.nn.Module:
+    """e5-small truncated to its first `layers` layers, with a one-logit head on its mean-pooled states
+    and, with `token_head`, a per-token "answer" head whose highest logit is added to it."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
@@ -109,14 +119,24 @@ def build_network(base_model_dir: Path, layers: int) -> torch.nn.Module:
             encoder.config.num_hidden_layers = layers
             self.encoder = encoder
             self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+            self.token_head = torch.nn.Linear(encoder.config.hidden_size, 1) if token_head else None
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.scores(input_ids, attention_mask)[0]
+
+        def scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            """The pair's logit, and (with the token head) every token's "part of the answer" logit."""
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             # Mean over the pair's tokens, as e5 pools: its first token's state barely varies with the
             # input (logits of std 0.01 on a batch; the model never learnt), since e5 was trained mean-pooled.
             mask = attention_mask.unsqueeze(-1).to(states.dtype)
             pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            return self.head(pooled).squeeze(-1).float()
+            logit = self.head(pooled).squeeze(-1).float()
+            if self.token_head is None:
+                return logit, None
+            tokens = self.token_head(states).squeeze(-1).float()
+            tokens = tokens.masked_fill(attention_mask == 0, -1e4)
+            return logit + tokens.max(dim=1).values, tokens
 
     return ReaderNetwork()
 
@@ -163,7 +183,7 @@ def export_reader(base_model_dir: Path, weights_dir: Path, cache_dir: Path) -> P
     except ImportError as e:
         raise ReaderError(f"exporting the reader needs torch: {e}") from e
     config = ReaderConfig.read(weights_dir / "reader.json")
-    network = build_network(base_model_dir, config.layers)
+    network = build_network(base_model_dir, config.layers, config.token_head)
     try:
         state = load_file(str(weights_dir / "reader.safetensors"))
     except Exception as e:  # safetensors raises its own error types for truncated files
@@ -202,7 +222,8 @@ class Reader:
 
     def __init__(self, base_model_dir: Path, cache_dir: Path, weights_dir: Path = READER_DIR, threads: int = 0) -> None:
         import onnxruntime as ort
-        from tokenizers import Tokenizer
+
+        from models.piece_tokenizer import PieceTokenizer
 
         self.config = ReaderConfig.read(weights_dir / "reader.json")
         path = export_reader(base_model_dir, weights_dir, cache_dir)
@@ -213,11 +234,10 @@ class Reader:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own error types for damaged files
             raise ReaderError(f"cannot load the reader's ONNX graph {path} ({e}); delete {path.parent} to export it again") from e
-        tokenizer = Tokenizer.from_file(str(base_model_dir / "tokenizer.json"))
-        tokenizer.enable_truncation(self.config.max_length, strategy="only_second")
-        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("<pad>") or 1, pad_token="<pad>")
-        self._tokenizer = tokenizer
-        self._lock = threading.Lock()  # a fast tokenizer must not be called from two threads at once
+        # SentencePiece with the pipeline's ids (`models.piece_tokenizer`): ~40 MB and a fast load, where
+        # tokenizer.json's trie holds ~280 MB in every process that answers with the reader.
+        self._tokenizer = PieceTokenizer(base_model_dir, max_length=self.config.max_length)
+        self._lock = threading.Lock()  # one tokenizer, called from the bot's worker threads
 
     @property
     def threshold(self) -> float:
@@ -233,9 +253,7 @@ class Reader:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             with self._lock:
-                encoded = self._tokenizer.encode_batch([pairs[i] for i in rows])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+                ids, mask = self._tokenizer.pair_arrays([pairs[i] for i in rows], self.config.max_length)
             out[rows] = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
         return out
 

@@ -195,7 +195,12 @@ def test_a_sentence_its_quote_does_not_support_is_dropped_whatever_it_claims(
     result = ask(question, settings, seed_retriever, e5_embedder)
 
     assert [d.sentence for d in result.dropped] == [claim]
-    assert "does not support it" in result.dropped[0].reason
+    # Either check of `answers.verify_llm._check_support` may be the one that drops it: the claim is
+    # not its quote's (the support model), or it is nearer another quote than its own. Which comes
+    # first depends on the CPU's numeric path: on a Zen 4 (bf16) "Der Krieg ist damit vorbei" lies
+    # nearer an uncited quote by more than WRONG_QUOTE_MARGIN; on the Xeon the support model drops it.
+    reason = result.dropped[0].reason
+    assert "does not support it" in reason or (reason.startswith("reads like uncited quote") and "not its own" in reason)
     assert result.answerer == "llm" and result.text is not None and claim[:-5] not in result.text
 
 

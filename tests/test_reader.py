@@ -52,7 +52,7 @@ def test_onnx_runtime_gives_the_trained_networks_logits(reader) -> None:
     from models.e5_convert import ensure_default_model
 
     base = ensure_default_model(MODEL_CACHE)
-    network = build_network(base, reader.config.layers)
+    network = build_network(base, reader.config.layers, reader.config.token_head)
     network.load_state_dict({k: v.float() for k, v in load_file(str(READER_DIR / "reader.safetensors")).items()}, strict=False)
     network.eval()
     items = [
@@ -68,14 +68,10 @@ def test_onnx_runtime_gives_the_trained_networks_logits(reader) -> None:
     np.testing.assert_allclose(reader.logits(items), expected, atol=1e-3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "measured with the shipped reader: the quote alone scores 4.97, with the sentence naming Selenskyj before it "
-        "4.90 (both far above its cut); it does not yet weigh the previous sentence for a who-question (issue 25, open)"
-    ),
-)
 def test_the_reader_reads_a_quote_with_the_sentence_before_it_that_names_the_speaker(reader) -> None:
+    """The quote names its speaker only as "er"; the sentence before names Selenskyj. Measured with the
+    shipped reader (token head, session 11): 6.51 alone, 6.95 with the sentence before (session 8's
+    reader: 4.97 and 4.90, the xfail this replaces)."""
     question = "Wer sagte, dass 10.000 Soldaten aus Nordkorea trainiert werden?"
     alone, with_speaker = reader.logits([
         ReaderInput(question, SPEAKER_QUOTE),
@@ -96,9 +92,9 @@ def ask_with_reader(distractor_settings, e5_embedder):
 
 
 ON_STORY_OPEN = (
-    "measured with the shipped reader over seeds + 6 10kGNAD articles: the Mali question is answered with the "
-    "Russia figures; on XQuAD's held-out on-story questions it declines 0.71-0.81 (fitted scorer 0.65-0.76), "
-    "not yet this one (issue 25, open)"
+    "measured with the shipped reader and blend over seeds + 6 10kGNAD articles: the English Mali question is "
+    "declined, the German one is answered with the Russia figures (on XQuAD's held-out on-story questions the "
+    "blend declines 0.84-0.88, fitted scorer 0.66-0.76; issue 25, open for this question)"
 )
 
 
@@ -115,8 +111,8 @@ def test_the_reader_answers_the_answerable_twin_with_the_reported_figures(ask_wi
 @pytest.mark.parametrize(
     "question",
     [
-        pytest.param(q, marks=pytest.mark.xfail(strict=True, reason=ON_STORY_OPEN))
-        for q in ("How many soldiers did North Korea send to Mali?", "Wie viele Soldaten hat Nordkorea nach Mali geschickt?")
+        "How many soldiers did North Korea send to Mali?",
+        pytest.param("Wie viele Soldaten hat Nordkorea nach Mali geschickt?", marks=pytest.mark.xfail(strict=True, reason=ON_STORY_OPEN)),
     ],
 )
 def test_the_reader_declines_the_on_story_question_the_articles_do_not_answer(ask_with_reader, question: str) -> None:
@@ -149,3 +145,77 @@ def test_the_shipped_reader_loads_offline_from_a_fresh_clone(tmp_path: Path) -> 
     done = subprocess.run([sys.executable, "-c", script], cwd=clone, env=env, capture_output=True, text=True, check=True)
     assert np.isfinite(float(done.stdout.strip().splitlines()[-1]))
     assert list(cache.glob("reader-*/model-mapped.onnx"))
+
+
+def test_the_token_target_marks_exactly_the_answers_words() -> None:
+    """The reader's token-level target (training.reader.token_labels): the tokens of the gold answer inside
+    the candidate's sentence, after the passage prefix, and nothing in the question or the context."""
+    from transformers import AutoTokenizer
+
+    from models.e5_convert import ensure_default_model
+    from training.reader import token_labels
+    from training.reader_data import ReaderQuestion
+
+    sentence = "Nach Angaben des Pentagons sind rund 10.000 Soldaten in Russland eingetroffen."
+    start = sentence.index("10.000")
+    question = ReaderQuestion(
+        qid="t", source="test", question="Wie viele Soldaten sind in Russland?",
+        items=(
+            ReaderInput("Wie viele Soldaten sind in Russland?", sentence, previous="10.000 Menschen demonstrierten."),
+            ReaderInput("Wie viele Soldaten sind in Russland?", "Die Duma stimmte zu."),
+        ),
+        gold=frozenset({0}), answer_spans=(((start, start + len("10.000")),), ()),
+    )  # fmt: skip
+    tokenizer = AutoTokenizer.from_pretrained(str(ensure_default_model(MODEL_CACHE)))
+    pairs = [reader_text_pair(i) for i in question.items]
+    encoded = tokenizer([p[0] for p in pairs], [p[1] for p in pairs], padding=True, return_offsets_mapping=True, return_tensors="pt")
+    labels = token_labels(encoded, [question])
+    marked = tokenizer.convert_tokens_to_string(tokenizer.convert_ids_to_tokens(encoded["input_ids"][0][labels[0].bool()]))
+    assert marked.strip() == "10.000"
+    assert labels[1].sum() == 0
+
+
+def test_the_blend_ranks_by_both_logits_and_says_where_it_came_from() -> None:
+    from answers.scoring.reader import BLEND_PATH, ReaderBlend
+
+    blend = ReaderBlend.read(BLEND_PATH)
+    assert blend is not None, "answers/scoring/reader_blend.json ships with the reader"
+    assert blend.provenance["script"] == "python -m training.fit_reader_blend"
+    assert blend.provenance["cross_validated_by_title"], "held-out rates are recorded with the fit"
+    assert blend.reader > 0 and blend.fitted > 0, "both views raise P(answers): each was fitted to carry weight"
+    # Monotone in each view: a sentence both like more scores higher.
+    low, high = blend.probabilities(np.array([0.0, 2.0]), np.array([0.2, 0.6]))
+    assert 0.0 < low < high < 1.0
+    assert 0.0 < blend.threshold < 1.0
+
+
+def test_question_time_pairs_get_the_ids_training_gave_them() -> None:
+    """The reader tokenizes pairs with SentencePiece at question time (`PieceTokenizer.pair_arrays`, ~40 MB)
+    and with transformers' tokenizer in training: the ids and masks must be the same, truncation included."""
+    from transformers import AutoTokenizer
+
+    from models.e5_convert import ensure_default_model
+    from models.piece_tokenizer import PieceTokenizer
+    from retrieval.sentences import split_sentences
+
+    base = ensure_default_model(MODEL_CACHE)
+    text = " ".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "seeds").iterdir()) if p.suffix in {".txt", ".md"})
+    sentences = [text[slice(*span)] for span in split_sentences(text)][:120]
+    awkward = ["", "<s> x </s>", "ﬁ ① ２ Ⅻ\u200b \u00a0a", "🙂" * 40, "wort " * 200, "\u202eabc"]
+    items = [ReaderInput(q, s, previous=p, title="T") for q, s, p in zip(
+        ["Wer sagte das?", "How many soldiers?", "Was " * 120] * 60, sentences + awkward, [""] + sentences)]  # fmt: skip
+    pairs = [reader_text_pair(i) for i in items]
+    ours = PieceTokenizer(base, max_length=96)
+    theirs = AutoTokenizer.from_pretrained(str(base))
+    fits = [p for p in pairs if len(theirs(p[0])["input_ids"]) < 96 - 2]
+    for start in range(0, len(fits), 16):
+        batch = fits[start : start + 16]
+        ids, mask = ours.pair_arrays(batch, 96)
+        expected = theirs([p[0] for p in batch], [p[1] for p in batch], padding=True, truncation="only_second", max_length=96)
+        assert ids.tolist() == expected["input_ids"] and mask.tolist() == expected["attention_mask"]
+    # A question too long to leave the sentence room: transformers refuses it; ours cuts the question
+    # too and keeps the row within max_length (a user's question is never an error here).
+    long = [p for p in pairs if p not in fits]
+    assert long
+    ids, mask = ours.pair_arrays(long, 96)
+    assert ids.shape[1] == 96 and (mask.sum(axis=1) == 96).all()

@@ -1,7 +1,7 @@
 """Train the answer reader (`models.reader`) on SQuAD 2.0 / 1.1 dev and XQuAD's fit half.
 
     python -m training.reader --squad ../shared/datasets/squad --xquad ../shared/bench/xquad \
-        --work /tmp/newsbot-reader [--epochs 2] [--layers 6]
+        --work /tmp/newsbot-reader [--epochs 2] [--layers 6] [--threads 2]
 
 Writes `models/reader_weights/` (float16 layers and head, under 25 MB, and `reader.json` with the
 fitted answerable cut and the learning curve). Checkpoints go to `--work` (outside the repository)
@@ -9,8 +9,14 @@ every `--checkpoint-every` steps; the same command resumes from the newest one. 
 it on the same machine kind gives the same weights up to float rounding.
 
 Recipe and why:
-- Pointwise binary cross-entropy per (question, sentence): P(answers) must mean the same with 5
-  candidates or 40, since question time scores sentences of several retrieved articles at once.
+- A listwise softmax over a question's candidates and a learnt "none answers" option, plus pointwise
+  binary cross-entropy per (question, sentence): P(answers) must mean the same with 5 candidates or
+  40, since question time scores sentences of several retrieved articles at once.
+- A token-level target beside it (`token_labels`, on by default; `--no-token-head` is session 8's
+  recipe): every token of the sentence inside a gold answer span is a 1, every other token (and every
+  token of an unanswerable question's sentences) a 0, and the sentence's logit includes its highest
+  token logit. The extractive-QA signal: the reader must find the words that answer, not only
+  judge that the sentence is about the same thing.
 - The embeddings stay frozen (the vocabulary's 96M parameters, most of the model); the first
   `layers` transformer layers and the head train. Fewer layers halve both training and question
   time; the shipped file stays small.
@@ -39,7 +45,7 @@ from answers.answer_scorer import sigmoid
 from bench.answers import roc_auc
 from models.e5_convert import ensure_default_model
 from models.precision import choose_precision
-from models.reader import READER_DIR, build_network, reader_text_pair, trained_state
+from models.reader import PASSAGE_PREFIX, READER_DIR, build_network, reader_text_pair, trained_state
 from training.reader_data import ReaderQuestion, load_splits
 
 logger = logging.getLogger(__name__)
@@ -58,6 +64,8 @@ class Recipe:
     eval_questions: int = 400  # per held-out set, for the learning curve
     head_learning_rate: float = 1e-3
     pointwise_weight: float = 0.5
+    token_head: bool = True
+    token_weight: float = 1.0
 
 
 def _question_batches(questions: Sequence[ReaderQuestion], size: int, rng: random.Random) -> list[list[int]]:
@@ -94,6 +102,28 @@ def question_scores(network, tokenizer, questions: Sequence[ReaderQuestion], max
     network.train()
     bounds = np.cumsum([0] + [len(q.items) for q in questions])
     return [logits[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def token_labels(encoded, batch: Sequence[ReaderQuestion]):  # type: ignore[no-untyped-def]
+    """1 for every token of the second segment inside a gold answer span of its sentence, else 0.
+
+    The sentence starts `len(PASSAGE_PREFIX)` characters into the second segment (`reader_text_pair`);
+    the tokenizer's offsets are per segment, so a token is an answer token where its characters
+    overlap an answer span shifted by that prefix.
+    """
+    import torch
+
+    spans = [s for q in batch for s in (q.answer_spans or ((),) * len(q.items))]
+    labels = torch.zeros(encoded["input_ids"].shape, dtype=torch.float32)
+    shift = len(PASSAGE_PREFIX)
+    for row, answer_spans in enumerate(spans):
+        if not answer_spans:
+            continue
+        sequence = encoded.sequence_ids(row)
+        for j, (a, b) in enumerate(encoded["offset_mapping"][row].tolist()):
+            if sequence[j] == 1 and b > a and any(a < shift + e and b > shift + s for s, e in answer_spans):
+                labels[row, j] = 1.0
+    return labels
 
 
 def question_loss(logits, batch: Sequence[ReaderQuestion], null_logit, pointwise_weight: float = 0.5):  # type: ignore[no-untyped-def]
@@ -153,13 +183,27 @@ def _sample(questions: list[ReaderQuestion], n: int, seed: int) -> list[ReaderQu
     return questions if len(questions) <= n else random.Random(seed).sample(questions, n)
 
 
-def train(squad_dir: Path, xquad_dir: Path, work: Path, recipe: Recipe, out_dir: Path, model_cache: Path) -> dict:
+def train(
+    squad_dir: Path,
+    xquad_dir: Path,
+    work: Path,
+    recipe: Recipe,
+    out_dir: Path,
+    model_cache: Path,
+    trial_steps: int = 0,
+    precision: str = "auto",
+    until: float = 0.0,
+) -> dict:
+    """Trains (resuming from `work`'s checkpoint), writes the weights and config to `out_dir`. With
+    `trial_steps`, only measures speed: that many steps, no evaluation, nothing written. With `until`
+    (epochs), stops there and writes the weights, the schedule still that of `recipe.epochs` (a run cut
+    short by the session's time is resumed to its newest checkpoint and written with this)."""
     import torch
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
 
     torch.manual_seed(recipe.seed)
-    bf16 = choose_precision("auto").precision == "bf16"
+    bf16 = choose_precision(precision).precision == "bf16"
     base = ensure_default_model(model_cache)
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     splits = load_splits(squad_dir, xquad_dir, recipe.seed)
@@ -168,18 +212,19 @@ def train(squad_dir: Path, xquad_dir: Path, work: Path, recipe: Recipe, out_dir:
         len(splits.train), len(splits.calibration), len(splits.heldout_squad), len(splits.heldout_xquad),
     )
     pairs = sum(len(q.items) for q in splits.train)
-    network = build_network(base, recipe.layers)
+    network = build_network(base, recipe.layers, recipe.token_head)
     for p in network.encoder.embeddings.parameters():
         p.requires_grad_(False)
     params = [p for p in network.parameters() if p.requires_grad]
     null_logit = torch.nn.Parameter(torch.zeros(()))  # the listwise loss's "no sentence answers" option
-    encoder = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    heads = [p for n, p in network.named_parameters() if n.startswith(("head.", "token_head."))]
+    encoder = [p for n, p in network.named_parameters() if p.requires_grad and not n.startswith(("head.", "token_head."))]
     optimizer = torch.optim.AdamW(
         [
             {"params": [p for p in encoder if p.dim() > 1], "weight_decay": recipe.weight_decay},
             {"params": [p for p in encoder if p.dim() <= 1], "weight_decay": 0.0},
             # The head starts from random weights on pooled states of small spread: a larger step.
-            {"params": list(network.head.parameters()) + [null_logit], "weight_decay": 0.0, "lr": recipe.head_learning_rate},
+            {"params": heads + [null_logit], "weight_decay": 0.0, "lr": recipe.head_learning_rate},
         ],
         lr=recipe.learning_rate,
     )
@@ -221,19 +266,28 @@ def train(squad_dir: Path, xquad_dir: Path, work: Path, recipe: Recipe, out_dir:
 
     network.train()
     eval_every = max(1, steps_per_epoch // 2)
-    if step == 0 and not curve:
+    if step == 0 and not curve and not trial_steps:
         curve.append(evaluate())
     started = time.perf_counter() - seconds
     running: list[float] = []
-    while step < total_steps:
+    # `until` ends at the evaluation (every half epoch) nearest to it, where a checkpoint was saved.
+    last_step = min(total_steps, eval_every * max(1, round(until * steps_per_epoch / eval_every))) if until else total_steps
+    while step < last_step:
         batch = [splits.train[i] for i in epoch_batches[step]]
         items = [item for q in batch for item in q.items]
         texts = [reader_text_pair(item) for item in items]
         enc = tokenizer([t[0] for t in texts], [t[1] for t in texts], padding=True, truncation="only_second",
-                        max_length=recipe.max_length, return_tensors="pt")
+                        max_length=recipe.max_length, return_tensors="pt", return_offsets_mapping=recipe.token_head)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = network(enc["input_ids"], enc["attention_mask"]).float()
-        loss = question_loss(logits, batch, null_logit, recipe.pointwise_weight)
+            logits, tokens = network.scores(enc["input_ids"], enc["attention_mask"])
+        loss = question_loss(logits.float(), batch, null_logit, recipe.pointwise_weight)
+        if tokens is not None:
+            # Token-level target (the extractive-QA signal): where in the sentence the answer is, and that
+            # no token of a non-answering sentence or of an unanswerable question's sentences is one.
+            mask = enc["attention_mask"].bool()
+            loss = loss + recipe.token_weight * torch.nn.functional.binary_cross_entropy_with_logits(
+                tokens.float()[mask], token_labels(enc, batch)[mask]
+            )
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params + [null_logit], 1.0)
         optimizer.step()
@@ -241,12 +295,15 @@ def train(squad_dir: Path, xquad_dir: Path, work: Path, recipe: Recipe, out_dir:
         optimizer.zero_grad(set_to_none=True)
         step += 1
         running.append(float(loss.detach()))
+        if trial_steps and step >= trial_steps:
+            logger.info("trial: %d steps in %.0f s", step, time.perf_counter() - started)
+            return {}
         if step % 25 == 0:
             elapsed = time.perf_counter() - started
             logger.info("step %d/%d loss %.4f, %.1f pairs/s, %.0f s, null %.2f", step, total_steps, np.mean(running[-25:]),
                         len(items) * 25 / max(elapsed - getattr(train, "_last", 0.0), 1e-9), elapsed, float(null_logit))
             train._last = elapsed  # type: ignore[attr-defined]
-        if step % eval_every == 0 or step == total_steps:
+        if step % eval_every == 0 or step == last_step:
             curve.append(evaluate())
             torch.save({"network": network.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
                         "step": step, "curve": curve, "seconds": time.perf_counter() - started, "null": float(null_logit)}, checkpoint)
@@ -257,6 +314,7 @@ def train(squad_dir: Path, xquad_dir: Path, work: Path, recipe: Recipe, out_dir:
     config = {
         "layers": recipe.layers,
         "max_length": recipe.max_length,
+        "token_head": recipe.token_head,
         "threshold": final["threshold"],
         "provenance": {
             "script": "python -m training.reader",
@@ -266,6 +324,8 @@ def train(squad_dir: Path, xquad_dir: Path, work: Path, recipe: Recipe, out_dir:
             "threshold": "balanced accuracy on the calibration titles (training.reader.fit_threshold)",
             "precision": "bf16" if bf16 else "fp32",
             "seconds": round(seconds, 1),
+            "stopped_at_step": step,
+            "total_steps": total_steps,
             "curve": curve,
         },
     }
@@ -284,14 +344,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--layers", type=int, default=Recipe.layers)
     parser.add_argument("--max-length", type=int, default=Recipe.max_length)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--no-token-head", dest="token_head", action="store_false", help="the session-8 recipe: pooled head only")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (speed trials)")
+    parser.add_argument("--until", type=float, default=0.0, help="stop at this epoch and write the weights (schedule of --epochs)")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="auto: bf16 where the CPU has bf16 units")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    recipe = Recipe(layers=args.layers, epochs=args.epochs, max_length=args.max_length)
-    train(args.squad, args.xquad, args.work, recipe, args.out, args.model_cache)
+    recipe = Recipe(layers=args.layers, epochs=args.epochs, max_length=args.max_length, token_head=args.token_head)
+    train(args.squad, args.xquad, args.work, recipe, args.out, args.model_cache, args.max_steps, args.precision, args.until)
 
 
 if __name__ == "__main__":

@@ -49,13 +49,18 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class ReaderQuestion:
-    """One question with its candidate sentences; `gold` indexes the ones that answer it."""
+    """One question with its candidate sentences; `gold` indexes the ones that answer it.
+
+    `answer_spans[k]` holds the gold answers' character spans inside candidate k's sentence (empty
+    for every candidate that does not answer): the reader's token-level target.
+    """
 
     qid: str
     source: str  # squad2, squad1, xquad-de, xquad-en
     question: str
     items: tuple[ReaderInput, ...]
     gold: frozenset[int]
+    answer_spans: tuple[tuple[tuple[int, int], ...], ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -78,8 +83,9 @@ def _paragraph(title: str, context: str) -> Paragraph:
     return Paragraph(title.replace("_", " "), context, tuple(split_sentences(context)))
 
 
-def _gold_sentences(paragraph: Paragraph, answers: list[dict]) -> frozenset[int]:
-    gold: set[int] = set()
+def _gold_spans(paragraph: Paragraph, answers: list[dict]) -> dict[int, tuple[tuple[int, int], ...]]:
+    """Sentence index -> the gold answers' character spans inside that sentence (clipped to it)."""
+    gold: dict[int, set[tuple[int, int]]] = {}
     for answer in answers:
         start = int(answer.get("answer_start", -1))
         text = str(answer["text"])
@@ -88,14 +94,17 @@ def _gold_sentences(paragraph: Paragraph, answers: list[dict]) -> frozenset[int]
         if start < 0:
             continue
         end = start + len(text)
-        gold.update(i for i, (s, e) in enumerate(paragraph.spans) if s < end and start < e)
-    return frozenset(gold)
+        for i, (s, e) in enumerate(paragraph.spans):
+            if s < end and start < e:
+                gold.setdefault(i, set()).add((max(start, s) - s, min(end, e) - s))
+    return {i: tuple(sorted(spans)) for i, spans in gold.items()}
 
 
 def _question(
-    qid: str, source: str, question: str, paragraph: Paragraph, gold: frozenset[int],
+    qid: str, source: str, question: str, paragraph: Paragraph, spans: dict[int, tuple[tuple[int, int], ...]],
     others: list[Paragraph], rng: random.Random,
 ) -> ReaderQuestion:  # fmt: skip
+    gold = frozenset(spans)
     indices = list(range(len(paragraph.spans)))
     if len(indices) > MAX_PARAGRAPH_SENTENCES:
         rest = [i for i in indices if i not in gold]
@@ -120,7 +129,8 @@ def _question(
             near.append((-overlap, n, other, i))
     near.sort(key=lambda t: (t[0], t[1], t[3]))
     items.extend(item(p, i) for _, _, p, i in near[:OTHER_PARAGRAPH_NEGATIVES])
-    return ReaderQuestion(qid, source, question, tuple(items), new_gold)
+    answer_spans = tuple(spans.get(i, ()) for i in indices) + ((),) * (len(items) - len(indices))
+    return ReaderQuestion(qid, source, question, tuple(items), new_gold, answer_spans)
 
 
 def _squad_questions(
@@ -139,7 +149,7 @@ def _squad_questions(
                 if qid in skip_ids:
                     continue
                 skip_ids.add(qid)
-                gold = frozenset() if qa.get("is_impossible") else _gold_sentences(paragraph, qa["answers"])
+                gold = {} if qa.get("is_impossible") else _gold_spans(paragraph, qa["answers"])
                 if not qa.get("is_impossible") and not gold:
                     continue  # the answer text is not in the paragraph as split: no label to learn
                 yield _question(qid, source, " ".join(qa["question"].split()), paragraph, gold, others, rng)
@@ -161,7 +171,7 @@ def _xquad_questions(xquad_dir: Path, titles: frozenset[str], rng: random.Random
             others = [p for j, p in enumerate(paragraphs) if j != pi]
             for qa in raw["qas"]:
                 answers = [{"text": " ".join(a["text"].split())} for a in qa["answers"]]
-                gold = _gold_sentences(paragraph, answers)
+                gold = _gold_spans(paragraph, answers)
                 if not gold:
                     continue
                 qid = str(qa["id"])
@@ -170,19 +180,27 @@ def _xquad_questions(xquad_dir: Path, titles: frozenset[str], rng: random.Random
                         yield _question(f"{qid}-{language}", f"xquad-{language}", " ".join(text.split()), paragraph, gold, others, rng)
 
 
+def calibration_titles(squad_dir: Path, xquad_dir: Path) -> frozenset[str]:
+    """Every sixth SQuAD 2.0 title (by name) of those in XQuAD's fit half: never trained on by the
+    reader, nor by the fitted scorer (which fits on XQuAD alone); the reader's cut and its blend
+    with the fitted scorer (`training.fit_reader_blend`) are fitted here."""
+    fit, _ = xquad_title_halves(xquad_dir)
+    v2_fit = sorted(str(e["title"]) for e in _load(squad_dir / "dev-v2.0.json") if e["title"] in fit)
+    return frozenset(v2_fit[0::CALIBRATION_EVERY])
+
+
 def load_splits(squad_dir: Path, xquad_dir: Path, seed: int = 13) -> ReaderSplits:
     """The reader's fixed splits (module docstring); `seed` only picks which near misses and sentences."""
     rng = random.Random(seed)
     fit, test = xquad_title_halves(xquad_dir)
     v2, v1 = _load(squad_dir / "dev-v2.0.json"), _load(squad_dir / "dev-v1.1.json")
-    v2_fit = sorted(str(e["title"]) for e in v2 if e["title"] in fit)
-    calibration_titles = frozenset(v2_fit[0::CALIBRATION_EVERY])
-    train_titles = fit - calibration_titles
+    held_for_calibration = calibration_titles(squad_dir, xquad_dir)
+    train_titles = fit - held_for_calibration
     seen: set[str] = set()
     train = list(_squad_questions(v2, "squad2", train_titles, seen, rng))
     train += list(_squad_questions(v1, "squad1", train_titles, seen, rng))
     train += list(_xquad_questions(xquad_dir, fit, rng))
-    calibration = list(_squad_questions(v2, "squad2", calibration_titles, set(), rng))
+    calibration = list(_squad_questions(v2, "squad2", held_for_calibration, set(), rng))
     heldout_squad = list(_squad_questions(v2, "squad2", test, set(), rng))
     heldout_xquad = list(_xquad_questions(xquad_dir, test, rng))
     return ReaderSplits(train, calibration, heldout_squad, heldout_xquad)

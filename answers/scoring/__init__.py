@@ -3,7 +3,8 @@
 One protocol (`SentenceScorer`), three implementations chosen once where the answerer is built
 (`make_scorer`): `legacy` (hand-set weights, the benchmarks' baseline), `fitted` (tree models over
 lexical and vector features, `answers.answer_scorer`) and `reader` (the cross-encoder of
-`models.reader` reading question and sentence together, over the fitted scorer's candidates).
+`models.reader` reading question and sentence together, over the fitted scorer's candidates, its
+logit blended with the fitted one by `reader_blend.json`).
 `answers.extractive.ExtractiveAnswerer` only puts the answer together from what a scorer returns.
 """
 

@@ -25,12 +25,12 @@ def make_scorer(
     if name == "fitted":
         return fitted
     if name == "reader":
-        from answers.scoring.reader import ReaderScorer
+        from answers.scoring.reader import ReaderBlend, ReaderScorer
         from models.e5_convert import ensure_default_model
         from models.reader import load_reader
 
         cache = settings.model_cache_dir
-        return ReaderScorer(fitted, load_reader(ensure_default_model(cache), cache))
+        return ReaderScorer(fitted, load_reader(ensure_default_model(cache), cache), blend=ReaderBlend.read())
     raise ValueError(f"unknown answer scorer {name!r}; use legacy, fitted or reader")
 
 

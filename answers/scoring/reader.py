@@ -7,10 +7,22 @@ what they cannot tell is a sentence that answers from one that is only about the
 reader reads each candidate with the sentence before and after it and its article's title, so a
 speaker named only in the previous sentence still counts. A question is declined when either says
 so: the fitted scorer (nothing in the collection answers) or the reader (no candidate answers at its
-cut, fitted on held-out SQuAD titles by `training.reader`).
+cut).
+
+Where `reader_blend.json` ships (`training.fit_reader_blend`), a sentence's score is a logistic
+blend of the reader's logit and the fitted sentence model's logit, and the cut is the blend's: both
+fitted on SQuAD titles neither model trained on. Without it, the reader's own probability and the
+cut `training.reader` fitted are used.
 """
 
 from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from answers.answer_scorer import sigmoid
 from answers.scoring.fitted import FittedScorer
@@ -23,6 +35,35 @@ READER_WINDOW = 12
 value: the fitted model's first three sentences already hold the answer for 0.91 (de) / 0.80 (en) of
 XQuAD's held-out questions (BENCHMARKS.md, session 7), so twelve leave the reader room to promote a
 lower-ranked answer while one question costs twelve short cross-encoder passes."""
+
+BLEND_PATH = Path(__file__).resolve().parent / "reader_blend.json"
+"""The fitted blend of reader and fitted sentence logits (`training.fit_reader_blend`)."""
+
+_CLIP = 1e-6
+
+
+@dataclass(frozen=True)
+class ReaderBlend:
+    """P(sentence answers) = sigmoid(reader · reader logit + fitted · fitted logit + bias); a question
+    is answered when its best sentence's blended probability reaches `threshold`."""
+
+    reader: float
+    fitted: float
+    bias: float
+    threshold: float
+    provenance: dict[str, Any]
+
+    @classmethod
+    def read(cls, path: Path = BLEND_PATH) -> ReaderBlend | None:
+        """The shipped blend, or None where none ships (the reader's own probability is used then)."""
+        if not path.is_file():
+            return None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return cls(float(raw["reader"]), float(raw["fitted"]), float(raw["bias"]), float(raw["threshold"]), dict(raw["provenance"]))
+
+    def probabilities(self, reader_logits: np.ndarray, fitted_probabilities: np.ndarray) -> np.ndarray:
+        fitted = np.clip(fitted_probabilities, _CLIP, 1 - _CLIP)
+        return sigmoid(self.reader * reader_logits + self.fitted * np.log(fitted / (1 - fitted)) + self.bias)
 
 
 def _neighbour(data: Corpus, sid: int, step: int) -> str:
@@ -50,24 +91,50 @@ def reader_inputs(question: str, data: Corpus, sentence_ids: list[int]) -> list[
     return out
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the reader scorer sees of one question: the fitted call, the window it re-read (fitted
+    order) and the reader's logits for it. `training.fit_reader_blend` fits the blend on these."""
+
+    base: Assessment
+    window: list[ScoredSentence]
+    reader_logits: np.ndarray
+
+
 class ReaderScorer:
-    """P(a sentence answers) from the reader for the fitted scorer's best `window` sentences."""
+    """P(a sentence answers) from the reader (blended with the fitted sentence model where a blend
+    ships) for the fitted scorer's best `window` sentences."""
 
     name = "reader"
     same_article_penalty = 0.0
 
-    def __init__(self, fitted: FittedScorer, reader: Reader, window: int = READER_WINDOW) -> None:
+    def __init__(
+        self, fitted: FittedScorer, reader: Reader, window: int = READER_WINDOW, blend: ReaderBlend | None = None
+    ) -> None:
         self.fitted = fitted
         self.reader = reader
         self.window = window
+        self.blend = blend
 
-    def assess(self, question: str, result: SearchResult, data: Corpus) -> Assessment:
+    def read(self, question: str, result: SearchResult, data: Corpus) -> Reading:
         candidates, logits = self.fitted.candidates(question, result, data)
         base = self.fitted.decide(candidates, logits)
+        window = base.scored[: self.window]
+        reader_logits = self.reader.logits(reader_inputs(question, data, [s.sentence_id for s in window]))
+        return Reading(base, window, reader_logits)
+
+    def assess(self, question: str, result: SearchResult, data: Corpus) -> Assessment:
+        reading = self.read(question, result, data)
+        base, window = reading.base, reading.window
         if not base.scored:
             return base
-        window = base.scored[: self.window]
-        probabilities = sigmoid(self.reader.logits(reader_inputs(question, data, [s.sentence_id for s in window])))
+        if self.blend is not None:
+            fitted = np.array([s.score for s in window])
+            probabilities = self.blend.probabilities(reading.reader_logits, fitted)
+            threshold = self.blend.threshold
+        else:
+            probabilities = sigmoid(reading.reader_logits)
+            threshold = self.reader.threshold
         reread = sorted(
             (ScoredSentence(s.sentence_id, float(p), s.dense) for s, p in zip(window, probabilities.tolist())),
             key=lambda s: (-s.score, s.sentence_id),
@@ -76,7 +143,7 @@ class ReaderScorer:
         lowest = reread[-1].score
         rest = [ScoredSentence(s.sentence_id, lowest * s.score, s.dense) for s in base.scored[self.window :]]
         best = reread[0].score
-        return Assessment(reread + rest, min(best, base.answerable), base.answers and best >= self.reader.threshold)
+        return Assessment(reread + rest, min(best, base.answerable), base.answers and best >= threshold)
 
     def quote_pool(self, scored: list[ScoredSentence]) -> list[ScoredSentence]:
         return self.fitted.quote_pool(scored)
