@@ -41,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
-from answers.answer_scorer import PARAMETERS
+from answers.answer_scorer import PARAMETERS, sigmoid
 from answers.extractive import is_quantity_question
 from answers.scoring.fitted import FittedScorer
-from answers.scoring.reader import BLEND_PATH, ReaderBlend, ReaderScorer
+from answers.scoring.reader import BLEND_PATH, ReaderBlend, ReaderScorer, logit_of
 from bench.answers import SQUAD_TARGETS
 from bench.squad_heldout import load_squad_titles
 from bench.squad_retrieval import answer_contains_gold, bench_settings, build_corpus_index
@@ -58,7 +58,6 @@ from retrieval.stores.embedded.store import load_index
 from training.reader_data import calibration_titles
 
 logger = logging.getLogger(__name__)
-_CLIP = 1e-6
 
 
 @dataclass(frozen=True)
@@ -109,13 +108,12 @@ def read_calibration(squad_dir: Path, xquad_dir: Path, work_dir: Path) -> list[Q
         result = retriever.search(q.question, k=k, language=detect_language(q.question))
         reading = scorer.read(q.question, result, retriever.data)
         texts = [retriever.data.sentences[s.sentence_id].text for s in reading.window]
-        fitted = np.clip(np.array([s.score for s in reading.window]), _CLIP, 1 - _CLIP)
         rows.append(
             QuestionRows(
                 title=re.sub(r"-\d+$", "", q.doc_id),  # squad-AA-PPP -> squad-AA: one title per article index
                 answerable=bool(q.answers),
                 reader=np.asarray(reading.reader_logits, dtype=np.float64),
-                fitted=np.log(fitted / (1 - fitted)),
+                fitted=logit_of(np.array([s.score for s in reading.window])),
                 gold=np.array([bool(q.answers) and answer_contains_gold([t], q.answers) for t in texts]),
                 fitted_answers=reading.base.answers,
             )
@@ -134,18 +132,22 @@ def fit_weights(rows: Sequence[QuestionRows]) -> tuple[float, float, float]:
     return float(model.coef_[0, 0]), float(model.coef_[0, 1]), float(model.intercept_[0])
 
 
+def _blend(weights: tuple[float, float, float]) -> ReaderBlend:
+    return ReaderBlend(*weights, threshold=0.5, provenance={})
+
+
 def best_probability(rows: Sequence[QuestionRows], weights: tuple[float, float, float]) -> np.ndarray:
-    a, b, c = weights
-    return np.array([float((1 / (1 + np.exp(-(a * r.reader + b * r.fitted + c)))).max()) if len(r.reader) else 0.0 for r in rows])
+    blend = _blend(weights)
+    return np.array([float(sigmoid(blend.logits(r.reader, r.fitted)).max()) if len(r.reader) else 0.0 for r in rows])
 
 
 def rates(rows: Sequence[QuestionRows], weights: tuple[float, float, float], cut: float) -> dict[str, float]:
     """Answered / declined / best-candidate-holds-answer over `rows` at `cut` (with the fitted decline)."""
-    a, b, c = weights
+    blend = _blend(weights)
     best = best_probability(rows, weights)
     answered = np.array([r.fitted_answers for r in rows]) & (best >= cut)
     answerable = np.array([r.answerable for r in rows])
-    top = np.array([r.answerable and len(r.reader) > 0 and bool(r.gold[int(np.argmax(a * r.reader + b * r.fitted + c))]) for r in rows])
+    top = np.array([r.answerable and len(r.reader) > 0 and bool(r.gold[int(np.argmax(blend.logits(r.reader, r.fitted)))]) for r in rows])
     return {
         "answerable": int(answerable.sum()),
         "unanswerable": int((~answerable).sum()),

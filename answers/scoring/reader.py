@@ -61,9 +61,18 @@ class ReaderBlend:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return cls(float(raw["reader"]), float(raw["fitted"]), float(raw["bias"]), float(raw["threshold"]), dict(raw["provenance"]))
 
+    def logits(self, reader_logits: np.ndarray, fitted_logits: np.ndarray) -> np.ndarray:
+        """The blend's logit per sentence: the one formula both question time and its fit use."""
+        return self.reader * reader_logits + self.fitted * fitted_logits + self.bias
+
     def probabilities(self, reader_logits: np.ndarray, fitted_probabilities: np.ndarray) -> np.ndarray:
-        fitted = np.clip(fitted_probabilities, _CLIP, 1 - _CLIP)
-        return sigmoid(self.reader * reader_logits + self.fitted * np.log(fitted / (1 - fitted)) + self.bias)
+        return sigmoid(self.logits(reader_logits, logit_of(fitted_probabilities)))
+
+
+def logit_of(probabilities: np.ndarray) -> np.ndarray:
+    """The fitted scorer's sentence probabilities back to logits (clipped away from 0 and 1)."""
+    clipped = np.clip(probabilities, _CLIP, 1 - _CLIP)
+    return np.log(clipped / (1 - clipped))
 
 
 def _neighbour(data: Corpus, sid: int, step: int) -> str:
