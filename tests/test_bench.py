@@ -209,7 +209,7 @@ def test_latency_suite_times_every_stage_and_a_cold_start(
     settings = make_settings(tmp_path / "data")
     result = run_latency(
         settings, work, e5_embedder, SEEDS, questions, xquad_dir=None, rounds=1, cold_runs=1, probe=False,
-        cold_backends=("sentence-transformers",),
+        cold_backends=("sentence-transformers",), cold_scorers=("reader",),
     )  # fmt: skip
     stages = result["seed"]["stages_ms"]
     assert set(stages) == {
@@ -224,8 +224,10 @@ def test_latency_suite_times_every_stage_and_a_cold_start(
     }
     assert result["seed"]["answers"] == 2
     assert stages["total"]["p50"] >= stages["query_embedding"]["p50"] >= 0
-    (cold,) = result["cold_start"]
+    cold, with_reader = result["cold_start"]
     assert cold["backend"] == "sentence-transformers" and cold["wall_median_s"] > 0
+    assert cold["scorer"] == settings.models.answer_scorer != "reader"
+    assert with_reader["scorer"] == "reader" and with_reader["wall_median_s"] > 0, with_reader  # issue 25's bound
     loaded = result["query_embedding_under_load"]
     assert {(r["busy_processes"], r["threads"]) for r in loaded} == {
         (busy, threads) for busy in (0, 1, 2) for threads in {1, len(os.sched_getaffinity(0))}

