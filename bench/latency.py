@@ -338,5 +338,17 @@ def run_latency(
         except (RuntimeError, EmbeddingModelError) as e:
             logger.warning("cold start with the %s scorer not measured: %s", scorer, e)
             out["cold_start"].append({"scorer": scorer, "error": str(e)})
+    if "reader" in cold_scorers:
+        if progress:
+            progress("latency: the reader on ONNX Runtime and on torch")
+        from bench.reader_engines import run_reader_engines
+        from models.e5_convert import ensure_default_model
+
+        try:
+            cache = seeds.model_cache_dir
+            out["reader_engines"] = run_reader_engines(ensure_default_model(cache), cache, seeds_dir)
+        except (EmbeddingModelError, ImportError) as e:
+            logger.warning("reader engines not measured: %s", e)
+            out["reader_engines"] = {"error": str(e)}
     out["seconds"] = round(time.perf_counter() - started, 1)
     return out

@@ -491,6 +491,19 @@ def render_markdown(results: dict[str, Any]) -> str:
             ],
             rows,
         )
+        engines = latency.get("reader_engines", {})
+        if engines.get("engines"):
+            lines += [
+                "",
+                (f"The answer reader on each engine: one question's {engines['pairs']} pairs, warm median of "
+                f"{engines['rounds']} calls, {engines['threads']} threads; ready = making the engine ready (torch: importing it in a new process, "
+                "network, weights, tokenizer); logits against ONNX Runtime's:"),
+                "",
+            ]
+            lines += _table(
+                ["Engine", "ready s", "warm ms", "max |logit difference|"],
+                [[e["engine"], e["ready_s"], e["warm_ms"], e["max_abs_logit_difference"]] for e in engines["engines"]],
+            )
         lines += [
             f"RSS of the warm benchmark process after the latency runs: {latency['warm_process_rss_bytes'] / MiB:.0f} MiB.",
             "",

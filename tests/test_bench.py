@@ -228,6 +228,9 @@ def test_latency_suite_times_every_stage_and_a_cold_start(
     assert cold["backend"] == "sentence-transformers" and cold["wall_median_s"] > 0
     assert cold["scorer"] == settings.models.answer_scorer != "reader"
     assert with_reader["scorer"] == "reader" and with_reader["wall_median_s"] > 0, with_reader  # issue 25's bound
+    engines = {e["engine"]: e for e in result["reader_engines"]["engines"]}
+    assert {"onnxruntime fp32", "torch fp32"} <= set(engines) and all(e["warm_ms"] > 0 for e in engines.values())
+    assert engines["torch fp32"]["max_abs_logit_difference"] < 1e-2  # the same network on both engines
     loaded = result["query_embedding_under_load"]
     assert {(r["busy_processes"], r["threads"]) for r in loaded} == {
         (busy, threads) for busy in (0, 1, 2) for threads in {1, len(os.sched_getaffinity(0))}
