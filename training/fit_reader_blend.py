@@ -72,26 +72,28 @@ class QuestionRows:
     fitted_answers: bool
 
 
-def rows_path(work_dir: Path) -> Path:
+def rows_path(work_dir: Path, weights_dir: Path = READER_DIR) -> Path:
     """Where the collected rows are kept: named by the weights that produced them."""
     digest = hashlib.sha256()
-    for path in (READER_DIR / "reader.safetensors", READER_DIR / "reader.json", PARAMETERS):
+    for path in (weights_dir / "reader.safetensors", weights_dir / "reader.json", PARAMETERS):
         digest.update(path.read_bytes())
     return work_dir / f"reader-blend-rows-{digest.hexdigest()[:16]}.pkl"
 
 
-def collect(squad_dir: Path, xquad_dir: Path, work_dir: Path) -> list[QuestionRows]:
-    cached = rows_path(work_dir)
+def collect(squad_dir: Path, xquad_dir: Path, work_dir: Path, weights_dir: Path = READER_DIR) -> list[QuestionRows]:
+    cached = rows_path(work_dir, weights_dir)
     if cached.is_file():
         logger.info("reusing the rows in %s", cached)
         return pickle.loads(cached.read_bytes())
-    rows = read_calibration(squad_dir, xquad_dir, work_dir)
+    rows = read_calibration(squad_dir, xquad_dir, work_dir, weights_dir)
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_bytes(pickle.dumps(rows))
     return rows
 
 
-def read_calibration(squad_dir: Path, xquad_dir: Path, work_dir: Path) -> list[QuestionRows]:
+def read_calibration(
+    squad_dir: Path, xquad_dir: Path, work_dir: Path, weights_dir: Path = READER_DIR
+) -> list[QuestionRows]:
     """Every calibration question searched and read by the reader scorer: one `QuestionRows` each."""
     settings = load_settings()
     embedder = load_embedder(settings)
@@ -101,7 +103,7 @@ def read_calibration(squad_dir: Path, xquad_dir: Path, work_dir: Path) -> list[Q
     build_corpus_index(calibration.articles, copy, embedder)
     retriever = EmbeddedRetriever(load_index(copy.index_dir), embedder, copy)
     cache = settings.model_cache_dir
-    scorer = ReaderScorer(FittedScorer(embedder.embed_queries), load_reader(ensure_default_model(cache), cache))
+    scorer = ReaderScorer(FittedScorer(embedder.embed_queries), load_reader(ensure_default_model(cache), cache, weights_dir))
     rows: list[QuestionRows] = []
     for n, q in enumerate(calibration.questions):
         k = settings.retrieval.top_k * (2 if is_quantity_question(q.question) else 1)
@@ -210,9 +212,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--xquad", type=Path, default=Path("../shared/bench/xquad"))
     parser.add_argument("--work-dir", type=Path, default=Path("bench-results/cache"), help="index of the calibration paragraphs")
     parser.add_argument("--out", type=Path, default=BLEND_PATH)
+    parser.add_argument("--weights", type=Path, default=READER_DIR, help="the reader to blend (default: the shipped one)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    blend = fit(collect(args.squad, args.xquad, args.work_dir))
+    blend = fit(collect(args.squad, args.xquad, args.work_dir, args.weights))
     ReaderBlend(blend["reader"], blend["fitted"], blend["bias"], blend["threshold"], blend["provenance"])  # validates the shape
     args.out.write_text(json.dumps(blend, indent=1) + "\n", encoding="utf-8")
     logger.info("blend: %s", json.dumps({k: v for k, v in blend.items() if k != "provenance"}))
