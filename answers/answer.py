@@ -136,7 +136,11 @@ def warm_up(retriever: Retriever) -> None:
 
 
 def warm_up_in_background(settings: Settings) -> threading.Thread:
-    """Load the index and `warm_up` in a daemon thread (an interactive session, while the user types)."""
+    """Load the index and `warm_up` in a daemon thread (an interactive session, while the user types);
+    the answer scorer's models load beside it."""
+    from answers.scoring.preload import start_loading_scorer
+
+    start_loading_scorer(settings)
 
     def run() -> None:
         try:

@@ -536,6 +536,14 @@ def _is_current(model_dir: Path, fingerprint: dict[str, Any]) -> bool:
     return bool(stored == fingerprint) and _is_complete(model_dir)
 
 
+def converted_default_model(cache_dir: Path) -> Path | None:
+    """The converted folder under `cache_dir` where it is complete and current, else None (converting
+    nothing): for work that may only use the model, such as loading ahead of need in the background."""
+    target = Path(cache_dir) / MODEL_DIR_NAME
+    weights, tokenizer = source_paths()
+    return target if _is_current(target, _fingerprint(weights, tokenizer)) else None
+
+
 def ensure_default_model(cache_dir: Path) -> Path:
     """The converted multilingual-e5-small folder under `cache_dir`, converting it on first use.
 

@@ -24,7 +24,7 @@ import os
 import threading
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,7 +197,7 @@ def export_reader(base_model_dir: Path, weights_dir: Path, cache_dir: Path) -> P
 
     folder = Path(cache_dir) / f"reader-{_fingerprint(base_model_dir, weights_dir)}"
     mapped = folder / "model-mapped.onnx"
-    if mapped.is_file() and (folder / "model-mapped.onnx.data").is_file():
+    if _is_exported(folder):
         return mapped
     try:
         import torch
@@ -246,6 +246,10 @@ def export_reader(base_model_dir: Path, weights_dir: Path, cache_dir: Path) -> P
     return mapped
 
 
+def _is_exported(folder: Path) -> bool:
+    return (folder / "model-mapped.onnx").is_file() and (folder / "model-mapped.onnx.data").is_file()
+
+
 def _remove_other_exports(kept: Path) -> None:
     """Delete the graphs of other reader weights or formats beside `kept` (each ~45-430 MB). A process
     still running one keeps its mapped pages until it exits (Linux unlinks, it does not truncate)."""
@@ -267,17 +271,19 @@ class Reader:
     """
 
     def __init__(self, base_model_dir: Path, cache_dir: Path, weights_dir: Path = READER_DIR, threads: int = 0) -> None:
-        import onnxruntime as ort
-
-        from models.e5_convert import source_paths
         from models.piece_tokenizer import PieceTokenizer
-        from models.word_rows import WordRows
 
         self.config = ReaderConfig.read(weights_dir / "reader.json")
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-reader-load")
         # SentencePiece releases the GIL while it builds its index: the caller's own work goes on meanwhile.
+        # First, as the longest part of loading (~0.55 s on a Zen 3).
         self._tokenizer_loading = loader.submit(PieceTokenizer, base_model_dir, self.config.max_length)
         loader.shutdown(wait=False)
+
+        import onnxruntime as ort
+
+        from models.e5_convert import source_paths
+        from models.word_rows import WordRows
         path = export_reader(base_model_dir, weights_dir, cache_dir)
         options = ort.SessionOptions()
         if threads:
@@ -332,3 +338,33 @@ def load_reader(base_model_dir: Path, cache_dir: Path, weights_dir: Path = READE
         if key not in _readers:
             _readers[key] = Reader(base_model_dir, cache_dir, weights_dir)
         return _readers[key]
+
+
+
+def load_reader_in_background(
+    base_model_dir: Path, cache_dir: Path, weights_dir: Path = READER_DIR
+) -> Future[Reader | None]:
+    """Start `load_reader` on a daemon thread; the future gives the reader, or None where it did not load.
+
+    Why: a cold `newsbot ask` spends ~0.7 s importing modules and loading the index before it reads its
+    first sentence, mostly on one core, while the reader's own loading (SentencePiece's index ~0.55 s,
+    which releases the GIL, and the ONNX session ~0.15 s) would otherwise start only when the answerer
+    is built and hold the question up by ~0.4 s (profiled on a Zen 3, BENCHMARKS.md, session 13). The
+    caller's own `load_reader` then finds the reader loaded, or waits for it under the same lock.
+
+    Only an exported graph is loaded here: a missing export (torch, ~15 s) is left to the caller's
+    thread, and so are errors (a damaged file): its own `load_reader` tries again and raises them.
+    """
+    future: Future[Reader | None] = Future()
+
+    def run() -> None:
+        reader = None
+        try:
+            if _is_exported(Path(cache_dir) / f"reader-{_fingerprint(base_model_dir, weights_dir)}"):
+                reader = load_reader(base_model_dir, cache_dir, weights_dir)
+        except Exception as e:  # noqa: BLE001 - reported by the caller's own load, not by a stray thread
+            logger.debug("loading the reader ahead of need failed (%s); the first question loads it", e)
+        future.set_result(reader)
+
+    threading.Thread(target=run, name="newsbot-reader-preload", daemon=True).start()
+    return future

@@ -12,8 +12,16 @@ with_dev=0
 
 digest="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 stamp=".venv/.newsbot-installed-$digest-$with_dev"
+# newsbot's own modules, compiled ahead: an editable install leaves them as source, and where
+# PYTHONDONTWRITEBYTECODE is set (CI, containers) every process would compile ~70 of them again, ~0.13 s
+# of each cold `newsbot ask` (BENCHMARKS.md, session 13). Unchanged files cost a stat each (~0.1 s in all).
+compile_sources() {
+  .venv/bin/python -m compileall -q config models retrieval answers bot bench training >/dev/null
+}
+
 # A dev install holds everything a plain one needs: the run and test commands must not reinstall in turn.
 if [ -f "$stamp" ] || [ -f ".venv/.newsbot-installed-$digest-1" ]; then
+  compile_sources
   exit 0
 fi
 
@@ -32,5 +40,6 @@ else
   .venv/bin/python -m pip install --quiet -e .
 fi
 rm -f .venv/.newsbot-installed-*
+compile_sources
 touch "$stamp"
 echo "setup: done" >&2

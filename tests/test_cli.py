@@ -149,6 +149,49 @@ def test_installed_newsbot_command_builds_the_index_and_answers(tmp_path: Path) 
     assert (tmp_path / "data" / "index" / "CURRENT").exists()
 
 
+EXIT_PROBE = """
+import atexit, sys, threading, time
+from pathlib import Path
+from bot.cli import exit_without_teardown
+out = Path(sys.argv[1])
+atexit.register(lambda: (out / "atexit").write_text("ran"))
+def late() -> None:
+    time.sleep(0.5)
+    (out / "thread").write_text("done")
+threading.Thread(target=late).start()
+sys.stdout.write("printed, not flushed")
+exit_without_teardown(sys.argv[2] if sys.argv[2] == "message" else int(sys.argv[2]))
+"""
+
+
+@pytest.mark.parametrize(("code", "status"), [("0", 0), ("3", 3), ("message", 1)])
+def test_a_command_exits_without_teardown_but_loses_nothing(tmp_path: Path, code: str, status: int) -> None:
+    """`main` skips the interpreter's teardown (~0.16 s of a cold ask), but what a normal exit does first
+    still happens: non-daemon threads finish, atexit handlers run, buffered output is written, and the
+    status is sys.exit's (a message is printed and exits 1)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, str(tmp_path), code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == status, done.stderr
+    assert done.stdout == "printed, not flushed"
+    assert (tmp_path / "thread").read_text() == "done" and (tmp_path / "atexit").read_text() == "ran"
+    assert ("message" in done.stderr) == (code == "message")
+
+
+def test_the_installed_command_keeps_its_exit_codes(seed_env, tmp_path: Path) -> None:
+    """The real process, through `main`: 0 answered, 2 bad usage, 1 no index (and no seeds to build one)."""
+    command = [sys.executable, "-m", "bot"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    answered = subprocess.run([*command, "ask", FLAGSHIP, "--json"], env=env, capture_output=True, timeout=300, check=False)
+    assert answered.returncode == 0 and json.loads(answered.stdout)["figures"]
+    empty = subprocess.run([*command, "ask", ""], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    missing = {**env, "NEWSBOT_DATA_DIR": str(tmp_path / "data"), "NEWSBOT_SEEDS_DIR": str(tmp_path / "no-seeds")}
+    no_index = subprocess.run([*command, "ask", FLAGSHIP], env=missing, capture_output=True, text=True, timeout=300, check=False)
+    assert no_index.returncode == 1 and "newsbot index" in no_index.stderr
+
+
 def test_newsbot_eval_and_the_answers_suite_score_the_dev_questions_alike(mixed_settings, mixed_retriever, monkeypatch) -> None:
     """One question set, one scoring (answers/evaluation.py), one default answerer: `newsbot eval`
     and `newsbot bench --suite answers` (its dev block) must report the same per-question results."""

@@ -238,3 +238,34 @@ def test_question_time_pairs_get_the_ids_training_gave_them() -> None:
     assert long
     ids, mask = ours.pair_arrays(long, 96)
     assert ids.shape[1] == 96 and (mask.sum(axis=1) == 96).all()
+
+
+def test_the_reader_loads_ahead_of_the_first_question_where_its_graph_is_exported(tmp_path: Path) -> None:
+    """`load_reader_in_background` (a cold `ask` overlaps the reader's loading with its own) loads the very
+    reader the answerer's `load_reader` then gets; it never exports (no graph, nothing written: the
+    caller's thread exports) and leaves a damaged graph's error to the caller's own load."""
+    from models.e5_convert import ensure_default_model
+    from models.reader import ReaderError, export_reader, load_reader_in_background
+
+    base = ensure_default_model(MODEL_CACHE)
+    unexported = tmp_path / "unexported"
+    unexported.mkdir()
+    assert load_reader_in_background(base, unexported).result(timeout=60) is None
+    assert list(unexported.iterdir()) == []
+
+    exported = export_reader(base, READER_DIR, MODEL_CACHE).parent
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    (ready / exported.name).symlink_to(exported, target_is_directory=True)
+    loaded = load_reader_in_background(base, ready).result(timeout=120)
+    assert loaded is not None and load_reader(base, ready) is loaded
+    pair = [ReaderInput("Wer sprach?", SPEAKER_QUOTE, previous=SPEAKER_PREVIOUS)]
+    assert np.isfinite(loaded.logits(pair)).all()
+
+    damaged = tmp_path / "damaged" / exported.name
+    damaged.mkdir(parents=True)
+    (damaged / "model-mapped.onnx").write_bytes(b"not a graph")
+    (damaged / "model-mapped.onnx.data").write_bytes(b"\0" * 64)
+    assert load_reader_in_background(base, damaged.parent).result(timeout=60) is None
+    with pytest.raises(ReaderError, match="cannot load the reader's ONNX graph"):
+        load_reader(base, damaged.parent)
