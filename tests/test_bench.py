@@ -228,6 +228,8 @@ def test_latency_suite_times_every_stage_and_a_cold_start(
     assert cold["backend"] == "sentence-transformers" and cold["wall_median_s"] > 0
     assert cold["scorer"] == settings.models.answer_scorer != "reader"
     assert with_reader["scorer"] == "reader" and with_reader["wall_median_s"] > 0, with_reader  # issue 25's bound
+    (reader_row,) = [row for row in target_rows({"latency": result}) if "reader scorer" in row[0]]
+    assert reader_row[2].endswith("/ –") and reader_row[3] is None  # no probe ran: memory unmeasured, not "met"
     engines = {e["engine"]: e for e in result["reader_engines"]["engines"]}
     assert {"onnxruntime fp32", "torch fp32"} <= set(engines) and all(e["warm_ms"] > 0 for e in engines.values())
     assert engines["torch fp32"]["max_abs_logit_difference"] < 1e-2  # the same network on both engines

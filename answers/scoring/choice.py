@@ -44,4 +44,3 @@ def prepare_scorer(settings: Settings) -> None:
 
     cache = settings.model_cache_dir
     export_reader(ensure_default_model(cache), READER_WEIGHTS, cache)
-
