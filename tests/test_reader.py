@@ -194,6 +194,35 @@ def test_the_token_target_marks_exactly_the_answers_words() -> None:
     assert labels[1].sum() == 0
 
 
+def test_swapped_twins_ask_for_a_name_or_number_no_candidate_mentions() -> None:
+    """`training.reader_data.swapped_negatives`: an answerable question's twin swaps one name or number its
+    passage holds for one of the same kind from another title's question that no candidate mentions,
+    and every candidate of the twin is a negative; unanswerable questions get no twin."""
+    from training.reader_data import ReaderQuestion, swapped_negatives
+
+    def question(qid: str, text: str, sentence: str, title: str, gold: bool) -> ReaderQuestion:
+        items = (ReaderInput(text, sentence, title=title), ReaderInput(text, "Unrelated filler sentence.", title=title))
+        return ReaderQuestion(qid, "squad1", text, items, frozenset({0}) if gold else frozenset(), ((), ()))
+
+    train = [
+        question("a", "How many soldiers did North Korea send to Russia in 2024?",
+                 "North Korea sent 10,000 soldiers to Russia in 2024.", "Korea", True),
+        question("b", "When did Tesla move to New York?", "Tesla moved to New York in 1884.", "Tesla", True),
+        question("c", "Who governs Mali since 2021?", "Mali is governed by a junta.", "Mali", False),
+    ]  # fmt: skip
+    twins = swapped_negatives(train, share=1.0, seed=3)
+    assert {t.qid for t in twins} == {"a-swap", "b-swap"}  # the unanswerable question gets none
+    originals = {q.qid: q for q in train}
+    for twin in twins:
+        original = originals[twin.qid.removesuffix("-swap")]
+        assert twin.question != original.question and not twin.gold and twin.source == "squad1-swap"
+        assert all(i.question == twin.question and i.sentence == o.sentence for i, o in zip(twin.items, original.items))
+        new_words = set(twin.question.split()) - set(original.question.split())
+        passage = " ".join(f"{i.title} {i.sentence}" for i in twin.items).lower()
+        assert new_words and all(w.strip("?").lower() not in passage for w in new_words)
+    assert swapped_negatives(train, share=0.0) == []
+
+
 def test_the_blend_ranks_by_both_logits_and_says_where_it_came_from() -> None:
     from answers.scoring.reader import BLEND_PATH, ReaderBlend
 

@@ -36,7 +36,7 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ from bench.answers import roc_auc
 from models.e5_convert import ensure_default_model
 from models.precision import choose_precision
 from models.reader import PASSAGE_PREFIX, READER_DIR, build_network, reader_text_pair, trained_state
-from training.reader_data import ReaderQuestion, load_splits
+from training.reader_data import ReaderQuestion, load_splits, swapped_negatives
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Recipe:
     pointwise_weight: float = 0.5
     token_head: bool = True
     token_weight: float = 1.0
+    swap_negatives: float = 0.0  # share of answerable questions given a swapped unanswerable twin (reader_data.swapped_negatives)
 
 
 def _question_batches(questions: Sequence[ReaderQuestion], size: int, rng: random.Random) -> list[list[int]]:
@@ -193,11 +194,14 @@ def train(
     trial_steps: int = 0,
     precision: str = "auto",
     until: float = 0.0,
+    init: Path | None = None,
 ) -> dict:
     """Trains (resuming from `work`'s checkpoint), writes the weights and config to `out_dir`. With
     `trial_steps`, only measures speed: that many steps, no evaluation, nothing written. With `until`
     (epochs), stops there and writes the weights, the schedule still that of `recipe.epochs` (a run cut
-    short by the session's time is resumed to its newest checkpoint and written with this)."""
+    short by the session's time is resumed to its newest checkpoint and written with this). With `init`
+    (a reader weights folder), training continues from those weights instead of e5's own layers and a
+    new head: a further recipe (e.g. swapped negatives) fine-tunes the shipped reader."""
     import torch
     from safetensors.torch import save_file
     from transformers import AutoTokenizer
@@ -211,8 +215,19 @@ def train(
         "questions: train %d, calibration %d, held-out SQuAD %d, held-out XQuAD %d",
         len(splits.train), len(splits.calibration), len(splits.heldout_squad), len(splits.heldout_xquad),
     )
+    if recipe.swap_negatives:
+        swapped = swapped_negatives(splits.train, recipe.swap_negatives, recipe.seed)
+        logger.info("swapped unanswerable twins: %d", len(swapped))
+        splits = replace(splits, train=splits.train + swapped)
     pairs = sum(len(q.items) for q in splits.train)
     network = build_network(base, recipe.layers, recipe.token_head)
+    if init is not None:
+        from safetensors.torch import load_file
+
+        missing, unexpected = network.load_state_dict({k: v.float() for k, v in load_file(str(init / "reader.safetensors")).items()}, strict=False)
+        if unexpected or [m for m in missing if not m.startswith("encoder.embeddings.")]:
+            raise ValueError(f"{init} does not fit a {recipe.layers}-layer reader: {unexpected[:3]} {missing[:3]}")
+        logger.info("starting from the reader in %s", init)
     for p in network.encoder.embeddings.parameters():
         p.requires_grad_(False)
     params = [p for p in network.parameters() if p.requires_grad]
@@ -319,6 +334,7 @@ def train(
         "provenance": {
             "script": "python -m training.reader",
             "recipe": recipe.__dict__,
+            "init": str(init) if init is not None else None,
             "train_questions": len(splits.train),
             "train_pairs": pairs,
             "threshold": "balanced accuracy on the calibration titles (training.reader.fit_threshold)",
@@ -348,14 +364,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (speed trials)")
     parser.add_argument("--until", type=float, default=0.0, help="stop at this epoch and write the weights (schedule of --epochs)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto", help="auto: bf16 where the CPU has bf16 units")
+    parser.add_argument("--swap-negatives", type=float, default=Recipe.swap_negatives,
+                        help="share of answerable questions given a swapped unanswerable twin (0: none)")
+    parser.add_argument("--init", type=Path, default=None, help="continue from this reader weights folder")
+    parser.add_argument("--learning-rate", type=float, default=Recipe.learning_rate)
+    parser.add_argument("--head-learning-rate", type=float, default=Recipe.head_learning_rate)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    recipe = Recipe(layers=args.layers, epochs=args.epochs, max_length=args.max_length, token_head=args.token_head)
-    train(args.squad, args.xquad, args.work, recipe, args.out, args.model_cache, args.max_steps, args.precision, args.until)
+    recipe = Recipe(layers=args.layers, epochs=args.epochs, max_length=args.max_length, token_head=args.token_head,
+                    swap_negatives=args.swap_negatives, learning_rate=args.learning_rate,
+                    head_learning_rate=args.head_learning_rate)  # fmt: skip
+    train(args.squad, args.xquad, args.work, recipe, args.out, args.model_cache, args.max_steps, args.precision, args.until, args.init)
 
 
 if __name__ == "__main__":

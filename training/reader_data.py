@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.squad_heldout import xquad_title_halves
@@ -204,3 +205,60 @@ def load_splits(squad_dir: Path, xquad_dir: Path, seed: int = 13) -> ReaderSplit
     heldout_squad = list(_squad_questions(v2, "squad2", test, set(), rng))
     heldout_xquad = list(_xquad_questions(xquad_dir, test, rng))
     return ReaderSplits(train, calibration, heldout_squad, heldout_xquad)
+
+
+_TERM = re.compile(r"\d[\d.,]*\d|\d|[A-ZÄÖÜ][\w'’-]*(?:\s+[A-ZÄÖÜ][\w'’-]*)*")
+"""A question's swappable terms: numbers and runs of capitalised words (names; in German also nouns)."""
+
+
+def _terms(question: str) -> list[str]:
+    """Numbers and capitalised runs after the question's first word (which is capitalised anyway)."""
+    first = re.match(r"\s*\S+", question)
+    start = first.end() if first else 0
+    return [m.group(0) for m in _TERM.finditer(question, start) if len(m.group(0)) >= (1 if m.group(0)[0].isdigit() else 3)]
+
+
+def _kind(term: str) -> str:
+    return "number" if term[0].isdigit() else "name"
+
+
+def swapped_negatives(train: Sequence[ReaderQuestion], share: float, seed: int = 17) -> list[ReaderQuestion]:
+    """Unanswerable twins of answerable training questions: one of the question's names or numbers that
+    its passage holds is replaced by a name or number of the same kind from another title's question
+    that none of its candidates (sentences, neighbours, title) mentions, and every candidate becomes a
+    negative.
+
+    Why: the questions a story does not answer are mostly of this shape ("How many soldiers did North
+    Korea send to Mali?" over articles on Russia; a third country, a moon landing), SQuAD 2.0 has only
+    2,221 unanswerable training questions here, and its crowd workers wrote few of them by swapping an
+    entity. `share` of the answerable questions (drawn with `seed`) get a twin; a question with no
+    swappable term, or no replacement absent from its candidates, gets none. Never applied to held-out
+    or calibration questions.
+    """
+    rng = random.Random(seed)
+    language = {q.qid: ("de" if q.source == "xquad-de" else "en") for q in train}
+    title = {q.qid: (q.items[0].title if q.items else "") for q in train}
+    pool: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for q in train:
+        for term in _terms(q.question):
+            pool.setdefault((language[q.qid], _kind(term)), []).append((title[q.qid], term))
+    out: list[ReaderQuestion] = []
+    for q in train:
+        if not q.answerable or rng.random() >= share:
+            continue
+        passage = " ".join(f"{i.title} {i.previous} {i.sentence} {i.following}" for i in q.items).lower()
+        grounded = [t for t in _terms(q.question) if t.lower() in passage]
+        if not grounded:
+            continue
+        term = rng.choice(grounded)
+        options = pool.get((language[q.qid], _kind(term)), [])
+        for _ in range(20):  # a few draws: most terms of other titles are absent from this passage
+            other_title, other = rng.choice(options) if options else (title[q.qid], term)
+            if other_title != title[q.qid] and other.lower() not in passage:
+                break
+        else:
+            continue
+        question = q.question.replace(term, other, 1)
+        items = tuple(replace(i, question=question) for i in q.items)
+        out.append(ReaderQuestion(f"{q.qid}-swap", f"{q.source}-swap", question, items, frozenset(), ((),) * len(items)))
+    return out
