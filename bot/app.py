@@ -33,6 +33,7 @@ from telegram.ext import (
 
 from answers.answer import ensure_index, follow_index, stop_following, warm_up
 from answers.live_index import LiveRetriever
+from answers.scoring.preload import start_loading_scorer
 from bot.access import AccessPolicy, SlidingWindowLimiter
 from bot.adding import HAS_LINK, LINK_ONLY, on_add, on_group_link, on_link
 from bot.handlers import (
@@ -172,6 +173,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
 
 
 def _load_retriever(settings: Settings) -> LiveRetriever:
+    start_loading_scorer(settings)  # the reader (where configured) loads beside the index, not at the first question
     ensure_index(settings)
     live = follow_index(settings)  # answers come from the newest generation, whoever writes it
     warm_up(live.retriever)
