@@ -284,6 +284,7 @@ class Reader:
 
         from models.e5_convert import source_paths
         from models.word_rows import WordRows
+
         path = export_reader(base_model_dir, weights_dir, cache_dir)
         options = ort.SessionOptions()
         if threads:
@@ -338,7 +339,6 @@ def load_reader(base_model_dir: Path, cache_dir: Path, weights_dir: Path = READE
         if key not in _readers:
             _readers[key] = Reader(base_model_dir, cache_dir, weights_dir)
         return _readers[key]
-
 
 
 def load_reader_in_background(
