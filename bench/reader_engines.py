@@ -81,14 +81,11 @@ def run_reader_engines(base_model_dir: Path, cache_dir: Path, seeds_dir: Path, r
     imported = _import_seconds("import torch, transformers")  # in a new process: this one may hold torch already
     started = time.perf_counter()
     import torch
-    from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
-    from models.reader import build_network
+    from models.reader import load_trained_network
 
-    network = build_network(base_model_dir, reader.config.layers, reader.config.token_head)
-    state = load_file(str(READER_DIR / "reader.safetensors"))
-    network.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    network = load_trained_network(base_model_dir, READER_DIR)
     network.eval()
     tokenizer = AutoTokenizer.from_pretrained(str(base_model_dir))
     ready = time.perf_counter() - started

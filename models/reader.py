@@ -17,6 +17,7 @@ model, which `models.e5_convert` builds offline: nothing is fetched from a hub.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -165,17 +166,61 @@ def trained_state(network: torch.nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
+def load_trained_network(
+    base_model_dir: Path, weights_dir: Path = READER_DIR, layers: int | None = None, token_head: bool | None = None
+) -> torch.nn.Module:
+    """The torch network with the reader's weights from `weights_dir` (its shape from `reader.json` unless
+    `layers`/`token_head` are given: training continuing from them); the frozen embeddings come from the
+    base model. The one place weights meet a network: the ONNX export, the engine benchmark and training's
+    `--init` all load through it. Raises `ReaderError` for unreadable weights or weights of another shape."""
+    from safetensors.torch import load_file
+
+    config = ReaderConfig.read(weights_dir / "reader.json")
+    layers = config.layers if layers is None else layers
+    token_head = config.token_head if token_head is None else token_head
+    network = build_network(base_model_dir, layers, token_head)
+    try:
+        state = load_file(str(weights_dir / "reader.safetensors"))
+    except Exception as e:  # safetensors raises its own error types for truncated files
+        raise ReaderError(
+            f"cannot read the reader's weights in {weights_dir} ({e}); restore them from git "
+            "(`git checkout -- models/reader_weights`) or retrain with `python -m training.reader`"
+        ) from e
+    missing, unexpected = network.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+    untrained = [name for name in missing if not name.startswith("encoder.embeddings.")]
+    if untrained or unexpected:
+        raise ReaderError(f"the reader's weights do not fit its network: missing {untrained[:3]}, unexpected {unexpected[:3]}")
+    return network
+
+
 GRAPH_FORMAT = b"inputs_embeds/1"
 """Names the exported graph's inputs: a graph exported by an older newsbot (ids in, the word table inside)
 gets another folder name, so it is never fed embeddings."""
 
 
 def _fingerprint(base_model_dir: Path, weights_dir: Path) -> str:
-    """Names the exported graph after what it was built from: the reader's files, the base model's, its format."""
+    """Names the exported graph after what it was built from: the reader's files, the base model's, its format.
+
+    Hashing the 21 MB weights costs ~20 ms; a cold `ask` asks twice (the background load's export check,
+    then the load itself), so the digest is kept per path and file state (size, mtime): a file replaced
+    in place is hashed again."""
+    paths = (weights_dir / "reader.safetensors", weights_dir / "reader.json", base_model_dir / "newsbot_conversion.json")
+    try:
+        states = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths)
+    except OSError as e:
+        raise ReaderError(
+            f"cannot read the reader's files ({e}); restore the reader from git (`git checkout -- models/reader_weights`) "
+            "or retrain it with `python -m training.reader`"
+        ) from e
+    return _digest(states)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(states: tuple[tuple[str, int, int], ...]) -> str:
     digest = hashlib.sha256(GRAPH_FORMAT)
-    for path in (weights_dir / "reader.safetensors", weights_dir / "reader.json", base_model_dir / "newsbot_conversion.json"):
+    for path, _size, _mtime in states:
         try:
-            digest.update(path.read_bytes())
+            digest.update(Path(path).read_bytes())
         except OSError as e:
             raise ReaderError(
                 f"cannot read {path} ({e}); restore the reader from git (`git checkout -- models/reader_weights`) "
@@ -201,22 +246,9 @@ def export_reader(base_model_dir: Path, weights_dir: Path, cache_dir: Path) -> P
         return mapped
     try:
         import torch
-        from safetensors.torch import load_file
     except ImportError as e:
         raise ReaderError(f"exporting the reader needs torch: {e}") from e
-    config = ReaderConfig.read(weights_dir / "reader.json")
-    network = build_network(base_model_dir, config.layers, config.token_head)
-    try:
-        state = load_file(str(weights_dir / "reader.safetensors"))
-    except Exception as e:  # safetensors raises its own error types for truncated files
-        raise ReaderError(
-            f"cannot read the reader's weights in {weights_dir} ({e}); restore them from git "
-            "(`git checkout -- models/reader_weights`) or retrain with `python -m training.reader`"
-        ) from e
-    missing, unexpected = network.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    untrained = [name for name in missing if not name.startswith("encoder.embeddings.")]
-    if untrained or unexpected:
-        raise ReaderError(f"the reader's weights do not fit its network: missing {untrained[:3]}, unexpected {unexpected[:3]}")
+    network = load_trained_network(base_model_dir, weights_dir)
     network.eval()
 
     class FromEmbeddings(torch.nn.Module):

@@ -15,7 +15,7 @@ import pytest
 
 from answers.answer import answer
 from answers.extractive import ExtractiveAnswerer
-from models.reader import READER_DIR, ReaderConfig, ReaderInput, build_network, load_reader, reader_text_pair
+from models.reader import READER_DIR, ReaderConfig, ReaderInput, load_reader, reader_text_pair
 from tests.conftest import MODEL_CACHE, REPO
 
 pytestmark = pytest.mark.slow
@@ -46,14 +46,13 @@ def test_the_shipped_reader_is_small_and_says_where_its_cut_came_from() -> None:
 def test_onnx_runtime_gives_the_trained_networks_logits(reader) -> None:
     """Question time runs the exported graph; it must score as the torch network the training measured."""
     import torch
-    from safetensors.torch import load_file
     from transformers import AutoTokenizer
 
     from models.e5_convert import ensure_default_model
+    from models.reader import load_trained_network
 
     base = ensure_default_model(MODEL_CACHE)
-    network = build_network(base, reader.config.layers, reader.config.token_head)
-    network.load_state_dict({k: v.float() for k, v in load_file(str(READER_DIR / "reader.safetensors")).items()}, strict=False)
+    network = load_trained_network(base, READER_DIR)
     network.eval()
     items = [
         ReaderInput("Wer sagte, 10.000 Soldaten würden trainiert?", SPEAKER_QUOTE, SPEAKER_PREVIOUS, "", "Nordkorea"),

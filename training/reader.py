@@ -45,7 +45,14 @@ from answers.answer_scorer import sigmoid
 from bench.answers import roc_auc
 from models.e5_convert import ensure_default_model
 from models.precision import choose_precision
-from models.reader import PASSAGE_PREFIX, READER_DIR, build_network, reader_text_pair, trained_state
+from models.reader import (
+    PASSAGE_PREFIX,
+    READER_DIR,
+    build_network,
+    load_trained_network,
+    reader_text_pair,
+    trained_state,
+)
 from training.reader_data import ReaderQuestion, load_splits, swapped_negatives
 
 logger = logging.getLogger(__name__)
@@ -220,14 +227,11 @@ def train(
         logger.info("swapped unanswerable twins: %d", len(swapped))
         splits = replace(splits, train=splits.train + swapped)
     pairs = sum(len(q.items) for q in splits.train)
-    network = build_network(base, recipe.layers, recipe.token_head)
     if init is not None:
-        from safetensors.torch import load_file
-
-        missing, unexpected = network.load_state_dict({k: v.float() for k, v in load_file(str(init / "reader.safetensors")).items()}, strict=False)
-        if unexpected or [m for m in missing if not m.startswith("encoder.embeddings.")]:
-            raise ValueError(f"{init} does not fit a {recipe.layers}-layer reader: {unexpected[:3]} {missing[:3]}")
+        network = load_trained_network(base, init, recipe.layers, recipe.token_head)
         logger.info("starting from the reader in %s", init)
+    else:
+        network = build_network(base, recipe.layers, recipe.token_head)
     for p in network.encoder.embeddings.parameters():
         p.requires_grad_(False)
     params = [p for p in network.parameters() if p.requires_grad]
